@@ -1,0 +1,106 @@
+"""What every connector is: pure translation between canonical calls and one gateway's HTTP.
+
+An operation is a generator: it yields each gateway request it needs and receives the gateway's
+response, then returns the canonical result. The runtime drives it (sends the requests through the
+pooled clients, logs them); the connector never touches a socket or a clock, so a whole flow reads
+top to bottom in one function and tests can drive it with recorded responses.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from sidecar.errors import ErrorType, SidecarError
+from sidecar.masking import Sensitivity
+from sidecar.models import (
+    CaptureRequest,
+    Payment,
+    PaymentRequest,
+    Refund,
+    RefundRequest,
+    VoidRequest,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None = None
+    step: str = ""  # names the gateway call in logs when an operation makes more than one
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    base_url: str
+    credentials: Any  # the connector's own Credentials model
+    request_id: str
+    idempotency_key: str | None = None
+
+
+type Exchange[T] = Generator[GatewayRequest, GatewayResponse, T]
+
+
+class Connector(ABC):
+    """Defaults say "unsupported" (501): a connector overrides exactly what its gateway can do."""
+
+    name: ClassVar[str]
+    Credentials: ClassVar[type[BaseModel]]
+    default_base_url: ClassVar[str]
+    # Field names (JSON keys, or the last bracket segment of a form key) and headers to mask in logs.
+    sensitive_fields: ClassVar[Mapping[str, Sensitivity]]
+    secret_headers: ClassVar[frozenset[str]]
+
+    def authorize(self, req: PaymentRequest, ctx: CallContext) -> Exchange[Payment]:
+        raise self.unsupported("authorize")
+
+    def sync(self, payment_id: str, ctx: CallContext) -> Exchange[Payment]:
+        raise self.unsupported("payment sync")
+
+    def capture(self, payment_id: str, req: CaptureRequest, ctx: CallContext) -> Exchange[Payment]:
+        raise self.unsupported("capture")
+
+    def void(self, payment_id: str, req: VoidRequest, ctx: CallContext) -> Exchange[Payment]:
+        raise self.unsupported("void")
+
+    def refund(self, payment_id: str, req: RefundRequest, ctx: CallContext) -> Exchange[Refund]:
+        raise self.unsupported("refund")
+
+    def refund_sync(self, refund_id: str, ctx: CallContext) -> Exchange[Refund]:
+        raise self.unsupported("refund sync")
+
+    def unsupported(self, what: str, why: str = "") -> SidecarError:
+        message = f"{self.name} does not support {what}" + (f": {why}" if why else "")
+        return SidecarError(ErrorType.UNSUPPORTED_OPERATION, message, connector=self.name)
+
+    def unparseable(self, resp: GatewayResponse) -> SidecarError:
+        kind = resp.headers.get("content-type", "no content type").split(";")[0]
+        return SidecarError(
+            ErrorType.GATEWAY_ERROR,
+            f"{self.name} answered HTTP {resp.status} with a body that is not the expected JSON ({kind})",
+            connector=self.name,
+        )
+
+    def json_object(self, resp: GatewayResponse) -> dict[str, Any]:
+        """The gateway's JSON object, or gateway_error: an HTML error page is not an answer."""
+        try:
+            data = json.loads(resp.body)
+        except ValueError:
+            raise self.unparseable(resp) from None
+        if not isinstance(data, dict):
+            raise self.unparseable(resp)
+        return data

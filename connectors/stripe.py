@@ -1,0 +1,325 @@
+"""Stripe: PaymentIntents and Refunds (https://docs.stripe.com/api), form-encoded, pinned version.
+
+A card authorization is two calls, because Stripe's PaymentIntent takes raw card details only
+through a PaymentMethod: create the PaymentMethod, then create and confirm the PaymentIntent with it.
+Declines come back as HTTP 402 `card_error` carrying the PaymentIntent; they are answers, not faults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse
+from sidecar.errors import ErrorType, SidecarError, gateway_status_error
+from sidecar.masking import Sensitivity
+from sidecar.models import (
+    CaptureRequest,
+    CardSummary,
+    DeclineInfo,
+    ErrorDetail,
+    Money,
+    Payment,
+    PaymentRequest,
+    PaymentStatus,
+    Redirect,
+    Refund,
+    RefundRequest,
+    RefundStatus,
+    VoidRequest,
+)
+
+API_VERSION = "2025-09-30.clover"
+
+PAYMENT_STATUS = {
+    "requires_payment_method": PaymentStatus.STARTED,
+    "requires_confirmation": PaymentStatus.STARTED,
+    "requires_action": PaymentStatus.AUTHENTICATION_PENDING,
+    "processing": PaymentStatus.AUTHORIZING,
+    "requires_capture": PaymentStatus.AUTHORIZED,
+    "canceled": PaymentStatus.VOIDED,
+    "succeeded": PaymentStatus.CHARGED,
+}
+
+REFUND_STATUS = {
+    "pending": RefundStatus.PENDING,
+    "requires_action": RefundStatus.PENDING,
+    "succeeded": RefundStatus.SUCCEEDED,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.FAILED,
+}
+
+# Stripe's decline codes are already the canonical vocabulary; these are the few that differ.
+DECLINE_CODE = {"generic_decline": "card_declined", "do_not_honor": "card_declined"}
+
+CANCELLATION_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
+REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+
+
+class StripeCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    api_key: SecretStr = Field(description="Secret (sk_...) or restricted (rk_...) key.")
+
+
+class Stripe(Connector):
+    name = "stripe"
+    Credentials = StripeCredentials
+    default_base_url = "https://api.stripe.com"
+    sensitive_fields = {
+        "number": Sensitivity.PAN,
+        "cvc": Sensitivity.DROP,
+        "client_secret": Sensitivity.SECRET,
+        "email": Sensitivity.PERSONAL,
+        "receipt_email": Sensitivity.PERSONAL,
+        "phone": Sensitivity.PERSONAL,
+        "name": Sensitivity.PERSONAL,
+        "line1": Sensitivity.PERSONAL,
+        "line2": Sensitivity.PERSONAL,
+    }
+    secret_headers = frozenset({"authorization"})
+
+    # -- operations -------------------------------------------------------------------------------
+
+    def authorize(self, req: PaymentRequest, ctx: CallContext) -> Exchange[Payment]:
+        card = req.payment_method.card
+        method = {
+            "type": "card",
+            "card": {
+                "number": card.number,
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+                "cvc": card.cvc,
+            },
+            "billing_details": _billing_details(req),
+        }
+        resp = yield self._post(ctx, "/v1/payment_methods", method, key_suffix="payment_method",
+                                step="create payment method")
+        if resp.status != 200:
+            # A card Stripe refuses to even store (bad number, expiry, CVC) never became a payment.
+            raise self._error(resp)
+        pm_id = self.json_object(resp).get("id")
+        if not isinstance(pm_id, str):
+            raise self.unparseable(resp)
+
+        intent: dict[str, Any] = {
+            "amount": req.amount.minor,
+            "currency": req.amount.currency.lower(),
+            "payment_method": pm_id,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "capture_method": req.capture.value,
+            "metadata": {**(req.metadata or {}), "reference": req.reference},
+            "expand": ["latest_charge"],
+        }
+        if req.customer and req.customer.id:
+            intent["metadata"]["customer_id"] = req.customer.id
+        if req.description:
+            intent["description"] = req.description
+        if req.return_url:
+            intent["return_url"] = req.return_url
+        if req.three_ds:
+            intent["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
+        resp = yield self._post(ctx, "/v1/payment_intents", intent, step="create payment intent")
+        return self._payment(resp)
+
+    def sync(self, payment_id: str, ctx: CallContext) -> Exchange[Payment]:
+        resp = yield self._get(ctx, f"/v1/payment_intents/{quote(payment_id)}", {"expand": ["latest_charge"]})
+        return self._payment(resp)
+
+    def capture(self, payment_id: str, req: CaptureRequest, ctx: CallContext) -> Exchange[Payment]:
+        params: dict[str, Any] = {"expand": ["latest_charge"]}
+        if req.amount is not None:
+            params["amount_to_capture"] = req.amount.minor
+        resp = yield self._post(ctx, f"/v1/payment_intents/{quote(payment_id)}/capture", params)
+        return self._payment(resp)
+
+    def void(self, payment_id: str, req: VoidRequest, ctx: CallContext) -> Exchange[Payment]:
+        params: dict[str, Any] = {"expand": ["latest_charge"]}
+        if req.reason in CANCELLATION_REASONS:
+            params["cancellation_reason"] = req.reason
+        resp = yield self._post(ctx, f"/v1/payment_intents/{quote(payment_id)}/cancel", params)
+        return self._payment(resp)
+
+    def refund(self, payment_id: str, req: RefundRequest, ctx: CallContext) -> Exchange[Refund]:
+        params: dict[str, Any] = {"payment_intent": payment_id}
+        if req.amount is not None:
+            params["amount"] = req.amount.minor
+        if req.reason in REFUND_REASONS:
+            params["reason"] = req.reason
+        if req.reference:
+            params["metadata"] = {"reference": req.reference}
+        resp = yield self._post(ctx, "/v1/refunds", params)
+        return self._refund(resp)
+
+    def refund_sync(self, refund_id: str, ctx: CallContext) -> Exchange[Refund]:
+        resp = yield self._get(ctx, f"/v1/refunds/{quote(refund_id)}", {})
+        return self._refund(resp)
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def _headers(self, ctx: CallContext) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {ctx.credentials.api_key.get_secret_value()}",
+            "Stripe-Version": API_VERSION,
+            "Accept": "application/json",
+        }
+
+    def _post(self, ctx: CallContext, path: str, params: dict[str, Any], *, key_suffix: str = "",
+              step: str = "") -> GatewayRequest:
+        headers = self._headers(ctx)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if ctx.idempotency_key:
+            # Each call of a multi-call operation needs its own key, stable across the app's retries.
+            key = f"{ctx.idempotency_key}:{key_suffix}" if key_suffix else ctx.idempotency_key
+            headers["Idempotency-Key"] = key
+        body = form_encode(params).encode()
+        return GatewayRequest("POST", ctx.base_url + path, headers, body, step)
+
+    def _get(self, ctx: CallContext, path: str, params: dict[str, Any]) -> GatewayRequest:
+        query = form_encode(params)
+        return GatewayRequest("GET", ctx.base_url + path + ("?" + query if query else ""), self._headers(ctx))
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    def _payment(self, resp: GatewayResponse) -> Payment:
+        if resp.status == 200:
+            return self._payment_from_intent(self.json_object(resp))
+        if resp.status == 402:
+            error = self._error_object(resp)
+            intent = error.get("payment_intent")
+            if isinstance(intent, dict) and intent.get("id"):
+                return self._payment_from_intent(intent, decline=_decline(error))
+        raise self._error(resp)
+
+    def _payment_from_intent(self, pi: dict[str, Any], decline: DeclineInfo | None = None) -> Payment:
+        try:
+            connector_status = pi["status"]
+            currency = pi["currency"].upper()
+            amount = pi["amount"]
+            payment_id = pi["id"]
+        except (KeyError, TypeError, AttributeError):
+            raise SidecarError(ErrorType.GATEWAY_ERROR, "stripe answered without a usable PaymentIntent",
+                               connector=self.name) from None
+        status = PAYMENT_STATUS.get(connector_status, PaymentStatus.UNRESOLVED)
+        if decline is None and pi.get("last_payment_error") and connector_status == "requires_payment_method":
+            decline = _decline(pi["last_payment_error"])
+        if decline is not None and connector_status == "requires_payment_method":
+            status = PaymentStatus.AUTHORIZATION_FAILED
+        received = pi.get("amount_received") or 0
+        if status is PaymentStatus.CHARGED and received < amount:
+            status = PaymentStatus.PARTIALLY_CHARGED
+
+        charge = pi.get("latest_charge") if isinstance(pi.get("latest_charge"), dict) else {}
+        card = ((charge.get("payment_method_details") or {}).get("card")) or {}
+        refunded = charge.get("amount_refunded") or 0
+        redirect = None
+        next_action = pi.get("next_action") or {}
+        if next_action.get("type") == "redirect_to_url":
+            redirect = Redirect(url=next_action["redirect_to_url"]["url"], method="GET")
+        return Payment(
+            id=payment_id,
+            connector=self.name,
+            status=status,
+            reference=(pi.get("metadata") or {}).get("reference"),
+            amount=Money(minor=amount, currency=currency),
+            captured=Money(minor=received, currency=currency) if received else None,
+            refunded=Money(minor=refunded, currency=currency) if refunded else None,
+            card=CardSummary(brand=card.get("brand"), last4=card.get("last4"),
+                             exp_month=card.get("exp_month"), exp_year=card.get("exp_year")) if card else None,
+            redirect=redirect,
+            network_transaction_id=card.get("network_transaction_id"),
+            connector_status=connector_status,
+            error=decline,
+        )
+
+    def _refund(self, resp: GatewayResponse) -> Refund:
+        if resp.status != 200:
+            raise self._error(resp)
+        re = self.json_object(resp)
+        try:
+            connector_status = re["status"]
+            money = Money(minor=re["amount"], currency=re["currency"].upper())
+            refund_id = re["id"]
+        except (KeyError, TypeError, AttributeError):
+            raise SidecarError(ErrorType.GATEWAY_ERROR, "stripe answered without a usable Refund",
+                               connector=self.name) from None
+        status = REFUND_STATUS.get(connector_status, RefundStatus.MANUAL_REVIEW)
+        error = None
+        if status is RefundStatus.FAILED and re.get("failure_reason"):
+            error = DeclineInfo(code="refund_failed", message=f"refund failed: {re['failure_reason']}",
+                                connector_code=re["failure_reason"])
+        return Refund(id=refund_id, payment_id=re.get("payment_intent"), connector=self.name, status=status,
+                      amount=money, connector_status=connector_status, error=error)
+
+    def _error_object(self, resp: GatewayResponse) -> dict[str, Any]:
+        error = self.json_object(resp).get("error")
+        if not isinstance(error, dict):
+            raise self.unparseable(resp)
+        return error
+
+    def _error(self, resp: GatewayResponse) -> SidecarError:
+        error = self._error_object(resp)
+        message = f"stripe: {error.get('message') or error.get('type') or 'error'}"
+        if resp.status == 402 or error.get("type") == "card_error":
+            # The card was refused before any payment existed: the request could not be processed.
+            return SidecarError(ErrorType.GATEWAY_REJECTED, message, connector=self.name,
+                                details=_error_details(error))
+        if resp.status == 400 and error.get("code") == "resource_missing":
+            return SidecarError(ErrorType.NOT_FOUND, message, connector=self.name)
+        return gateway_status_error(resp.status, message, self.name, _error_details(error))
+
+
+def _decline(error: dict[str, Any]) -> DeclineInfo:
+    code = error.get("decline_code") or error.get("code") or "card_declined"
+    return DeclineInfo(
+        code=DECLINE_CODE.get(code, code),
+        message=error.get("message") or "The card was declined.",
+        connector_code=error.get("code"),
+        connector_message=error.get("message"),
+        decline_code=error.get("decline_code"),
+    )
+
+
+def _error_details(error: dict[str, Any]) -> list[ErrorDetail] | None:
+    if not error.get("param") and not error.get("code"):
+        return None
+    return [ErrorDetail(path=error.get("param") or "", message=error.get("message") or "",
+                        type=error.get("code") or error.get("type") or "error")]
+
+
+def _billing_details(req: PaymentRequest) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if req.payment_method.card.holder_name:
+        details["name"] = req.payment_method.card.holder_name
+    if req.customer:
+        if req.customer.name and "name" not in details:
+            details["name"] = req.customer.name
+        if req.customer.email:
+            details["email"] = req.customer.email
+        if req.customer.phone:
+            details["phone"] = req.customer.phone
+    if req.billing_address:
+        details["address"] = req.billing_address.model_dump(exclude_none=True)
+    return details
+
+
+def form_encode(params: dict[str, Any]) -> str:
+    """Stripe's form encoding: nested objects as `a[b][c]=v`, lists as `a[]=v`, empty objects left out."""
+    pairs: list[tuple[str, str]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}[{k}]" if prefix else k, v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(f"{prefix}[]", v)
+        elif isinstance(value, bool):
+            pairs.append((prefix, "true" if value else "false"))
+        elif value is not None:
+            pairs.append((prefix, str(value)))
+
+    walk("", params)
+    return urlencode(pairs)

@@ -1,0 +1,190 @@
+"""The canonical API (shared/API.md) as plain request -> response, free of mitmproxy so it can be
+tested and reasoned about alone. The canonical addon is the only thing that calls it."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ValidationError
+
+from connectors import CallContext, Connector, Exchange
+from sidecar.dispatch import Dispatcher
+from sidecar.errors import ErrorType, SidecarError, invalid_request, validation_details
+from sidecar.masking import Masker
+from sidecar.models import (
+    CaptureRequest,
+    ErrorBody,
+    ErrorInfo,
+    Payment,
+    PaymentRequest,
+    Refund,
+    RefundRequest,
+    VoidRequest,
+)
+
+log = structlog.get_logger("sidecar.api")
+
+_ID = r"(?P<id>[A-Za-z0-9_.:-]{1,255})"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_error_net = Masker()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]  # case-insensitive lookups (mitmproxy's Headers)
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+type Start = Callable[[Connector, str, Any, CallContext], Exchange[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # as in API.md and the OpenAPI document, e.g. /v1/payments/{id}/capture
+    operation: str
+    summary: str
+    body: type[BaseModel] | None
+    response: type[BaseModel]
+    start: Start  # starts the connector's exchange for this operation
+    pattern: re.Pattern[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", re.compile(self.path.replace("{id}", _ID)))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/payments", "authorize", "Authorize a payment; with capture=automatic also capture it",
+          PaymentRequest, Payment, lambda c, _id, body, ctx: c.authorize(body, ctx)),
+    Route("GET", "/v1/payments/{id}", "sync", "Sync the payment's state from the gateway",
+          None, Payment, lambda c, id, _body, ctx: c.sync(id, ctx)),
+    Route("POST", "/v1/payments/{id}/capture", "capture", "Capture an authorized payment, fully or partially",
+          CaptureRequest, Payment, lambda c, id, body, ctx: c.capture(id, body, ctx)),
+    Route("POST", "/v1/payments/{id}/void", "void", "Cancel an authorization",
+          VoidRequest, Payment, lambda c, id, body, ctx: c.void(id, body, ctx)),
+    Route("POST", "/v1/payments/{id}/refunds", "refund", "Refund a payment, fully or partially",
+          RefundRequest, Refund, lambda c, id, body, ctx: c.refund(id, body, ctx)),
+    Route("GET", "/v1/refunds/{id}", "refund_sync", "Sync a refund's state from the gateway",
+          None, Refund, lambda c, id, _body, ctx: c.refund_sync(id, ctx)),
+)
+
+
+class MethodNotAllowed(SidecarError):
+    def __init__(self, allow: list[str]) -> None:
+        super().__init__(ErrorType.METHOD_NOT_ALLOWED, f"method not allowed here; use {', '.join(allow)}")
+        self.allow = allow
+
+
+class CanonicalApi:
+    def __init__(self, dispatcher: Dispatcher, openapi: Callable[[], bytes]) -> None:
+        self.dispatcher = dispatcher
+        self.max_body = dispatcher.settings.max_body_bytes
+        self._openapi = openapi
+        self.in_flight = 0
+
+    async def handle(self, req: ApiRequest) -> ApiResponse:
+        request_id = req.headers.get("x-request-id") or ""
+        if not _REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        self.in_flight += 1
+        operation = "unknown"
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                route, match = self._route(req)
+                operation = route.operation if route else "openapi"
+                if route is None:
+                    resp = ApiResponse(200, self._openapi(), {"Content-Type": "application/json"})
+                else:
+                    resp = await self._call(req, route, match, request_id)
+            except SidecarError as e:
+                resp = self.error_response(e, request_id)
+            except Exception:
+                log.exception("internal error", path=req.path)
+                resp = self.error_response(SidecarError(ErrorType.INTERNAL, "internal error; it has been logged"),
+                                           request_id)
+            finally:
+                self.in_flight -= 1
+            resp.headers["X-Request-Id"] = request_id
+            log.info("canonical call", method=req.method, path=req.path, operation=operation,
+                     connector=req.headers.get("x-connector"), status_code=resp.status,
+                     latency_ms=round((time.perf_counter() - started) * 1000, 3))
+            return resp
+
+    def _route(self, req: ApiRequest) -> tuple[Route | None, re.Match[str] | None]:
+        path = req.path.split("?", 1)[0]
+        if path == "/openapi.json" and req.method == "GET":
+            return None, None
+        allowed = []
+        for route in ROUTES:
+            match = route.pattern.fullmatch(path)
+            if match:
+                if route.method == req.method:
+                    return route, match
+                allowed.append(route.method)
+        if allowed:
+            raise MethodNotAllowed(allowed)
+        raise SidecarError(ErrorType.NOT_FOUND, "no such endpoint")
+
+    async def _call(self, req: ApiRequest, route: Route, match: re.Match[str], request_id: str) -> ApiResponse:
+        if len(req.body) > self.max_body:
+            raise SidecarError(ErrorType.PAYLOAD_TOO_LARGE, f"body over {self.max_body} bytes")
+        headers = req.headers
+        bound = self.dispatcher.bind(headers.get("x-connector"))
+        account = headers.get("x-connector-account", "default")
+        with structlog.contextvars.bound_contextvars(connector=bound.connector.name, operation=route.operation,
+                                                     account=account):
+            try:
+                body = _parse(route.body, req.body) if route.body else None
+                creds = self.dispatcher.credentials(bound, account, headers.get("x-connector-auth"))
+                key = headers.get("idempotency-key")
+                if key is not None and not _IDEMPOTENCY_KEY.match(key):
+                    raise invalid_request("Idempotency-Key must be 1-255 printable characters",
+                                          path="headers.Idempotency-Key", detail="1-255 printable ASCII characters")
+                ctx = CallContext(base_url=bound.base_url, credentials=creds, request_id=request_id,
+                                  idempotency_key=key)
+                exchange = route.start(bound.connector, match.groupdict().get("id", ""), body, ctx)
+                result = await self.dispatcher.run(bound, exchange, route.operation)
+            except SidecarError as e:
+                e.connector = e.connector or bound.connector.name
+                raise
+        return ApiResponse(200, result.model_dump_json(exclude_none=True).encode(),
+                           {"Content-Type": "application/json"})
+
+    def error_response(self, e: SidecarError, request_id: str) -> ApiResponse:
+        if not _REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        info = ErrorInfo(type=e.type.value, message=e.message, request_id=request_id, connector=e.connector,
+                         outcome=e.outcome, details=e.details)
+        # Error text may quote the gateway or the app; the safety net runs over all of it.
+        body = _error_net.text(ErrorBody(error=info).model_dump_json(exclude_none=True))
+        headers = {"Content-Type": "application/json"}
+        if isinstance(e, MethodNotAllowed):
+            headers["Allow"] = ", ".join(e.allow)
+        headers["X-Request-Id"] = request_id
+        return ApiResponse(e.status, body.encode(), headers)
+
+
+def _parse[M: BaseModel](model: type[M], body: bytes) -> M:
+    try:
+        # An empty body is an empty object: capture, void and refund need no fields.
+        return model.model_validate_json(body if body.strip() else b"{}")
+    except ValidationError as e:
+        raise SidecarError(ErrorType.INVALID_REQUEST, "the request body is not valid",
+                           details=validation_details(e)) from None

@@ -1,0 +1,73 @@
+"""The `sidecar` command: run, check a configuration, print the OpenAPI document, run the sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from sidecar import logs
+from sidecar.config import ConfigError, Settings, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sidecar", description="Payment sidecar on mitmproxy.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    config_help = "YAML configuration file (default: $SIDECAR_CONFIG, else built-in defaults: the sandbox)"
+    run = sub.add_parser("run", help="serve the canonical API (the sandbox gateways when no credentials)")
+    run.add_argument("--config", type=Path, help=config_help)
+    check = sub.add_parser("check", help="validate a configuration; prints every bad field, no secrets")
+    check.add_argument("--config", type=Path, help=config_help)
+    sub.add_parser("openapi", help="print the canonical API's OpenAPI 3.1 document")
+    sandbox = sub.add_parser("sandbox", help="run only the sandbox gateways (Stripe and Adyen simulators)")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--stripe-port", type=int, default=12111)
+    sandbox.add_argument("--adyen-port", type=int, default=12112)
+    args = parser.parse_args(argv)
+
+    if args.command == "openapi":
+        from sidecar import openapi
+
+        sys.stdout.write(openapi.document().decode() + "\n")
+        return 0
+    if args.command == "sandbox":
+        from sidecar.sandbox.server import run_forever
+
+        return asyncio.run(run_forever(args.host, args.stripe_port, args.adyen_port))
+
+    path = args.config or (Path(os.environ["SIDECAR_CONFIG"]) if os.environ.get("SIDECAR_CONFIG") else None)
+    try:
+        settings = load_settings(path)
+    except ConfigError as e:
+        print(f"configuration {path or '(defaults)'} is not valid:", file=sys.stderr)
+        for line in e.lines:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        print(_summary(settings, path))
+        return 0
+
+    from sidecar.runner import serve
+
+    logs.configure(settings.log.level, settings.log.format)
+    return asyncio.run(serve(settings))
+
+
+def _summary(settings: Settings, path: Path | None) -> str:
+    lines = [f"configuration {path or '(defaults)'} is valid",
+             f"  canonical listener: {settings.listen.host}:{settings.listen.port}"]
+    for name, conn in settings.connectors.items():
+        if conn.uses_sandbox:
+            lines.append(f"  {name}: sandbox")
+            continue
+        accounts = ", ".join(sorted(conn.credentials)) or "none"
+        proxy = conn.proxy.https or conn.proxy.http if conn.proxy else None
+        lines.append(f"  {name}: {conn.base_url or 'default URL'}; accounts: {accounts}"
+                     + (f"; via proxy {proxy}" if proxy else ""))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Configuration: a YAML file, overridden by SIDECAR_* environment variables (pydantic-settings).
+
+Secrets are given by reference, `env:NAME` or `file:/path` (a mounted Kubernetes secret), and
+resolved once at load into SecretStr values, so no log line, error or `repr` can print them.
+A connector with no accounts runs against the built-in sandbox: a new user needs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote, urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from connectors import REGISTRY
+
+
+def resolve_secret(value: str) -> str:
+    """`env:NAME` and `file:/path` are references; anything else is the value itself."""
+    if value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+    if value.startswith("file:"):
+        path = Path(value[5:])
+        try:
+            return path.read_text().strip()
+        except OSError as e:
+            raise ValueError(f"cannot read secret file {path}: {e.strerror}") from None
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Listen(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class ProxySettings(_Section):
+    """Egress through an upstream proxy; `http` is used for http:// gateways, `https` for https:// ones."""
+
+    http: str | None = None
+    https: str | None = None
+    username: str | None = None
+    password: SecretStr | None = Field(default=None, description="Secret reference or value.")
+    bypass: list[str] = Field(default_factory=list, description="Host names sent direct; `.example.com` matches subdomains.")
+
+    @field_validator("http", "https")
+    @classmethod
+    def _proxy_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.port is None:
+            raise ValueError("must be http(s)://host:port")
+        if parts.username or parts.password:
+            raise ValueError("give proxy credentials as username and password, not in the URL")
+        return url
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password_ref(cls, value: Any) -> Any:
+        return resolve_secret(value) if isinstance(value, str) else value
+
+    def url_for(self, scheme: str, host: str) -> str | None:
+        """The proxy URL (with credentials) for a gateway URL, or None to go direct."""
+        if any(host == b or (b.startswith(".") and host.endswith(b)) for b in self.bypass):
+            return None
+        proxy = self.https if scheme == "https" else self.http
+        if proxy is None or self.username is None:
+            return proxy
+        scheme_, rest = proxy.split("://", 1)
+        secret = self.password.get_secret_value() if self.password else ""
+        return f"{scheme_}://{quote(self.username, safe='')}:{quote(secret, safe='')}@{rest}"
+
+
+class Timeouts(_Section):
+    connect: float = Field(default=5.0, gt=0, description="Seconds to open a connection (and its TLS).")
+    read: float = Field(default=30.0, gt=0, description="Seconds to wait for each read of the answer.")
+    total: float = Field(default=40.0, gt=0, description="Seconds for the whole gateway call.")
+
+    @model_validator(mode="after")
+    def _total_covers_parts(self) -> Timeouts:
+        if self.total < self.connect:
+            raise ValueError("total must be at least connect")
+        return self
+
+
+class PoolSettings(_Section):
+    idle_timeout: float = Field(default=30.0, gt=0, description="Seconds an idle keep-alive connection is kept; keep it below the gateway's.")
+    max_connections: int = Field(default=100, ge=1)
+    max_keepalive: int = Field(default=20, ge=0)
+
+
+class ClientCert(_Section):
+    cert: Path = Field(description="PEM certificate chain for mTLS.")
+    key: Path | None = Field(default=None, description="PEM private key, when not in the cert file.")
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> ClientCert:
+        for path in (self.cert, self.key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path} is not a readable file")
+        return self
+
+
+class ConnectorSettings(_Section):
+    base_url: str | None = Field(default=None, description="The gateway's API base; the connector's own default when unset.")
+    sandbox: bool | None = Field(default=None, description="Use the built-in sandbox; by default, when no accounts are given.")
+    accounts: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named credential sets; `default` is used when the call names none.")
+    proxy: ProxySettings | None = None
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    pool: PoolSettings = Field(default_factory=PoolSettings)
+    client_cert: ClientCert | None = None
+    ca_bundle: Path | None = Field(default=None, description="Extra CA certificates to trust for this gateway.")
+
+    _credentials: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL")
+        return url.rstrip("/")
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return self.sandbox if self.sandbox is not None else not self.accounts
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        """Account name -> the connector's validated Credentials model."""
+        return self._credentials
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class SandboxSettings(_Section):
+    host: str = "127.0.0.1"
+    stripe_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+    adyen_port: int = Field(default=0, ge=0, le=65535)
+
+
+def _default_connectors() -> dict[str, ConnectorSettings]:
+    return {name: ConnectorSettings() for name in REGISTRY}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIDECAR_", env_nested_delimiter="__", extra="forbid")
+
+    listen: Listen = Field(default_factory=Listen)
+    default_connector: str | None = None
+    allow_request_credentials: bool = Field(default=False, description="Accept X-Connector-Auth per call.")
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    drain_seconds: float = Field(default=15.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
+    log: LogSettings = Field(default_factory=LogSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    connectors: dict[str, ConnectorSettings] = Field(default_factory=_default_connectors)
+
+    _yaml_file: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        if cls._yaml_file is not None:
+            sources += (YamlConfigSettingsSource(settings_cls, yaml_file=cls._yaml_file),)
+        return sources
+
+    def resolve_accounts(self) -> list[str]:
+        """Validates each account against its connector's Credentials model; returns the problems."""
+        errors: list[str] = []
+        if self.default_connector is not None and self.default_connector not in self.connectors:
+            errors.append(f"default_connector: {self.default_connector!r} is not a configured connector")
+        for name, conn in self.connectors.items():
+            connector = REGISTRY.get(name)
+            if connector is None:
+                errors.append(f"connectors.{name}: no such connector (known: {', '.join(sorted(REGISTRY))})")
+                continue
+            if conn.sandbox and conn.accounts:
+                errors.append(f"connectors.{name}: a sandbox connector takes no accounts")
+            for account, raw in conn.accounts.items():
+                where = f"connectors.{name}.accounts.{account}"
+                resolved = {}
+                unresolved = [key for key in raw if not self._resolve(raw, key, resolved, where, errors)]
+                if unresolved:
+                    continue
+                try:
+                    conn._credentials[account] = connector.Credentials.model_validate(resolved)
+                except ValidationError as e:
+                    errors += [f"{where}.{line}" for line in _error_lines(e)]
+        return errors
+
+    @staticmethod
+    def _resolve(raw: dict[str, Any], key: str, into: dict[str, Any], where: str, errors: list[str]) -> bool:
+        value = raw[key]
+        try:
+            into[key] = resolve_secret(value) if isinstance(value, str) else value
+        except ValueError as e:
+            errors.append(f"{where}.{key}: {e}")
+            return False
+        return True
+
+
+class ConfigError(Exception):
+    """Every bad field of a configuration, one per line, with no values in them."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    if path is not None and not path.is_file():
+        raise ConfigError([f"{path}: no such file"])
+    Settings._yaml_file = path
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        raise ConfigError(_error_lines(e)) from None
+    except ValueError as e:  # YAML syntax errors surface as ValueError subclasses
+        raise ConfigError([f"{path}: {e}"]) from None
+    finally:
+        Settings._yaml_file = None
+    if errors := settings.resolve_accounts():
+        raise ConfigError(errors)
+    return settings
+
+
+def _error_lines(exc: ValidationError) -> list[str]:
+    """`loc: reason` lines. Pydantic's own str() would print the rejected input: it may be a secret."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
+    return lines

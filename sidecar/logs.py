@@ -1,0 +1,53 @@
+"""structlog, configured once: JSON lines on stdout (what a cluster's log agent ships), or a console
+format for development. A last processor masks every string with the safety net, so even a line
+someone adds carelessly later cannot carry a card number or a key."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from sidecar.masking import Masker
+
+_net = Masker()
+
+
+def _mask_strings(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = _net.text(value)
+    return event
+
+
+def configure(level: str = "info", fmt: str = "json") -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _mask_strings,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    # mitmproxy logs through the standard library's root logger (its ErrorCheck listens there too);
+    # its warnings and errors join the same stream.
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _StructlogHandler)] + [_StructlogHandler()]
+    root.setLevel(logging.WARNING)
+
+
+class _StructlogHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        log = structlog.get_logger("mitmproxy")
+        method = log.error if record.levelno >= logging.ERROR else log.warning
+        method(record.getMessage(), logger=record.name)

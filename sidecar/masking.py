@@ -1,0 +1,176 @@
+"""Masking of everything the sidecar writes down (DESIGN.md, "Masking"; PCI DSS v4 3.3.1, 3.4.1).
+
+Two layers. The first masks by name: the fields and headers a connector declares, plus the common
+ones every gateway uses. The second is a safety net over the resulting text: Luhn-valid runs of 13-19
+digits and known credential patterns, wherever they hide (an error message, a URL, an unknown field).
+What the net catches is counted, so a connector that forgot to declare a field shows up.
+Masking only ever works on copies: what is forwarded or returned is never altered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from sidecar.models import luhn_valid
+
+
+class Sensitivity(StrEnum):
+    PAN = "pan"  # keep at most the first 6 and last 4 digits
+    DROP = "drop"  # CVC, track data, PIN: never written at all
+    SECRET = "secret"  # credentials and tokens: ***
+    PERSONAL = "personal"  # email, phone, name, address lines: *** unless allowlisted
+
+
+MASK = "***"
+DROPPED = "[removed]"
+
+COMMON_FIELDS: dict[str, Sensitivity] = {
+    "number": Sensitivity.PAN,
+    "card_number": Sensitivity.PAN,
+    "pan": Sensitivity.PAN,
+    "cvc": Sensitivity.DROP,
+    "cvv": Sensitivity.DROP,
+    "cvv2": Sensitivity.DROP,
+    "cvc2": Sensitivity.DROP,
+    "track1": Sensitivity.DROP,
+    "track2": Sensitivity.DROP,
+    "pin": Sensitivity.DROP,
+    "password": Sensitivity.SECRET,
+    "secret": Sensitivity.SECRET,
+    "api_key": Sensitivity.SECRET,
+    "client_secret": Sensitivity.SECRET,
+    "email": Sensitivity.PERSONAL,
+    "phone": Sensitivity.PERSONAL,
+    "name": Sensitivity.PERSONAL,
+    "holder_name": Sensitivity.PERSONAL,
+    "line1": Sensitivity.PERSONAL,
+    "line2": Sensitivity.PERSONAL,
+}
+
+COMMON_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie", "x-connector-auth"}
+)
+
+# 13-19 digits, optionally grouped by single spaces or dashes as people and some gateways write them.
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+_KEY_PATTERNS = re.compile(
+    r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{6,}"  # Stripe secret, restricted, publishable keys
+    r"|\bwhsec_[A-Za-z0-9]{6,}"  # Stripe webhook secrets
+    r"|\bAQE[A-Za-z0-9+/=._-]{20,}"  # Adyen API keys
+    r"|(?i:\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"  # credentials quoted from a header
+    r"|(?i:[?&](?:api_?key|key|token|secret|password|access_token)=)[^&\s\"']+"
+)
+_CVC_IN_TEXT = re.compile(r"(?i)\b(cvc|cvv|cvc2|cvv2|security[ _]code)(\W{1,3})([0-9]{3,4})\b")
+
+
+def mask_pan(digits: str) -> str:
+    only = "".join(ch for ch in digits if ch.isdigit())
+    return only[:6] + "*" * (len(only) - 10) + only[-4:]
+
+
+class Masker:
+    """Masks copies of headers, bodies and text. One instance per connector (its declared fields)."""
+
+    def __init__(
+        self,
+        fields: Mapping[str, Sensitivity] | None = None,
+        secret_headers: Iterable[str] = (),
+        personal_allowlist: Iterable[str] = (),
+        catches: Counter[str] | None = None,
+    ) -> None:
+        self.fields = {k.lower(): v for k, v in {**COMMON_FIELDS, **(fields or {})}.items()}
+        self.secret_headers = COMMON_SECRET_HEADERS | {h.lower() for h in secret_headers}
+        self.allowed_personal = frozenset(f.lower() for f in personal_allowlist)
+        self.catches = catches if catches is not None else Counter()
+
+    # -- the safety net -------------------------------------------------------------------------
+
+    def text(self, value: str) -> str:
+        """Catches what the named fields missed; counts each catch by kind."""
+        if not value:
+            return value
+        value = _DIGIT_RUN.sub(self._pan_catch, value)
+        value = _KEY_PATTERNS.sub(self._key_catch, value)
+        return _CVC_IN_TEXT.sub(self._cvc_catch, value)
+
+    def _pan_catch(self, m: re.Match[str]) -> str:
+        digits = re.sub(r"[ -]", "", m.group(0))
+        if not luhn_valid(digits):
+            return m.group(0)
+        self.catches["pan"] += 1
+        return mask_pan(digits)
+
+    def _key_catch(self, m: re.Match[str]) -> str:
+        self.catches["credential"] += 1
+        found = m.group(0)
+        if found[0] in "?&":
+            return found.split("=", 1)[0] + "=" + MASK
+        if " " in found:
+            return found.split(None, 1)[0] + " " + MASK
+        return MASK
+
+    def _cvc_catch(self, m: re.Match[str]) -> str:
+        self.catches["cvc"] += 1
+        return m.group(1) + m.group(2) + DROPPED
+
+    # -- by name ----------------------------------------------------------------------------------
+
+    def field(self, name: str, value: Any) -> Any:
+        rule = self.fields.get(_leaf(name))
+        if rule is None or value is None or isinstance(value, (dict, list)):
+            return value
+        if rule is Sensitivity.PAN:
+            s = str(value)
+            return mask_pan(s) if sum(ch.isdigit() for ch in s) >= 10 else MASK
+        if rule is Sensitivity.DROP:
+            return DROPPED
+        if rule is Sensitivity.PERSONAL and _leaf(name) in self.allowed_personal:
+            return value
+        return MASK
+
+    def json_value(self, value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: self.json_value(self.field(k, v), k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.json_value(v, key) for v in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+    def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, value in headers:
+            out[name] = MASK if name.lower() in self.secret_headers else self.text(value)
+        return out
+
+    def url(self, url: str) -> str:
+        return self.text(url)
+
+    def body(self, content_type: str | None, body: bytes | None) -> str:
+        """A masked text rendering of a body, whatever its type; never the raw bytes."""
+        if not body:
+            return ""
+        ctype = (content_type or "").split(";")[0].strip().lower()
+        text = body.decode("utf-8", "replace")
+        if ctype.endswith("json") or (not ctype and text[:1] in "{["):
+            try:
+                return json.dumps(self.json_value(json.loads(text)), separators=(",", ":"))
+            except ValueError:
+                pass
+        elif ctype == "application/x-www-form-urlencoded":
+            pairs = parse_qsl(text, keep_blank_values=True)
+            return urlencode([(k, self.text(str(self.field(k, v)))) for k, v in pairs], safe="[]*")
+        return self.text(text)
+
+
+def _leaf(name: str) -> str:
+    """`payment_method_data[card][number]` -> `number`: form keys are masked by their last segment."""
+    if name.endswith("]"):
+        name = name[name.rfind("[") + 1 : -1]
+    return name.lower()

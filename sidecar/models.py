@@ -1,0 +1,212 @@
+"""The canonical payment API's models (shared/API.md): what apps send and what they get back.
+
+Request models are strict and closed: a typo in a field name or a string where an amount belongs is a
+400, never a guess, because a guessed amount is money moved wrongly.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+
+class PaymentStatus(StrEnum):
+    STARTED = "started"
+    AUTHENTICATION_PENDING = "authentication_pending"
+    AUTHORIZING = "authorizing"
+    AUTHORIZED = "authorized"
+    PARTIALLY_AUTHORIZED = "partially_authorized"
+    AUTHORIZATION_FAILED = "authorization_failed"
+    CHARGED = "charged"
+    PARTIALLY_CHARGED = "partially_charged"
+    CAPTURE_INITIATED = "capture_initiated"
+    CAPTURE_FAILED = "capture_failed"
+    VOID_INITIATED = "void_initiated"
+    VOIDED = "voided"
+    VOID_FAILED = "void_failed"
+    PENDING = "pending"
+    FAILURE = "failure"
+    UNRESOLVED = "unresolved"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    MANUAL_REVIEW = "manual_review"
+
+
+class CaptureMethod(StrEnum):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+class Money(_Request):
+    minor: int = Field(ge=0, le=10**15, description="Amount in the currency's minor units.")
+    currency: Currency = Field(description="ISO 4217 alpha-3, upper case.")
+
+
+class Card(_Request):
+    number: str = Field(
+        pattern=r"^[0-9]{13,19}$", description="13-19 digits, Luhn-valid.", json_schema_extra={"format": "pan"}
+    )
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int = Field(ge=2000, le=2100)
+    cvc: str = Field(pattern=r"^[0-9]{3,4}$", json_schema_extra={"writeOnly": True})
+    holder_name: ShortText | None = None
+
+    @field_validator("number")
+    @classmethod
+    def _luhn(cls, number: str) -> str:
+        # The message must not carry the number: validation details are returned and logged.
+        if not luhn_valid(number):
+            raise ValueError("card number fails the Luhn check")
+        return number
+
+
+class CardPaymentMethod(_Request):
+    type: Literal["card"]
+    card: Card
+
+
+# Cards are the only type so far; when another arrives this becomes a union discriminated on `type`.
+PaymentMethod = CardPaymentMethod
+
+
+class Address(_Request):
+    line1: ShortText | None = None
+    line2: ShortText | None = None
+    city: ShortText | None = None
+    state: ShortText | None = None
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = None
+    country: Country | None = None
+
+
+class Customer(_Request):
+    id: ShortText | None = None
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)] | None = None
+    name: ShortText | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{4,30}$")] | None = None
+
+
+class PaymentRequest(_Request):
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    amount: Money
+    capture: CaptureMethod
+    payment_method: PaymentMethod
+    customer: Customer | None = None
+    billing_address: Address | None = None
+    three_ds: bool | None = None
+    return_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=1024)] | None = None
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    metadata: dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], Annotated[str, StringConstraints(max_length=500)]] | None = Field(
+        default=None, max_length=40
+    )
+
+
+class CaptureRequest(_Request):
+    amount: Money | None = None
+
+
+class VoidRequest(_Request):
+    reason: ShortText | None = None
+
+
+class RefundRequest(_Request):
+    amount: Money | None = None
+    reason: ShortText | None = None
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+
+
+class DeclineInfo(_Response):
+    code: str
+    message: str
+    connector_code: str | None = None
+    connector_message: str | None = None
+    decline_code: str | None = None
+
+
+class CardSummary(_Response):
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+class Redirect(_Response):
+    url: str
+    method: Literal["GET", "POST"]
+    form: dict[str, str] | None = None
+
+
+class Payment(_Response):
+    id: str
+    connector: str
+    status: PaymentStatus
+    reference: str | None = None
+    amount: Money | None = None
+    captured: Money | None = None
+    refunded: Money | None = None
+    card: CardSummary | None = None
+    redirect: Redirect | None = None
+    network_transaction_id: str | None = None
+    connector_status: str
+    error: DeclineInfo | None = None
+
+
+class Refund(_Response):
+    id: str
+    payment_id: str | None = None
+    connector: str
+    status: RefundStatus
+    amount: Money | None = None
+    connector_status: str
+    error: DeclineInfo | None = None
+
+
+class ErrorDetail(_Response):
+    path: str
+    message: str
+    type: str
+
+
+class ErrorInfo(_Response):
+    type: str
+    message: str
+    request_id: str
+    connector: str | None = None
+    outcome: Literal["unknown", "not_sent"] | None = None
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorBody(_Response):
+    error: ErrorInfo
+
+
+class Health(_Response):
+    status: Literal["ok", "starting", "draining"]

@@ -1,0 +1,95 @@
+"""`sidecar run`: mitmproxy embedded in our process with only the addons the sidecar needs, the
+sandbox gateways when a connector has no credentials, and a graceful drain on SIGTERM (mitmproxy has
+none: stop listening, let in-flight calls finish up to a deadline, then shut down)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from mitmproxy import options
+from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
+from mitmproxy.master import Master
+
+from addons.canonical import Canonical
+from addons.health import Health
+from sidecar import openapi
+from sidecar.api import CanonicalApi
+from sidecar.config import Settings
+from sidecar.dispatch import Dispatcher
+from sidecar.outbound import OutboundPool
+from sidecar.sandbox import Sandbox, start_sandbox
+
+log = structlog.get_logger("sidecar")
+
+# Nothing listens here: the canonical addon answers every request before mitmproxy would connect.
+_NOWHERE = "http://127.0.0.1:9"
+
+
+def canonical_mode(host: str, port: int) -> str:
+    return f"reverse:{_NOWHERE}@{host}:{port}"
+
+
+async def serve(settings: Settings) -> int:
+    sandbox: Sandbox | None = None
+    if any(c.uses_sandbox for c in settings.connectors.values()):
+        s = settings.sandbox
+        sandbox = await start_sandbox(s.host, s.stripe_port, s.adyen_port)
+    pool = OutboundPool()
+    dispatcher = Dispatcher(settings, pool, sandbox.base_urls if sandbox else {})
+    api = CanonicalApi(dispatcher, openapi.document)
+    health = Health()
+
+    master = Master(options.Options())
+    master.addons.add(
+        core.Core(),
+        proxyserver.Proxyserver(),
+        next_layer.NextLayer(),
+        tlsconfig.TlsConfig(),
+        disable_h2c.DisableH2C(),
+        errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
+        health,
+        Canonical(api),
+    )
+    mode = canonical_mode(settings.listen.host, settings.listen.port)
+    master.options.update(
+        mode=[mode],
+        canonical_mode=mode,
+        connection_strategy="lazy",
+        body_size_limit=str(settings.max_body_bytes),
+    )
+
+    loop = asyncio.get_running_loop()
+    draining: list[asyncio.Task[None]] = []
+
+    def on_signal(signum: int) -> None:
+        if not draining:
+            draining.append(loop.create_task(_drain(master, api, health, settings.drain_seconds, signum)))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    log.info("starting", listen=f"{settings.listen.host}:{settings.listen.port}",
+             connectors={name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url
+                         for name, b in dispatcher.connectors.items()})
+    try:
+        await master.run()
+    finally:
+        await pool.aclose()
+        if sandbox is not None:
+            await sandbox.close()
+    log.info("stopped")
+    return 0
+
+
+async def _drain(master: Master, api: CanonicalApi, health: Health, seconds: float, signum: int) -> None:
+    health.draining = True
+    log.info("draining", signal=signal.Signals(signum).name, in_flight=api.in_flight, deadline_s=seconds)
+    master.options.update(server=False)  # closes the listening sockets; open connections carry on
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while api.in_flight and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    if api.in_flight:
+        log.warning("drain deadline passed; calls still in flight are cut", in_flight=api.in_flight)
+    master.shutdown()

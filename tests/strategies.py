@@ -1,0 +1,116 @@
+"""Hypothesis strategies for canonical calls, and a driver that runs a connector's exchange on
+recorded gateway answers (no network: connectors are pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from hypothesis import strategies as st
+
+from connectors.base import CallContext, Exchange, GatewayRequest, GatewayResponse
+from sidecar.models import (
+    Address,
+    CaptureMethod,
+    CaptureRequest,
+    Card,
+    CardPaymentMethod,
+    Customer,
+    Money,
+    PaymentRequest,
+    RefundRequest,
+    VoidRequest,
+)
+
+
+def luhn_complete(partial: str) -> str:
+    """Appends the check digit that makes `partial` Luhn-valid."""
+    total = 0
+    for i, ch in enumerate(reversed(partial)):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return partial + str((10 - total % 10) % 10)
+
+
+card_numbers = st.integers(min_value=12, max_value=18).flatmap(
+    lambda n: st.text(alphabet="0123456789", min_size=n, max_size=n)
+).map(luhn_complete)
+
+currencies = st.sampled_from(["USD", "EUR", "GBP", "JPY", "SEK", "BRL", "INR"])
+money = st.builds(Money, minor=st.integers(min_value=1, max_value=99_999_999), currency=currencies)
+text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40)
+refs = st.from_regex(r"\A[A-Za-z0-9_-]{1,40}\Z")
+
+cards = st.builds(
+    Card,
+    number=card_numbers,
+    exp_month=st.integers(1, 12),
+    exp_year=st.integers(2026, 2040),
+    cvc=st.from_regex(r"\A[0-9]{3,4}\Z"),
+    holder_name=st.none() | text,
+)
+addresses = st.builds(
+    Address,
+    line1=st.none() | text, line2=st.none() | text, city=st.none() | text, state=st.none() | text,
+    postal_code=st.none() | st.from_regex(r"\A[A-Z0-9 -]{3,10}\Z"),
+    country=st.none() | st.sampled_from(["US", "DE", "GB", "NL", "BR"]),
+)
+customers = st.builds(
+    Customer,
+    id=st.none() | refs,
+    email=st.none() | st.emails().filter(lambda e: len(e) <= 254),
+    name=st.none() | text,
+    phone=st.none() | st.from_regex(r"\A\+[0-9]{6,14}\Z"),
+)
+payment_requests = st.builds(
+    PaymentRequest,
+    reference=refs,
+    amount=money,
+    capture=st.sampled_from(list(CaptureMethod)),
+    payment_method=st.builds(CardPaymentMethod, type=st.just("card"), card=cards),
+    customer=st.none() | customers,
+    billing_address=st.none() | addresses,
+    three_ds=st.none() | st.booleans(),
+    return_url=st.none() | st.just("https://shop.example/return?order=1"),
+    description=st.none() | text,
+    metadata=st.none() | st.dictionaries(st.from_regex(r"\A[a-z_]{1,20}\Z"), st.text(max_size=60), max_size=5),
+)
+captures = st.builds(CaptureRequest, amount=st.none() | money)
+voids = st.builds(VoidRequest, reason=st.none() | st.sampled_from(["requested_by_customer", "duplicate", "fraud?", "changed mind"]))
+refunds = st.builds(
+    RefundRequest,
+    amount=st.none() | money,
+    reason=st.none() | st.sampled_from(["requested_by_customer", "duplicate", "fraudulent", "other"]),
+    reference=st.none() | refs,
+)
+gateway_ids = st.from_regex(r"\A[A-Za-z0-9_]{4,40}\Z")
+idempotency_keys = st.none() | st.from_regex(r"\A[A-Za-z0-9-]{8,64}\Z")
+
+
+def json_response(status: int, body: Any) -> GatewayResponse:
+    return GatewayResponse(status, {"content-type": "application/json"}, json.dumps(body).encode())
+
+
+def drive[T](exchange: Exchange[T], answer: Callable[[GatewayRequest], GatewayResponse]) -> tuple[T, list[GatewayRequest]]:
+    """Runs an exchange to completion, answering each request with `answer`; returns result and requests."""
+    sent: list[GatewayRequest] = []
+    try:
+        request = next(exchange)
+        while True:
+            sent.append(request)
+            request = exchange.send(answer(request))
+    except StopIteration as done:
+        return done.value, sent
+
+
+def requests_of(exchange: Exchange[Any], answers: Iterable[GatewayResponse]) -> list[GatewayRequest]:
+    it = iter(answers)
+    _, sent = drive(exchange, lambda _req: next(it))
+    return sent
+
+
+def context(credentials: Any, base_url: str, key: str | None = None) -> CallContext:
+    return CallContext(base_url=base_url, credentials=credentials, request_id="req-test", idempotency_key=key)

@@ -1,0 +1,186 @@
+"""Adyen connector: every request it builds validates against Adyen's official Checkout v71 spec,
+for many generated canonical calls; result codes, refusals and errors map as API.md says."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+from hypothesis import given, settings
+
+from connectors.adyen import Adyen, AdyenAccount
+from connectors.base import GatewayResponse
+from sidecar.errors import ErrorType, SidecarError
+from sidecar.models import CaptureMethod, CaptureRequest, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
+from spec_validation import validate_adyen_request
+from strategies import (
+    context,
+    drive,
+    gateway_ids,
+    idempotency_keys,
+    json_response,
+    money,
+    payment_requests,
+    refunds,
+    requests_of,
+    voids,
+)
+
+BASE = "https://checkout-test.adyen.com/v71"
+adyen = Adyen()
+account = AdyenAccount(api_key="AQEtestkey0123456789abcdefghij", merchant_account="ShopECOM",
+                       return_url="https://shop.example/return")
+
+
+def check(request) -> dict:
+    url = urlsplit(request.url)
+    assert url.netloc == "checkout-test.adyen.com"
+    assert request.headers["X-API-Key"] == "AQEtestkey0123456789abcdefghij"
+    validate_adyen_request(request.method, url.path, request.body)
+    return json.loads(request.body)
+
+
+def payment_answer(result: str = "Authorised", **extra) -> GatewayResponse:
+    return json_response(200, {"pspReference": "PSP0001", "resultCode": result, "merchantReference": "order-1", **extra})
+
+
+@settings(max_examples=120, deadline=None)
+@given(req=payment_requests, key=idempotency_keys)
+def test_authorize_requests_validate_against_the_spec(req, key) -> None:
+    (request,) = requests_of(adyen.authorize(req, context(account, BASE, key)), [payment_answer()])
+    body = check(request)
+    assert body["merchantAccount"] == "ShopECOM"
+    assert body["amount"] == {"value": req.amount.minor, "currency": req.amount.currency}
+    assert body["paymentMethod"]["number"] == req.payment_method.card.number
+    assert body["returnUrl"] == (req.return_url or "https://shop.example/return")
+    assert (body.get("additionalData", {}).get("manualCapture") == "true") == (req.capture == "manual")
+    assert request.headers.get("Idempotency-Key") == key
+
+
+@settings(max_examples=60, deadline=None)
+@given(pid=gateway_ids, amount=money, void=voids, ref=refunds, key=idempotency_keys)
+def test_follow_up_requests_validate_against_the_spec(pid, amount, void, ref, key) -> None:
+    ctx = context(account, BASE, key)
+    answer = json_response(201, {"pspReference": "MOD1", "paymentPspReference": pid, "status": "received"})
+    ref = ref.model_copy(update={"amount": ref.amount or amount})
+    for exchange in (adyen.capture(pid, CaptureRequest(amount=amount), ctx), adyen.void(pid, void, ctx),
+                     adyen.refund(pid, ref, ctx)):
+        (request,) = requests_of(exchange, [answer])
+        assert check(request)["merchantAccount"] == "ShopECOM"
+        assert urlsplit(request.url).path.startswith(f"/v71/payments/{pid}/")
+
+
+@pytest.mark.parametrize(
+    "result, capture, expected",
+    [
+        ("Authorised", "manual", PaymentStatus.AUTHORIZED),
+        ("Authorised", "automatic", PaymentStatus.CHARGED),
+        ("Refused", "manual", PaymentStatus.AUTHORIZATION_FAILED),
+        ("Error", "manual", PaymentStatus.FAILURE),
+        ("Cancelled", "manual", PaymentStatus.VOIDED),
+        ("RedirectShopper", "manual", PaymentStatus.AUTHENTICATION_PENDING),
+        ("ChallengeShopper", "manual", PaymentStatus.AUTHENTICATION_PENDING),
+        ("Pending", "manual", PaymentStatus.PENDING),
+        ("Received", "automatic", PaymentStatus.PENDING),
+        ("PartiallyAuthorised", "manual", PaymentStatus.PARTIALLY_AUTHORIZED),
+        ("SomethingNew", "manual", PaymentStatus.UNRESOLVED),
+    ],
+)
+def test_result_code_map(sample_payment_request, result, capture, expected) -> None:
+    req = sample_payment_request.model_copy(update={"capture": CaptureMethod(capture)})
+    payment, _ = drive(adyen.authorize(req, context(account, BASE)), lambda _r: payment_answer(result))
+    assert payment.status is expected and payment.connector_status == result
+    assert payment.id == "PSP0001"
+
+
+def test_approved_payment_carries_card_summary(sample_payment_request) -> None:
+    answer = payment_answer(additionalData={"cardSummary": "1111", "expiryDate": "3/2030",
+                                            "networkTxReference": "987654321012345"},
+                            paymentMethod={"brand": "visa", "type": "scheme"})
+    payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
+    assert (payment.card.brand, payment.card.last4, payment.card.exp_month, payment.card.exp_year) == ("visa", "1111", 3, 2030)
+    assert payment.network_transaction_id == "987654321012345"
+
+
+@pytest.mark.parametrize("code, reason, canonical", [("12", "Not enough balance", "insufficient_funds"),
+                                                     ("24", "CVC Declined", "incorrect_cvc"),
+                                                     ("2", "Refused", "card_declined"),
+                                                     ("6", "Expired Card", "expired_card")])
+def test_refusal_fills_decline_info(sample_payment_request, code, reason, canonical) -> None:
+    answer = payment_answer("Refused", refusalReason=reason, refusalReasonCode=code)
+    payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
+    assert payment.status is PaymentStatus.AUTHORIZATION_FAILED
+    assert payment.error.code == canonical
+    assert (payment.error.connector_code, payment.error.connector_message) == (code, reason)
+
+
+def test_redirect_action_becomes_redirect(sample_payment_request) -> None:
+    answer = payment_answer("RedirectShopper", action={"type": "redirect", "method": "POST", "url": "https://3ds.example/x",
+                                                       "data": {"PaReq": "abc", "MD": "def"}})
+    payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
+    assert payment.redirect.url == "https://3ds.example/x" and payment.redirect.method == "POST"
+    assert payment.redirect.form == {"PaReq": "abc", "MD": "def"}
+
+
+def test_modifications_are_initiated_not_final() -> None:
+    ctx = context(account, BASE)
+    answer = json_response(201, {"pspReference": "MOD1", "paymentPspReference": "PSP0001", "status": "received"})
+    amount = Money(minor=500, currency="EUR")
+    payment, _ = drive(adyen.capture("PSP0001", CaptureRequest(amount=amount), ctx), lambda _r: answer)
+    assert payment.status is PaymentStatus.CAPTURE_INITIATED and payment.id == "PSP0001"
+    payment, _ = drive(adyen.void("PSP0001", VoidRequest(), ctx), lambda _r: answer)
+    assert payment.status is PaymentStatus.VOID_INITIATED
+    refund, _ = drive(adyen.refund("PSP0001", RefundRequest(amount=amount), ctx), lambda _r: answer)
+    assert refund.status is RefundStatus.PENDING and refund.id == "MOD1" and refund.payment_id == "PSP0001"
+
+
+@pytest.mark.parametrize("call", ["capture", "refund"])
+def test_amount_is_required_for_capture_and_refund(call) -> None:
+    ctx = context(account, BASE)
+    exchange = adyen.capture("PSP1", CaptureRequest(), ctx) if call == "capture" else adyen.refund("PSP1", RefundRequest(), ctx)
+    with pytest.raises(SidecarError) as e:
+        next(exchange)
+    assert e.value.type is ErrorType.INVALID_REQUEST and e.value.details[0].path == "amount"
+
+
+@pytest.mark.parametrize("call", ["sync", "refund_sync"])
+def test_sync_is_unsupported_not_faked(call) -> None:
+    with pytest.raises(SidecarError) as e:
+        getattr(adyen, call)("PSP1", context(account, BASE))
+    assert e.value.type is ErrorType.UNSUPPORTED_OPERATION and e.value.status == 501
+
+
+def test_missing_return_url_is_a_clear_error(sample_payment_request) -> None:
+    no_url = account.model_copy(update={"return_url": None})
+    with pytest.raises(SidecarError) as e:
+        next(adyen.authorize(sample_payment_request, context(no_url, BASE)))
+    assert e.value.details[0].path == "return_url"
+
+
+@pytest.mark.parametrize(
+    "status, body, expected",
+    [
+        (401, {"status": 401, "errorCode": "000", "message": "HTTP Status Response - Unauthorized", "errorType": "security"},
+         ErrorType.GATEWAY_AUTHENTICATION),
+        (403, {"status": 403, "errorCode": "901", "message": "Invalid Merchant Account", "errorType": "security"},
+         ErrorType.GATEWAY_AUTHENTICATION),
+        (422, {"status": 422, "errorCode": "167", "message": "Original pspReference required for this operation",
+               "errorType": "validation"}, ErrorType.GATEWAY_REJECTED),
+        (500, {"status": 500, "errorCode": "905", "message": "Payment details are not supported", "errorType": "configuration"},
+         ErrorType.GATEWAY_ERROR),
+    ],
+)
+def test_error_answers_map_to_api_errors(status, body, expected) -> None:
+    with pytest.raises(SidecarError) as e:
+        drive(adyen.void("PSP1", VoidRequest(), context(account, BASE)), lambda _r: json_response(status, body))
+    assert e.value.type is expected
+    if body["errorCode"] != "000":
+        assert e.value.details[0].type == body["errorCode"]
+
+
+def test_html_answer_is_a_gateway_error(sample_payment_request) -> None:
+    html = GatewayResponse(200, {"content-type": "text/html"}, b"<html><body>Service Unavailable</body></html>")
+    with pytest.raises(SidecarError) as e:
+        drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: html)
+    assert e.value.type is ErrorType.GATEWAY_ERROR

@@ -1,0 +1,212 @@
+"""Stripe connector: every request it builds validates against Stripe's official OpenAPI spec, for
+many generated canonical calls; statuses, declines and errors map as API.md says."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connectors.stripe import API_VERSION, Stripe, StripeCredentials
+from sidecar.errors import ErrorType, SidecarError
+from sidecar.models import CaptureRequest, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
+from spec_validation import validate_stripe_request
+from strategies import (
+    captures,
+    context,
+    drive,
+    gateway_ids,
+    idempotency_keys,
+    json_response,
+    payment_requests,
+    refunds,
+    requests_of,
+    voids,
+)
+
+BASE = "https://api.stripe.com"
+stripe = Stripe()
+creds = StripeCredentials(api_key="sk_test_abc123")
+
+
+def check(request) -> None:
+    url = urlsplit(request.url)
+    assert f"{url.scheme}://{url.netloc}" == BASE
+    assert request.headers["Authorization"] == "Bearer sk_test_abc123"
+    assert request.headers["Stripe-Version"] == API_VERSION
+    validate_stripe_request(request.method, url.path, request.body, url.query)
+
+
+def intent(status: str = "requires_capture", **extra) -> dict:
+    return {"id": "pi_1", "object": "payment_intent", "status": status, "amount": 1000, "currency": "usd",
+            "amount_received": 1000 if status == "succeeded" else 0, "metadata": {"reference": "order-1"}, **extra}
+
+
+@settings(max_examples=150, deadline=None)
+@given(req=payment_requests, key=idempotency_keys)
+def test_authorize_requests_validate_against_the_spec(req, key) -> None:
+    sent = requests_of(stripe.authorize(req, context(creds, BASE, key)),
+                       [json_response(200, {"id": "pm_1", "object": "payment_method"}), json_response(200, intent())])
+    assert [urlsplit(r.url).path for r in sent] == ["/v1/payment_methods", "/v1/payment_intents"]
+    for r in sent:
+        check(r)
+    pm, pi = (parse_qs(r.body.decode()) for r in sent)
+    assert pm["card[number]"] == [req.payment_method.card.number]
+    assert pi["amount"] == [str(req.amount.minor)] and pi["currency"] == [req.amount.currency.lower()]
+    assert pi["capture_method"] == [req.capture.value] and pi["payment_method"] == ["pm_1"]
+    assert pi["metadata[reference]"] == [req.reference]
+    if key:
+        # Distinct calls need distinct keys, each stable across the app's retries.
+        assert sent[0].headers["Idempotency-Key"] == f"{key}:payment_method"
+        assert sent[1].headers["Idempotency-Key"] == key
+    else:
+        assert all("Idempotency-Key" not in r.headers for r in sent)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pid=gateway_ids, cap=captures, void=voids, ref=refunds, key=idempotency_keys)
+def test_follow_up_requests_validate_against_the_spec(pid, cap, void, ref, key) -> None:
+    ctx = context(creds, BASE, key)
+    refund_obj = {"id": "re_1", "object": "refund", "status": "succeeded", "amount": 10, "currency": "usd"}
+    for exchange, answer in [
+        (stripe.capture(pid, cap, ctx), intent("succeeded")),
+        (stripe.void(pid, void, ctx), intent("canceled")),
+        (stripe.refund(pid, ref, ctx), refund_obj),
+        (stripe.sync(pid, ctx), intent()),
+        (stripe.refund_sync(pid, ctx), refund_obj),
+    ]:
+        (request,) = requests_of(exchange, [json_response(200, answer)])
+        check(request)
+
+
+def test_capture_sends_partial_amount_and_void_maps_reasons() -> None:
+    ctx = context(creds, BASE)
+    (r,) = requests_of(stripe.capture("pi_1", CaptureRequest(amount=Money(minor=500, currency="USD")), ctx),
+                       [json_response(200, intent("succeeded"))])
+    assert parse_qs(r.body.decode())["amount_to_capture"] == ["500"]
+    (r,) = requests_of(stripe.void("pi_1", VoidRequest(reason="changed mind"), ctx), [json_response(200, intent("canceled"))])
+    assert "cancellation_reason" not in parse_qs(r.body.decode())  # not one of Stripe's reasons: left out
+
+
+@pytest.mark.parametrize(
+    "status, received, expected",
+    [
+        ("requires_payment_method", 0, PaymentStatus.STARTED),
+        ("requires_confirmation", 0, PaymentStatus.STARTED),
+        ("requires_action", 0, PaymentStatus.AUTHENTICATION_PENDING),
+        ("processing", 0, PaymentStatus.AUTHORIZING),
+        ("requires_capture", 0, PaymentStatus.AUTHORIZED),
+        ("canceled", 0, PaymentStatus.VOIDED),
+        ("succeeded", 1000, PaymentStatus.CHARGED),
+        ("succeeded", 400, PaymentStatus.PARTIALLY_CHARGED),
+        ("something_new", 0, PaymentStatus.UNRESOLVED),
+    ],
+)
+def test_payment_status_map(status, received, expected) -> None:
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)),
+                       lambda _r: json_response(200, intent(status, amount_received=received)))
+    assert payment.status is expected
+    assert payment.connector_status == status
+
+
+def test_approved_payment_carries_card_and_network_id() -> None:
+    charge = {"id": "ch_1", "amount_refunded": 300, "payment_method_details": {
+        "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030,
+                 "network_transaction_id": "123456789012345"}}}
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)),
+                       lambda _r: json_response(200, intent("succeeded", latest_charge=charge)))
+    assert payment.card.last4 == "4242" and payment.card.brand == "visa"
+    assert payment.network_transaction_id == "123456789012345"
+    assert payment.refunded == Money(minor=300, currency="USD")
+    assert payment.reference == "order-1"
+
+
+def test_decline_is_a_payment_with_error() -> None:
+    declined = {"error": {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+                          "message": "Your card has insufficient funds.", "payment_intent": intent("requires_payment_method")}}
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: json_response(402, declined))
+    assert payment.status is PaymentStatus.AUTHORIZATION_FAILED
+    assert payment.error.code == "insufficient_funds"
+    assert payment.error.connector_code == "card_declined"
+    assert payment.error.decline_code == "insufficient_funds"
+
+
+def test_generic_decline_maps_to_card_declined() -> None:
+    declined = {"error": {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+                          "message": "Your card was declined.", "payment_intent": intent("requires_payment_method")}}
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: json_response(402, declined))
+    assert payment.error.code == "card_declined"
+
+
+@pytest.mark.parametrize(
+    "status, body, expected",
+    [
+        (401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****"}},
+         ErrorType.GATEWAY_AUTHENTICATION),
+        (403, {"error": {"type": "invalid_request_error", "message": "no permission"}}, ErrorType.GATEWAY_AUTHENTICATION),
+        (404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such payment_intent"}},
+         ErrorType.NOT_FOUND),
+        (400, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such refund"}},
+         ErrorType.NOT_FOUND),
+        (400, {"error": {"type": "invalid_request_error", "code": "parameter_unknown", "param": "foo",
+                         "message": "Received unknown parameter: foo"}}, ErrorType.GATEWAY_REJECTED),
+        (429, {"error": {"type": "invalid_request_error", "message": "rate limit"}}, ErrorType.GATEWAY_REJECTED),
+        (500, {"error": {"type": "api_error", "message": "boom"}}, ErrorType.GATEWAY_ERROR),
+    ],
+)
+def test_error_answers_map_to_api_errors(status, body, expected) -> None:
+    with pytest.raises(SidecarError) as e:
+        drive(stripe.capture("pi_1", CaptureRequest(), context(creds, BASE)), lambda _r: json_response(status, body))
+    assert e.value.type is expected
+    assert e.value.connector == "stripe"
+
+
+def test_rejected_parameter_is_named_in_details() -> None:
+    body = {"error": {"type": "invalid_request_error", "code": "amount_too_large", "param": "amount",
+                      "message": "Refund amount is greater than unrefunded amount"}}
+    with pytest.raises(SidecarError) as e:
+        drive(stripe.refund("pi_1", RefundRequest(), context(creds, BASE)), lambda _r: json_response(400, body))
+    assert e.value.type is ErrorType.GATEWAY_REJECTED
+    assert e.value.details[0].path == "amount" and e.value.details[0].type == "amount_too_large"
+
+
+def test_card_refused_at_payment_method_creation_is_rejected_not_a_payment(sample_payment_request) -> None:
+    body = {"error": {"type": "card_error", "code": "incorrect_number", "param": "number",
+                      "message": "Your card number is incorrect."}}
+    with pytest.raises(SidecarError) as e:
+        drive(stripe.authorize(sample_payment_request, context(creds, BASE)), lambda _r: json_response(402, body))
+    assert e.value.type is ErrorType.GATEWAY_REJECTED
+
+
+@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b"", b"[1,2]", b'{"no": "status"}'])
+def test_unparseable_answers_are_gateway_errors(body) -> None:
+    from connectors.base import GatewayResponse
+
+    with pytest.raises(SidecarError) as e:
+        drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: GatewayResponse(200, {"content-type": "text/html"}, body))
+    assert e.value.type is ErrorType.GATEWAY_ERROR
+
+
+@pytest.mark.parametrize("status, expected", [("succeeded", RefundStatus.SUCCEEDED), ("pending", RefundStatus.PENDING),
+                                              ("failed", RefundStatus.FAILED), ("canceled", RefundStatus.FAILED),
+                                              ("requires_action", RefundStatus.PENDING), ("odd", RefundStatus.MANUAL_REVIEW)])
+def test_refund_status_map(status, expected) -> None:
+    refund, _ = drive(stripe.refund_sync("re_1", context(creds, BASE)), lambda _r: json_response(200, {
+        "id": "re_1", "status": status, "amount": 10, "currency": "eur", "payment_intent": "pi_1",
+        "failure_reason": "expired_or_canceled_card" if status == "failed" else None}))
+    assert refund.status is expected and refund.payment_id == "pi_1"
+    assert refund.amount == Money(minor=10, currency="EUR")
+    assert (refund.error is not None) == (status == "failed")
+
+
+@given(st.data())
+def test_form_encoding_round_trips_nested_keys(data) -> None:
+    from connectors.stripe import form_encode
+
+    meta = data.draw(st.dictionaries(st.from_regex(r"\A[a-z]{1,8}\Z"), st.text(max_size=20), max_size=4))
+    encoded = form_encode({"metadata": meta, "expand": ["latest_charge"], "confirm": True})
+    decoded = parse_qs(encoded, keep_blank_values=True)
+    assert decoded["expand[]"] == ["latest_charge"] and decoded["confirm"] == ["true"]
+    assert {k[9:-1]: v[0] for k, v in decoded.items() if k.startswith("metadata[")} == meta
