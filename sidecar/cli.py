@@ -13,6 +13,11 @@ from sidecar.config import ConfigError, Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sandbox"]:  # its options are the sandbox server's own
+        from sidecar.sandbox import server
+
+        return server.main(argv[1:])
     parser = argparse.ArgumentParser(prog="sidecar", description="Payment sidecar on mitmproxy.")
     sub = parser.add_subparsers(dest="command", required=True)
     config_help = "YAML configuration file (default: $SIDECAR_CONFIG, else built-in defaults: the sandbox)"
@@ -21,10 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="validate a configuration; prints every bad field, no secrets")
     check.add_argument("--config", type=Path, help=config_help)
     sub.add_parser("openapi", help="print the canonical API's OpenAPI 3.1 document")
-    sandbox = sub.add_parser("sandbox", help="run only the sandbox gateways (Stripe and Adyen simulators)")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--stripe-port", type=int, default=12111)
-    sandbox.add_argument("--adyen-port", type=int, default=12112)
+    sub.add_parser("sandbox", help="run only the sandbox gateways (Stripe and Adyen simulators); see sandbox --help")
     args = parser.parse_args(argv)
 
     if args.command == "openapi":
@@ -32,10 +34,6 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(openapi.document().decode() + "\n")
         return 0
-    if args.command == "sandbox":
-        from sidecar.sandbox.server import run_forever
-
-        return asyncio.run(run_forever(args.host, args.stripe_port, args.adyen_port))
 
     path = args.config or (Path(os.environ["SIDECAR_CONFIG"]) if os.environ.get("SIDECAR_CONFIG") else None)
     try:

@@ -44,7 +44,8 @@ def resolve_secret(value: str) -> str:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Frozen: configuration does not change while serving, and pool settings key the client cache.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Listen(_Section):

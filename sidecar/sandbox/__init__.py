@@ -1,0 +1,57 @@
+"""Built-in local simulators of the Stripe API and Adyen's Checkout API v71: "the sandbox".
+
+They let the sidecar run with no credentials and no network: each behaves like its gateway on the
+wire for the calls the sidecar makes, keeps in-memory state so authorize -> capture -> refund ->
+sync flows work, and refuses what the gateway would refuse with the gateway's own error body and
+HTTP status. The documented test rules (test cards, decline triggers, 3-D Secure, pending refunds)
+are in the docstrings of :mod:`sidecar.sandbox.stripe` and :mod:`sidecar.sandbox.adyen`.
+
+The simulators are plain classes (``handle(method, path, query, headers, body)``);
+:func:`start_sandbox` serves them over HTTP with aiohttp inside a running event loop, and
+``python -m sidecar.sandbox.server`` runs them standalone.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from .adyen import ADYEN_SANDBOX_KEY, ADYEN_SANDBOX_MERCHANT, AdyenSandbox
+from .common import SandboxResponse
+from .stripe import STRIPE_SANDBOX_KEY, StripeSandbox
+
+if TYPE_CHECKING:
+    from .server import Sandbox, start_sandbox
+
+__all__ = [
+    "SANDBOX_RETURN_URL",
+    "sandbox_credentials",
+    "ADYEN_SANDBOX_KEY",
+    "ADYEN_SANDBOX_MERCHANT",
+    "STRIPE_SANDBOX_KEY",
+    "AdyenSandbox",
+    "Sandbox",
+    "SandboxResponse",
+    "StripeSandbox",
+    "start_sandbox",
+]
+
+
+SANDBOX_RETURN_URL = "https://shop.example/return"
+
+
+def sandbox_credentials(connector: str) -> dict[str, str]:
+    """The account the sidecar uses for a connector that runs on the sandbox."""
+    if connector == "stripe":
+        return {"api_key": STRIPE_SANDBOX_KEY}
+    if connector == "adyen":
+        return {"api_key": ADYEN_SANDBOX_KEY, "merchant_account": ADYEN_SANDBOX_MERCHANT,
+                "return_url": SANDBOX_RETURN_URL}
+    raise KeyError(f"the sandbox has no {connector} simulator")
+
+
+def __getattr__(name: str) -> Any:
+    # The server is imported on first use: ``python -m sidecar.sandbox.server`` must not find it
+    # already imported, and callers that only need the simulators do not pay for aiohttp.
+    if name in ("Sandbox", "start_sandbox"):
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
