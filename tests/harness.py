@@ -148,15 +148,22 @@ class FakeGateway:
     def __init__(self) -> None:
         outer = self
         self.status, self.body, self.content_type, self.hang = 200, b"{}", "application/json", False
+        self.delay = 0.0
         self.hits = 0
+        self.connections = 0
         self.release = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                outer.connections += 1
+                super().setup()
+
             def _serve(self) -> None:
                 outer.hits += 1
                 self.rfile.read(int(self.headers.get("content-length") or 0))
+                time.sleep(outer.delay)
                 if outer.hang:
                     outer.release.wait(60)
                     self.close_connection = True

@@ -1,0 +1,20 @@
+# The sidecar container: runs beside the app in its pod and serves on the pod's loopback.
+FROM python:3.12-slim
+
+ENV PYTHONUNBUFFERED=1 UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
+RUN pip install --no-cache-dir uv==0.13.9 \
+    && useradd --create-home --uid 10001 sidecar
+
+WORKDIR /app
+COPY pyproject.toml uv.lock README.md ./
+COPY sidecar ./sidecar
+COPY addons ./addons
+COPY connectors ./connectors
+RUN uv sync --locked --no-dev --no-editable
+
+ENV PATH=/app/.venv/bin:$PATH
+USER sidecar
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
+CMD ["sidecar", "run"]
