@@ -23,7 +23,9 @@ class Canonical:
 
     def load(self, loader) -> None:
         loader.add_option(
-            "canonical_mode", str, "",
+            "canonical_mode",
+            str,
+            "",
             "The proxy mode spec (one of `mode`) of the listener that serves the canonical payment API.",
         )
 

@@ -69,8 +69,12 @@ DECLINE_CODE = {
     "31": "fraudulent",
 }
 
-REFUND_REASONS = {"fraudulent": "FRAUD", "requested_by_customer": "CUSTOMER REQUEST", "duplicate": "DUPLICATE",
-                  "return": "RETURN"}
+REFUND_REASONS = {
+    "fraudulent": "FRAUD",
+    "requested_by_customer": "CUSTOMER REQUEST",
+    "duplicate": "DUPLICATE",
+    "return": "RETURN",
+}
 
 
 class AdyenAccount(BaseModel):
@@ -107,8 +111,12 @@ class Adyen(Connector):
         account: AdyenAccount = ctx.credentials
         return_url = req.return_url or account.return_url
         if not return_url:
-            raise invalid_request("adyen needs a return_url", path="return_url",
-                                  detail="required by adyen; set it on the call or on the account", type="missing")
+            raise invalid_request(
+                "adyen needs a return_url",
+                path="return_url",
+                detail="required by adyen; set it on the call or on the account",
+                type="missing",
+            )
         card = req.payment_method.card
         method: dict[str, Any] = {
             "type": "scheme",
@@ -163,16 +171,24 @@ class Adyen(Connector):
         body = {"merchantAccount": ctx.credentials.merchant_account, "amount": _amount(req.amount)}
         resp = yield self._post(ctx, f"/payments/{quote(payment_id)}/captures", body)
         data = self._modification(resp)
-        return Payment(id=data.get("paymentPspReference") or payment_id, connector=self.name,
-                       status=PaymentStatus.CAPTURE_INITIATED, amount=req.amount,
-                       connector_status=data.get("status", "received"))
+        return Payment(
+            id=data.get("paymentPspReference") or payment_id,
+            connector=self.name,
+            status=PaymentStatus.CAPTURE_INITIATED,
+            amount=req.amount,
+            connector_status=data.get("status", "received"),
+        )
 
     def void(self, payment_id: str, req: VoidRequest, ctx: CallContext) -> Exchange[Payment]:
         body = {"merchantAccount": ctx.credentials.merchant_account}
         resp = yield self._post(ctx, f"/payments/{quote(payment_id)}/cancels", body)
         data = self._modification(resp)
-        return Payment(id=data.get("paymentPspReference") or payment_id, connector=self.name,
-                       status=PaymentStatus.VOID_INITIATED, connector_status=data.get("status", "received"))
+        return Payment(
+            id=data.get("paymentPspReference") or payment_id,
+            connector=self.name,
+            status=PaymentStatus.VOID_INITIATED,
+            connector_status=data.get("status", "received"),
+        )
 
     def refund(self, payment_id: str, req: RefundRequest, ctx: CallContext) -> Exchange[Refund]:
         if req.amount is None:
@@ -187,8 +203,14 @@ class Adyen(Connector):
         refund_id = data.get("pspReference")
         if not isinstance(refund_id, str):
             raise self.unparseable(resp)
-        return Refund(id=refund_id, payment_id=data.get("paymentPspReference") or payment_id, connector=self.name,
-                      status=RefundStatus.PENDING, amount=req.amount, connector_status=data.get("status", "received"))
+        return Refund(
+            id=refund_id,
+            payment_id=data.get("paymentPspReference") or payment_id,
+            connector=self.name,
+            status=RefundStatus.PENDING,
+            amount=req.amount,
+            connector_status=data.get("status", "received"),
+        )
 
     def sync(self, payment_id: str, ctx: CallContext) -> Exchange[Payment]:
         raise self.unsupported("payment sync", "Adyen's Checkout API has no payment lookup; state arrives by webhook")
@@ -217,8 +239,9 @@ class Adyen(Connector):
         result = data.get("resultCode")
         psp = data.get("pspReference")
         if not isinstance(result, str) or not isinstance(psp, str):
-            raise SidecarError(ErrorType.GATEWAY_ERROR, "adyen answered without resultCode and pspReference",
-                               connector=self.name)
+            raise SidecarError(
+                ErrorType.GATEWAY_ERROR, "adyen answered without resultCode and pspReference", connector=self.name
+            )
         status = PAYMENT_STATUS.get(result, PaymentStatus.UNRESOLVED)
         if status is PaymentStatus.AUTHORIZED and req.capture is CaptureMethod.AUTOMATIC:
             status = PaymentStatus.CHARGED
@@ -228,8 +251,12 @@ class Adyen(Connector):
         if status in (PaymentStatus.AUTHORIZATION_FAILED, PaymentStatus.FAILURE):
             reason_code = str(data.get("refusalReasonCode", ""))
             reason = data.get("refusalReason") or result
-            error = DeclineInfo(code=DECLINE_CODE.get(reason_code, "card_declined"), message=reason,
-                                connector_code=reason_code or None, connector_message=reason)
+            error = DeclineInfo(
+                code=DECLINE_CODE.get(reason_code, "card_declined"),
+                message=reason,
+                connector_code=reason_code or None,
+                connector_message=reason,
+            )
         return Payment(
             id=psp,
             connector=self.name,
@@ -269,8 +296,12 @@ def _money(value: Any) -> Money | None:
 
 
 def _amount_required(what: str) -> SidecarError:
-    return invalid_request(f"adyen needs the amount to {what}", path="amount", type="missing",
-                           detail=f"required by adyen for a {what}; the sidecar keeps no payment state")
+    return invalid_request(
+        f"adyen needs the amount to {what}",
+        path="amount",
+        type="missing",
+        detail=f"required by adyen for a {what}; the sidecar keeps no payment state",
+    )
 
 
 def _card(data: dict[str, Any], extra: dict[str, Any]) -> CardSummary | None:

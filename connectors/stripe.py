@@ -94,8 +94,9 @@ class Stripe(Connector):
             },
             "billing_details": _billing_details(req),
         }
-        resp = yield self._post(ctx, "/v1/payment_methods", method, key_suffix="payment_method",
-                                step="create payment method")
+        resp = yield self._post(
+            ctx, "/v1/payment_methods", method, key_suffix="payment_method", step="create payment method"
+        )
         if resp.status != 200:
             # A card Stripe refuses to even store (bad number, expiry, CVC) never became a payment.
             raise self._error(resp)
@@ -166,8 +167,9 @@ class Stripe(Connector):
             "Accept": "application/json",
         }
 
-    def _post(self, ctx: CallContext, path: str, params: dict[str, Any], *, key_suffix: str = "",
-              step: str = "") -> GatewayRequest:
+    def _post(
+        self, ctx: CallContext, path: str, params: dict[str, Any], *, key_suffix: str = "", step: str = ""
+    ) -> GatewayRequest:
         headers = self._headers(ctx)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         if ctx.idempotency_key:
@@ -200,8 +202,9 @@ class Stripe(Connector):
             amount = pi["amount"]
             payment_id = pi["id"]
         except (KeyError, TypeError, AttributeError):
-            raise SidecarError(ErrorType.GATEWAY_ERROR, "stripe answered without a usable PaymentIntent",
-                               connector=self.name) from None
+            raise SidecarError(
+                ErrorType.GATEWAY_ERROR, "stripe answered without a usable PaymentIntent", connector=self.name
+            ) from None
         status = PAYMENT_STATUS.get(connector_status, PaymentStatus.UNRESOLVED)
         if decline is None and pi.get("last_payment_error") and connector_status == "requires_payment_method":
             decline = _decline(pi["last_payment_error"])
@@ -226,8 +229,14 @@ class Stripe(Connector):
             amount=Money(minor=amount, currency=currency),
             captured=Money(minor=received, currency=currency) if received else None,
             refunded=Money(minor=refunded, currency=currency) if refunded else None,
-            card=CardSummary(brand=card.get("brand"), last4=card.get("last4"),
-                             exp_month=card.get("exp_month"), exp_year=card.get("exp_year")) if card else None,
+            card=CardSummary(
+                brand=card.get("brand"),
+                last4=card.get("last4"),
+                exp_month=card.get("exp_month"),
+                exp_year=card.get("exp_year"),
+            )
+            if card
+            else None,
             redirect=redirect,
             network_transaction_id=card.get("network_transaction_id"),
             connector_status=connector_status,
@@ -243,15 +252,26 @@ class Stripe(Connector):
             money = Money(minor=re["amount"], currency=re["currency"].upper())
             refund_id = re["id"]
         except (KeyError, TypeError, AttributeError):
-            raise SidecarError(ErrorType.GATEWAY_ERROR, "stripe answered without a usable Refund",
-                               connector=self.name) from None
+            raise SidecarError(
+                ErrorType.GATEWAY_ERROR, "stripe answered without a usable Refund", connector=self.name
+            ) from None
         status = REFUND_STATUS.get(connector_status, RefundStatus.MANUAL_REVIEW)
         error = None
         if status is RefundStatus.FAILED and re.get("failure_reason"):
-            error = DeclineInfo(code="refund_failed", message=f"refund failed: {re['failure_reason']}",
-                                connector_code=re["failure_reason"])
-        return Refund(id=refund_id, payment_id=re.get("payment_intent"), connector=self.name, status=status,
-                      amount=money, connector_status=connector_status, error=error)
+            error = DeclineInfo(
+                code="refund_failed",
+                message=f"refund failed: {re['failure_reason']}",
+                connector_code=re["failure_reason"],
+            )
+        return Refund(
+            id=refund_id,
+            payment_id=re.get("payment_intent"),
+            connector=self.name,
+            status=status,
+            amount=money,
+            connector_status=connector_status,
+            error=error,
+        )
 
     def _error_object(self, resp: GatewayResponse) -> dict[str, Any]:
         error = self.json_object(resp).get("error")
@@ -264,8 +284,7 @@ class Stripe(Connector):
         message = f"stripe: {error.get('message') or error.get('type') or 'error'}"
         if resp.status == 402 or error.get("type") == "card_error":
             # The card was refused before any payment existed: the request could not be processed.
-            return SidecarError(ErrorType.GATEWAY_REJECTED, message, connector=self.name,
-                                details=_error_details(error))
+            return SidecarError(ErrorType.GATEWAY_REJECTED, message, connector=self.name, details=_error_details(error))
         if resp.status == 400 and error.get("code") == "resource_missing":
             return SidecarError(ErrorType.NOT_FOUND, message, connector=self.name)
         return gateway_status_error(resp.status, message, self.name, _error_details(error))
@@ -285,8 +304,13 @@ def _decline(error: dict[str, Any]) -> DeclineInfo:
 def _error_details(error: dict[str, Any]) -> list[ErrorDetail] | None:
     if not error.get("param") and not error.get("code"):
         return None
-    return [ErrorDetail(path=error.get("param") or "", message=error.get("message") or "",
-                        type=error.get("code") or error.get("type") or "error")]
+    return [
+        ErrorDetail(
+            path=error.get("param") or "",
+            message=error.get("message") or "",
+            type=error.get("code") or error.get("type") or "error",
+        )
+    ]
 
 
 def _billing_details(req: PaymentRequest) -> dict[str, Any]:

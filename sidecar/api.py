@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,18 +70,60 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/v1/payments", "authorize", "Authorize a payment; with capture=automatic also capture it",
-          PaymentRequest, Payment, lambda c, _id, body, ctx: c.authorize(body, ctx)),
-    Route("GET", "/v1/payments/{id}", "sync", "Sync the payment's state from the gateway",
-          None, Payment, lambda c, id, _body, ctx: c.sync(id, ctx)),
-    Route("POST", "/v1/payments/{id}/capture", "capture", "Capture an authorized payment, fully or partially",
-          CaptureRequest, Payment, lambda c, id, body, ctx: c.capture(id, body, ctx)),
-    Route("POST", "/v1/payments/{id}/void", "void", "Cancel an authorization",
-          VoidRequest, Payment, lambda c, id, body, ctx: c.void(id, body, ctx)),
-    Route("POST", "/v1/payments/{id}/refunds", "refund", "Refund a payment, fully or partially",
-          RefundRequest, Refund, lambda c, id, body, ctx: c.refund(id, body, ctx)),
-    Route("GET", "/v1/refunds/{id}", "refund_sync", "Sync a refund's state from the gateway",
-          None, Refund, lambda c, id, _body, ctx: c.refund_sync(id, ctx)),
+    Route(
+        "POST",
+        "/v1/payments",
+        "authorize",
+        "Authorize a payment; with capture=automatic also capture it",
+        PaymentRequest,
+        Payment,
+        lambda c, _id, body, ctx: c.authorize(body, ctx),
+    ),
+    Route(
+        "GET",
+        "/v1/payments/{id}",
+        "sync",
+        "Sync the payment's state from the gateway",
+        None,
+        Payment,
+        lambda c, id, _body, ctx: c.sync(id, ctx),
+    ),
+    Route(
+        "POST",
+        "/v1/payments/{id}/capture",
+        "capture",
+        "Capture an authorized payment, fully or partially",
+        CaptureRequest,
+        Payment,
+        lambda c, id, body, ctx: c.capture(id, body, ctx),
+    ),
+    Route(
+        "POST",
+        "/v1/payments/{id}/void",
+        "void",
+        "Cancel an authorization",
+        VoidRequest,
+        Payment,
+        lambda c, id, body, ctx: c.void(id, body, ctx),
+    ),
+    Route(
+        "POST",
+        "/v1/payments/{id}/refunds",
+        "refund",
+        "Refund a payment, fully or partially",
+        RefundRequest,
+        Refund,
+        lambda c, id, body, ctx: c.refund(id, body, ctx),
+    ),
+    Route(
+        "GET",
+        "/v1/refunds/{id}",
+        "refund_sync",
+        "Sync a refund's state from the gateway",
+        None,
+        Refund,
+        lambda c, id, _body, ctx: c.refund_sync(id, ctx),
+    ),
 )
 
 
@@ -117,14 +159,21 @@ class CanonicalApi:
                 resp = self.error_response(e, request_id)
             except Exception:
                 log.exception("internal error", path=req.path)
-                resp = self.error_response(SidecarError(ErrorType.INTERNAL, "internal error; it has been logged"),
-                                           request_id)
+                resp = self.error_response(
+                    SidecarError(ErrorType.INTERNAL, "internal error; it has been logged"), request_id
+                )
             finally:
                 self.in_flight -= 1
             resp.headers["X-Request-Id"] = request_id
-            log.info("canonical call", method=req.method, path=req.path, operation=operation,
-                     connector=req.headers.get("x-connector"), status_code=resp.status,
-                     latency_ms=round((time.perf_counter() - started) * 1000, 3))
+            log.info(
+                "canonical call",
+                method=req.method,
+                path=req.path,
+                operation=operation,
+                connector=req.headers.get("x-connector"),
+                status_code=resp.status,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
             return resp
 
     def _route(self, req: ApiRequest) -> tuple[Route | None, re.Match[str] | None]:
@@ -148,30 +197,42 @@ class CanonicalApi:
         headers = req.headers
         bound = self.dispatcher.bind(headers.get("x-connector"))
         account = headers.get("x-connector-account", "default")
-        with structlog.contextvars.bound_contextvars(connector=bound.connector.name, operation=route.operation,
-                                                     account=account):
+        with structlog.contextvars.bound_contextvars(
+            connector=bound.connector.name, operation=route.operation, account=account
+        ):
             try:
                 body = _parse(route.body, req.body) if route.body else None
                 creds = self.dispatcher.credentials(bound, account, headers.get("x-connector-auth"))
                 key = headers.get("idempotency-key")
                 if key is not None and not _IDEMPOTENCY_KEY.match(key):
-                    raise invalid_request("Idempotency-Key must be 1-255 printable characters",
-                                          path="headers.Idempotency-Key", detail="1-255 printable ASCII characters")
-                ctx = CallContext(base_url=bound.base_url, credentials=creds, request_id=request_id,
-                                  idempotency_key=key)
+                    raise invalid_request(
+                        "Idempotency-Key must be 1-255 printable characters",
+                        path="headers.Idempotency-Key",
+                        detail="1-255 printable ASCII characters",
+                    )
+                ctx = CallContext(
+                    base_url=bound.base_url, credentials=creds, request_id=request_id, idempotency_key=key
+                )
                 exchange = route.start(bound.connector, match.groupdict().get("id", ""), body, ctx)
                 result = await self.dispatcher.run(bound, exchange, route.operation)
             except SidecarError as e:
                 e.connector = e.connector or bound.connector.name
                 raise
-        return ApiResponse(200, result.model_dump_json(exclude_none=True).encode(),
-                           {"Content-Type": "application/json"})
+        return ApiResponse(
+            200, result.model_dump_json(exclude_none=True).encode(), {"Content-Type": "application/json"}
+        )
 
     def error_response(self, e: SidecarError, request_id: str) -> ApiResponse:
         if not _REQUEST_ID.match(request_id):
             request_id = uuid.uuid4().hex
-        info = ErrorInfo(type=e.type.value, message=e.message, request_id=request_id, connector=e.connector,
-                         outcome=e.outcome, details=e.details)
+        info = ErrorInfo(
+            type=e.type.value,
+            message=e.message,
+            request_id=request_id,
+            connector=e.connector,
+            outcome=e.outcome,
+            details=e.details,
+        )
         # Error text may quote the gateway or the app; the safety net runs over all of it.
         body = _error_net.text(ErrorBody(error=info).model_dump_json(exclude_none=True))
         headers = {"Content-Type": "application/json"}
@@ -186,5 +247,6 @@ def _parse[M: BaseModel](model: type[M], body: bytes) -> M:
         # An empty body is an empty object: capture, void and refund need no fields.
         return model.model_validate_json(body if body.strip() else b"{}")
     except ValidationError as e:
-        raise SidecarError(ErrorType.INVALID_REQUEST, "the request body is not valid",
-                           details=validation_details(e)) from None
+        raise SidecarError(
+            ErrorType.INVALID_REQUEST, "the request body is not valid", details=validation_details(e)
+        ) from None

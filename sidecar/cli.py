@@ -54,16 +54,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _summary(settings: Settings, path: Path | None) -> str:
-    lines = [f"configuration {path or '(defaults)'} is valid",
-             f"  canonical listener: {settings.listen.host}:{settings.listen.port}"]
+    lines = [
+        f"configuration {path or '(defaults)'} is valid",
+        f"  canonical listener: {settings.listen.host}:{settings.listen.port}",
+    ]
     for name, conn in settings.connectors.items():
         if conn.uses_sandbox:
             lines.append(f"  {name}: sandbox")
             continue
         accounts = ", ".join(sorted(conn.credentials)) or "none"
         proxy = conn.proxy.https or conn.proxy.http if conn.proxy else None
-        lines.append(f"  {name}: {conn.base_url or 'default URL'}; accounts: {accounts}"
-                     + (f"; via proxy {proxy}" if proxy else ""))
+        lines.append(
+            f"  {name}: {conn.base_url or 'default URL'}; accounts: {accounts}"
+            + (f"; via proxy {proxy}" if proxy else "")
+        )
     return "\n".join(lines)
 
 

@@ -60,7 +60,9 @@ class ProxySettings(_Section):
     https: str | None = None
     username: str | None = None
     password: SecretStr | None = Field(default=None, description="Secret reference or value.")
-    bypass: list[str] = Field(default_factory=list, description="Host names sent direct; `.example.com` matches subdomains.")
+    bypass: list[str] = Field(
+        default_factory=list, description="Host names sent direct; `.example.com` matches subdomains."
+    )
 
     @field_validator("http", "https")
     @classmethod
@@ -104,7 +106,9 @@ class Timeouts(_Section):
 
 
 class PoolSettings(_Section):
-    idle_timeout: float = Field(default=30.0, gt=0, description="Seconds an idle keep-alive connection is kept; keep it below the gateway's.")
+    idle_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds an idle keep-alive connection is kept; keep it below the gateway's."
+    )
     max_connections: int = Field(default=100, ge=1)
     max_keepalive: int = Field(default=20, ge=0)
 
@@ -122,9 +126,15 @@ class ClientCert(_Section):
 
 
 class ConnectorSettings(_Section):
-    base_url: str | None = Field(default=None, description="The gateway's API base; the connector's own default when unset.")
-    sandbox: bool | None = Field(default=None, description="Use the built-in sandbox; by default, when no accounts are given.")
-    accounts: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named credential sets; `default` is used when the call names none.")
+    base_url: str | None = Field(
+        default=None, description="The gateway's API base; the connector's own default when unset."
+    )
+    sandbox: bool | None = Field(
+        default=None, description="Use the built-in sandbox; by default, when no accounts are given."
+    )
+    accounts: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Named credential sets; `default` is used when the call names none."
+    )
     proxy: ProxySettings | None = None
     timeouts: Timeouts = Field(default_factory=Timeouts)
     pool: PoolSettings = Field(default_factory=PoolSettings)

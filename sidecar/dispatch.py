@@ -42,7 +42,9 @@ class Dispatcher:
             connector = REGISTRY[name]()
             if conf.uses_sandbox:
                 base_url = sandbox_urls[name]
-                accounts: Mapping[str, BaseModel] = {"default": connector.Credentials.model_validate(sandbox_credentials(name))}
+                accounts: Mapping[str, BaseModel] = {
+                    "default": connector.Credentials.model_validate(sandbox_credentials(name))
+                }
             else:
                 base_url = conf.base_url or connector.default_base_url
                 accounts = conf.credentials
@@ -55,26 +57,31 @@ class Dispatcher:
             raise SidecarError(ErrorType.UNKNOWN_CONNECTOR, "no X-Connector header and no default connector configured")
         bound = self.connectors.get(name)
         if bound is None:
-            raise SidecarError(ErrorType.UNKNOWN_CONNECTOR, "X-Connector names no configured connector",
-                               details=None)
+            raise SidecarError(ErrorType.UNKNOWN_CONNECTOR, "X-Connector names no configured connector", details=None)
         return bound
 
     def credentials(self, bound: BoundConnector, account: str, per_request: str | None) -> BaseModel:
         name = bound.connector.name
         if per_request is not None:
             if not self.settings.allow_request_credentials:
-                raise SidecarError(ErrorType.FORBIDDEN, "per-request credentials (X-Connector-Auth) are not allowed",
-                                   connector=name)
+                raise SidecarError(
+                    ErrorType.FORBIDDEN, "per-request credentials (X-Connector-Auth) are not allowed", connector=name
+                )
             try:
                 return bound.connector.Credentials.model_validate(json.loads(per_request))
             except (ValueError, ValidationError) as e:
                 details = validation_details(e, "X-Connector-Auth.") if isinstance(e, ValidationError) else None
-                raise SidecarError(ErrorType.INVALID_REQUEST, "X-Connector-Auth is not a valid credentials object",
-                                   details=details, connector=name) from None
+                raise SidecarError(
+                    ErrorType.INVALID_REQUEST,
+                    "X-Connector-Auth is not a valid credentials object",
+                    details=details,
+                    connector=name,
+                ) from None
         creds = bound.accounts.get(account)
         if creds is None:
-            raise SidecarError(ErrorType.CREDENTIALS_MISSING, f"no credentials for {name} account {account!r}",
-                               connector=name)
+            raise SidecarError(
+                ErrorType.CREDENTIALS_MISSING, f"no credentials for {name} account {account!r}", connector=name
+            )
         return creds
 
     async def run[T](self, bound: BoundConnector, exchange: Exchange[T], operation: str) -> T:
@@ -95,11 +102,19 @@ class Dispatcher:
             return done.value
         except ValidationError:
             # The gateway's answer parsed but did not fit the canonical model (e.g. a negative amount).
-            raise SidecarError(ErrorType.GATEWAY_ERROR, f"{name} answered with values the sidecar cannot represent",
-                               connector=name) from None
+            raise SidecarError(
+                ErrorType.GATEWAY_ERROR, f"{name} answered with values the sidecar cannot represent", connector=name
+            ) from None
 
-    def _log_call(self, bound: BoundConnector, request: Any, response: Any, started: float, operation: str,
-                  error: SidecarError | None) -> None:
+    def _log_call(
+        self,
+        bound: BoundConnector,
+        request: Any,
+        response: Any,
+        started: float,
+        operation: str,
+        error: SidecarError | None,
+    ) -> None:
         m = bound.masker
         fields: dict[str, Any] = {
             "connector": bound.connector.name,

@@ -74,9 +74,7 @@ class SidecarError(Exception):
 
 
 def invalid_request(message: str, *, path: str, detail: str, type: str = "value_error") -> SidecarError:
-    return SidecarError(
-        ErrorType.INVALID_REQUEST, message, details=[ErrorDetail(path=path, message=detail, type=type)]
-    )
+    return SidecarError(ErrorType.INVALID_REQUEST, message, details=[ErrorDetail(path=path, message=detail, type=type)])
 
 
 def validation_details(exc: ValidationError, prefix: str = "") -> list[ErrorDetail]:
@@ -84,12 +82,19 @@ def validation_details(exc: ValidationError, prefix: str = "") -> list[ErrorDeta
     details = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
         path = ".".join(str(part) for part in err["loc"])
-        details.append(ErrorDetail(path=prefix + path if path else prefix.rstrip(".") or "body",
-                                   message=err["msg"].removeprefix("Value error, "), type=err["type"]))
+        details.append(
+            ErrorDetail(
+                path=prefix + path if path else prefix.rstrip(".") or "body",
+                message=err["msg"].removeprefix("Value error, "),
+                type=err["type"],
+            )
+        )
     return details
 
 
-def gateway_status_error(status: int, message: str, connector: str, details: list[ErrorDetail] | None = None) -> SidecarError:
+def gateway_status_error(
+    status: int, message: str, connector: str, details: list[ErrorDetail] | None = None
+) -> SidecarError:
     """The API.md error for a gateway's non-2xx answer that is not a decline."""
     if status in (401, 403):
         kind = ErrorType.GATEWAY_AUTHENTICATION

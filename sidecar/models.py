@@ -124,9 +124,13 @@ class PaymentRequest(_Request):
     three_ds: bool | None = None
     return_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=1024)] | None = None
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    metadata: dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], Annotated[str, StringConstraints(max_length=500)]] | None = Field(
-        default=None, max_length=40
-    )
+    metadata: (
+        dict[
+            Annotated[str, StringConstraints(min_length=1, max_length=40)],
+            Annotated[str, StringConstraints(max_length=500)],
+        ]
+        | None
+    ) = Field(default=None, max_length=40)
 
 
 class CaptureRequest(_Request):

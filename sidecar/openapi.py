@@ -17,28 +17,55 @@ from sidecar.models import ErrorBody, Health
 REF = "#/components/schemas/{model}"
 
 HEADERS: list[dict[str, Any]] = [
-    {"name": "X-Connector", "in": "header", "schema": {"type": "string"},
-     "description": "Connector name, e.g. stripe or adyen. Required unless a default connector is configured."},
-    {"name": "X-Connector-Account", "in": "header", "schema": {"type": "string", "default": "default"},
-     "description": "Which configured credential set of the connector to use."},
-    {"name": "X-Connector-Auth", "in": "header", "schema": {"type": "string"},
-     "description": "Per-request credentials as a JSON object; 403 unless the config allows them. Never logged."},
-    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255},
-     "description": "Passed to the gateway in its native form; a retry with the same key and body returns the first result."},
-    {"name": "X-Request-Id", "in": "header", "schema": {"type": "string", "maxLength": 128},
-     "description": "Echoed back; generated when absent; in every log line of the call."},
+    {
+        "name": "X-Connector",
+        "in": "header",
+        "schema": {"type": "string"},
+        "description": "Connector name, e.g. stripe or adyen. Required unless a default connector is configured.",
+    },
+    {
+        "name": "X-Connector-Account",
+        "in": "header",
+        "schema": {"type": "string", "default": "default"},
+        "description": "Which configured credential set of the connector to use.",
+    },
+    {
+        "name": "X-Connector-Auth",
+        "in": "header",
+        "schema": {"type": "string"},
+        "description": "Per-request credentials as a JSON object; 403 unless the config allows them. Never logged.",
+    },
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "schema": {"type": "string", "maxLength": 255},
+        "description": "Passed to the gateway in its native form; "
+        "a retry with the same key and body returns the first result.",
+    },
+    {
+        "name": "X-Request-Id",
+        "in": "header",
+        "schema": {"type": "string", "maxLength": 128},
+        "description": "Echoed back; generated when absent; in every log line of the call.",
+    },
 ]
 
-ID_PARAM = {"name": "id", "in": "path", "required": True,
-            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,255}$"},
-            "description": "The gateway's id as returned in `id`."}
+ID_PARAM = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,255}$"},
+    "description": "The gateway's id as returned in `id`.",
+}
 
 ERROR_STATUSES = sorted({HTTP_STATUS[t] for t in ErrorType})
 
 
 def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}},
+    }
 
 
 def build() -> dict[str, Any]:
@@ -47,8 +74,9 @@ def build() -> dict[str, Any]:
         models.add(route.response)
         if route.body:
             models.add(route.body)
-    _, schema = models_json_schema([(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
-                                   ref_template=REF)
+    _, schema = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF
+    )
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         op: dict[str, Any] = {
@@ -56,24 +84,42 @@ def build() -> dict[str, Any]:
             "summary": route.summary,
             "parameters": ([ID_PARAM] if "{id}" in route.path else []) + HEADERS,
             "responses": {
-                "200": _json(route.response, f"The gateway answered: a {route.response.__name__}, approved or declined."),
+                "200": _json(
+                    route.response, f"The gateway answered: a {route.response.__name__}, approved or declined."
+                ),
                 **{str(s): {"$ref": "#/components/responses/Error"} for s in ERROR_STATUSES},
             },
         }
         if route.body:
-            op["requestBody"] = {"required": route.body.__name__ == "PaymentRequest",
-                                 "content": {"application/json": {"schema": {"$ref": REF.format(model=route.body.__name__)}}}}
+            op["requestBody"] = {
+                "required": route.body.__name__ == "PaymentRequest",
+                "content": {"application/json": {"schema": {"$ref": REF.format(model=route.body.__name__)}}},
+            }
         paths.setdefault(route.path, {})[route.method.lower()] = op
     for path, what in (("/healthz", "Liveness"), ("/readyz", "Readiness: config loaded, listeners up")):
-        paths[path] = {"get": {"operationId": path.strip("/"), "summary": what,
-                               "responses": {"200": _json(Health, what), "503": _json(Health, "Not ready")}}}
-    paths["/openapi.json"] = {"get": {"operationId": "openapi", "summary": "This document",
-                                      "responses": {"200": {"description": "OpenAPI 3.1",
-                                                            "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+        paths[path] = {
+            "get": {
+                "operationId": path.strip("/"),
+                "summary": what,
+                "responses": {"200": _json(Health, what), "503": _json(Health, "Not ready")},
+            }
+        }
+    paths["/openapi.json"] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "responses": {
+                "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}
+            },
+        }
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Payment sidecar canonical API", "version": "1",
-                 "description": "Canonical payment calls, translated to each gateway by its connector."},
+        "info": {
+            "title": "Payment sidecar canonical API",
+            "version": "1",
+            "description": "Canonical payment calls, translated to each gateway by its connector.",
+        },
         "paths": paths,
         "components": {
             "schemas": schema["$defs"],

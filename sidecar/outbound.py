@@ -74,12 +74,19 @@ class OutboundPool:
         except httpx.HTTPError as e:
             raise _fault(e, connector, via_proxy=route.proxy is not None) from e
         except TimeoutError:
-            raise SidecarError(ErrorType.GATEWAY_TIMEOUT,
-                               f"{connector} did not answer within {t.total:g}s; the call may have been processed",
-                               outcome="unknown", connector=connector) from None
+            raise SidecarError(
+                ErrorType.GATEWAY_TIMEOUT,
+                f"{connector} did not answer within {t.total:g}s; the call may have been processed",
+                outcome="unknown",
+                connector=connector,
+            ) from None
         if resp.status_code == 407 and route.proxy is not None:
-            raise SidecarError(ErrorType.PROXY_ERROR, "the upstream proxy demands authentication (407)",
-                               outcome="not_sent", connector=connector)
+            raise SidecarError(
+                ErrorType.PROXY_ERROR,
+                "the upstream proxy demands authentication (407)",
+                outcome="not_sent",
+                connector=connector,
+            )
         return GatewayResponse(resp.status_code, resp.headers, resp.content)
 
     async def aclose(self) -> None:
@@ -99,24 +106,39 @@ def _ssl_context(route: _Route) -> ssl.SSLContext:
 def _fault(e: httpx.HTTPError, connector: str, *, via_proxy: bool) -> SidecarError:
     """One API.md outcome per transport fault. Before the request left: not_sent; after: unknown."""
     if isinstance(e, httpx.ProxyError):
-        return SidecarError(ErrorType.PROXY_ERROR, f"the upstream proxy refused the tunnel: {e}",
-                            outcome="not_sent", connector=connector)
+        return SidecarError(
+            ErrorType.PROXY_ERROR,
+            f"the upstream proxy refused the tunnel: {e}",
+            outcome="not_sent",
+            connector=connector,
+        )
     if isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout)):
         # Through a proxy, the connection httpx opens is to the proxy: failing it means the proxy is down.
         if via_proxy:
-            return SidecarError(ErrorType.PROXY_ERROR, "cannot connect to the upstream proxy",
-                                outcome="not_sent", connector=connector)
+            return SidecarError(
+                ErrorType.PROXY_ERROR, "cannot connect to the upstream proxy", outcome="not_sent", connector=connector
+            )
         what = "timed out connecting to" if isinstance(e, httpx.ConnectTimeout) else "cannot connect to"
-        return SidecarError(ErrorType.GATEWAY_UNREACHABLE, f"{what} {connector}", outcome="not_sent",
-                            connector=connector)
+        return SidecarError(
+            ErrorType.GATEWAY_UNREACHABLE, f"{what} {connector}", outcome="not_sent", connector=connector
+        )
     if isinstance(e, httpx.PoolTimeout):
-        return SidecarError(ErrorType.GATEWAY_UNREACHABLE,
-                            f"no pooled connection to {connector} came free in time (pool exhausted)",
-                            outcome="not_sent", connector=connector)
+        return SidecarError(
+            ErrorType.GATEWAY_UNREACHABLE,
+            f"no pooled connection to {connector} came free in time (pool exhausted)",
+            outcome="not_sent",
+            connector=connector,
+        )
     if isinstance(e, (httpx.ReadTimeout, httpx.WriteTimeout)):
-        return SidecarError(ErrorType.GATEWAY_TIMEOUT,
-                            f"{connector} did not answer in time; the call may have been processed",
-                            outcome="unknown", connector=connector)
-    return SidecarError(ErrorType.GATEWAY_ERROR,
-                        f"the connection to {connector} failed after the request was sent ({type(e).__name__})",
-                        outcome="unknown", connector=connector)
+        return SidecarError(
+            ErrorType.GATEWAY_TIMEOUT,
+            f"{connector} did not answer in time; the call may have been processed",
+            outcome="unknown",
+            connector=connector,
+        )
+    return SidecarError(
+        ErrorType.GATEWAY_ERROR,
+        f"the connection to {connector} failed after the request was sent ({type(e).__name__})",
+        outcome="unknown",
+        connector=connector,
+    )

@@ -69,9 +69,14 @@ async def serve(settings: Settings) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
-    log.info("starting", listen=f"{settings.listen.host}:{settings.listen.port}",
-             connectors={name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url
-                         for name, b in dispatcher.connectors.items()})
+    log.info(
+        "starting",
+        listen=f"{settings.listen.host}:{settings.listen.port}",
+        connectors={
+            name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url
+            for name, b in dispatcher.connectors.items()
+        },
+    )
     try:
         await master.run()
     finally:

@@ -53,8 +53,9 @@ class SidecarProcess:
 
     def start(self, timeout: float = 30) -> SidecarProcess:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([SIDECAR, "run", "--config", str(self.config_path)],
-                                         stdout=out, stderr=err, env=self._env)
+            self.proc = subprocess.Popen(
+                [SIDECAR, "run", "--config", str(self.config_path)], stdout=out, stderr=err, env=self._env
+            )
         wait_until(self._ready, timeout, "sidecar")
         return self
 
@@ -107,8 +108,16 @@ class Tinyproxy:
         self.port = free_port()
         self.log_path = workdir / f"tinyproxy-{self.port}.log"
         self.conf = workdir / f"tinyproxy-{self.port}.conf"
-        lines = [f"Port {self.port}", "Listen 127.0.0.1", "Timeout 30", f'LogFile "{self.log_path}"',
-                 "LogLevel Connect", "MaxClients 100", "Allow 127.0.0.1", "DisableViaHeader Yes"]
+        lines = [
+            f"Port {self.port}",
+            "Listen 127.0.0.1",
+            "Timeout 30",
+            f'LogFile "{self.log_path}"',
+            "LogLevel Connect",
+            "MaxClients 100",
+            "Allow 127.0.0.1",
+            "DisableViaHeader Yes",
+        ]
         if auth:
             lines.append(f"BasicAuth {auth[0]} {auth[1]}")
         self.conf.write_text("\n".join(lines) + "\n")
@@ -116,8 +125,9 @@ class Tinyproxy:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Tinyproxy:
-        self.proc = subprocess.Popen([self.binary, "-d", "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.binary, "-d", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_until(self._listening, 10, "tinyproxy")
         return self
 

@@ -148,9 +148,7 @@ def _routes(filename: str) -> tuple[_Route, ...]:
 def _segment_regex(segment: str) -> str:
     parts = re.split(r"\{([^}]+)\}", segment)
     # re.split alternates literal text and parameter names.
-    return "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{_group_name(part)}>[^/]+)" for i, part in enumerate(parts)
-    )
+    return "".join(re.escape(part) if i % 2 == 0 else f"(?P<{_group_name(part)}>[^/]+)" for i, part in enumerate(parts))
 
 
 def _group_name(param: str) -> str:
@@ -164,9 +162,7 @@ def _param_from_group(group: str) -> str:
 
 def _find_operation(gateway: _Gateway, method: str, path: str) -> _Operation:
     if not path.startswith(gateway.base_path + "/"):
-        raise SpecViolation(
-            gateway.name, method, path, [f"path is not under the API base {gateway.base_path or '/'}"]
-        )
+        raise SpecViolation(gateway.name, method, path, [f"path is not under the API base {gateway.base_path or '/'}"])
     relative = path[len(gateway.base_path) :]
     spec = _load_spec(gateway.spec_file)
     for route in _routes(gateway.spec_file):
@@ -541,9 +537,7 @@ def _describe(error: ValidationError, location: str, fmt: PathFormatter) -> list
     if error.validator == "additionalProperties" and error.validator_value is False:
         known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
         patterns = error.schema.get("patternProperties", {}) if isinstance(error.schema, Mapping) else {}
-        extras = [
-            k for k in error.instance if k not in known and not any(re.search(p, k) for p in patterns)
-        ]
+        extras = [k for k in error.instance if k not in known and not any(re.search(p, k) for p in patterns)]
         return [f"{_where(location, [*path, k], fmt)}: unknown parameter" for k in extras]
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance]

@@ -35,9 +35,11 @@ def luhn_complete(partial: str) -> str:
     return partial + str((10 - total % 10) % 10)
 
 
-card_numbers = st.integers(min_value=12, max_value=18).flatmap(
-    lambda n: st.text(alphabet="0123456789", min_size=n, max_size=n)
-).map(luhn_complete)
+card_numbers = (
+    st.integers(min_value=12, max_value=18)
+    .flatmap(lambda n: st.text(alphabet="0123456789", min_size=n, max_size=n))
+    .map(luhn_complete)
+)
 
 currencies = st.sampled_from(["USD", "EUR", "GBP", "JPY", "SEK", "BRL", "INR"])
 money = st.builds(Money, minor=st.integers(min_value=1, max_value=99_999_999), currency=currencies)
@@ -54,7 +56,10 @@ cards = st.builds(
 )
 addresses = st.builds(
     Address,
-    line1=st.none() | text, line2=st.none() | text, city=st.none() | text, state=st.none() | text,
+    line1=st.none() | text,
+    line2=st.none() | text,
+    city=st.none() | text,
+    state=st.none() | text,
     postal_code=st.none() | st.from_regex(r"\A[A-Z0-9 -]{3,10}\Z"),
     country=st.none() | st.sampled_from(["US", "DE", "GB", "NL", "BR"]),
 )
@@ -79,7 +84,9 @@ payment_requests = st.builds(
     metadata=st.none() | st.dictionaries(st.from_regex(r"\A[a-z_]{1,20}\Z"), st.text(max_size=60), max_size=5),
 )
 captures = st.builds(CaptureRequest, amount=st.none() | money)
-voids = st.builds(VoidRequest, reason=st.none() | st.sampled_from(["requested_by_customer", "duplicate", "fraud?", "changed mind"]))
+voids = st.builds(
+    VoidRequest, reason=st.none() | st.sampled_from(["requested_by_customer", "duplicate", "fraud?", "changed mind"])
+)
 refunds = st.builds(
     RefundRequest,
     amount=st.none() | money,
@@ -94,7 +101,9 @@ def json_response(status: int, body: Any) -> GatewayResponse:
     return GatewayResponse(status, {"content-type": "application/json"}, json.dumps(body).encode())
 
 
-def drive[T](exchange: Exchange[T], answer: Callable[[GatewayRequest], GatewayResponse]) -> tuple[T, list[GatewayRequest]]:
+def drive[T](
+    exchange: Exchange[T], answer: Callable[[GatewayRequest], GatewayResponse]
+) -> tuple[T, list[GatewayRequest]]:
     """Runs an exchange to completion, answering each request with `answer`; returns result and requests."""
     sent: list[GatewayRequest] = []
     try:

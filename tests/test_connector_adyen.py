@@ -8,11 +8,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
-
-from connectors.adyen import Adyen, AdyenAccount
-from connectors.base import GatewayResponse
-from sidecar.errors import ErrorType, SidecarError
-from sidecar.models import CaptureMethod, CaptureRequest, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
 from spec_validation import validate_adyen_request
 from strategies import (
     context,
@@ -27,10 +22,16 @@ from strategies import (
     voids,
 )
 
+from connectors.adyen import Adyen, AdyenAccount
+from connectors.base import GatewayResponse
+from sidecar.errors import ErrorType, SidecarError
+from sidecar.models import CaptureMethod, CaptureRequest, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
+
 BASE = "https://checkout-test.adyen.com/v71"
 adyen = Adyen()
-account = AdyenAccount(api_key="AQEtestkey0123456789abcdefghij", merchant_account="ShopECOM",
-                       return_url="https://shop.example/return")
+account = AdyenAccount(
+    api_key="AQEtestkey0123456789abcdefghij", merchant_account="ShopECOM", return_url="https://shop.example/return"
+)
 
 
 def check(request) -> dict:
@@ -42,7 +43,9 @@ def check(request) -> dict:
 
 
 def payment_answer(result: str = "Authorised", **extra) -> GatewayResponse:
-    return json_response(200, {"pspReference": "PSP0001", "resultCode": result, "merchantReference": "order-1", **extra})
+    return json_response(
+        200, {"pspReference": "PSP0001", "resultCode": result, "merchantReference": "order-1", **extra}
+    )
 
 
 @settings(max_examples=120, deadline=None)
@@ -64,8 +67,11 @@ def test_follow_up_requests_validate_against_the_spec(pid, amount, void, ref, ke
     ctx = context(account, BASE, key)
     answer = json_response(201, {"pspReference": "MOD1", "paymentPspReference": pid, "status": "received"})
     ref = ref.model_copy(update={"amount": ref.amount or amount})
-    for exchange in (adyen.capture(pid, CaptureRequest(amount=amount), ctx), adyen.void(pid, void, ctx),
-                     adyen.refund(pid, ref, ctx)):
+    for exchange in (
+        adyen.capture(pid, CaptureRequest(amount=amount), ctx),
+        adyen.void(pid, void, ctx),
+        adyen.refund(pid, ref, ctx),
+    ):
         (request,) = requests_of(exchange, [answer])
         assert check(request)["merchantAccount"] == "ShopECOM"
         assert urlsplit(request.url).path.startswith(f"/v71/payments/{pid}/")
@@ -95,18 +101,29 @@ def test_result_code_map(sample_payment_request, result, capture, expected) -> N
 
 
 def test_approved_payment_carries_card_summary(sample_payment_request) -> None:
-    answer = payment_answer(additionalData={"cardSummary": "1111", "expiryDate": "3/2030",
-                                            "networkTxReference": "987654321012345"},
-                            paymentMethod={"brand": "visa", "type": "scheme"})
+    answer = payment_answer(
+        additionalData={"cardSummary": "1111", "expiryDate": "3/2030", "networkTxReference": "987654321012345"},
+        paymentMethod={"brand": "visa", "type": "scheme"},
+    )
     payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
-    assert (payment.card.brand, payment.card.last4, payment.card.exp_month, payment.card.exp_year) == ("visa", "1111", 3, 2030)
+    assert (payment.card.brand, payment.card.last4, payment.card.exp_month, payment.card.exp_year) == (
+        "visa",
+        "1111",
+        3,
+        2030,
+    )
     assert payment.network_transaction_id == "987654321012345"
 
 
-@pytest.mark.parametrize("code, reason, canonical", [("12", "Not enough balance", "insufficient_funds"),
-                                                     ("24", "CVC Declined", "incorrect_cvc"),
-                                                     ("2", "Refused", "card_declined"),
-                                                     ("6", "Expired Card", "expired_card")])
+@pytest.mark.parametrize(
+    "code, reason, canonical",
+    [
+        ("12", "Not enough balance", "insufficient_funds"),
+        ("24", "CVC Declined", "incorrect_cvc"),
+        ("2", "Refused", "card_declined"),
+        ("6", "Expired Card", "expired_card"),
+    ],
+)
 def test_refusal_fills_decline_info(sample_payment_request, code, reason, canonical) -> None:
     answer = payment_answer("Refused", refusalReason=reason, refusalReasonCode=code)
     payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
@@ -116,8 +133,15 @@ def test_refusal_fills_decline_info(sample_payment_request, code, reason, canoni
 
 
 def test_redirect_action_becomes_redirect(sample_payment_request) -> None:
-    answer = payment_answer("RedirectShopper", action={"type": "redirect", "method": "POST", "url": "https://3ds.example/x",
-                                                       "data": {"PaReq": "abc", "MD": "def"}})
+    answer = payment_answer(
+        "RedirectShopper",
+        action={
+            "type": "redirect",
+            "method": "POST",
+            "url": "https://3ds.example/x",
+            "data": {"PaReq": "abc", "MD": "def"},
+        },
+    )
     payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
     assert payment.redirect.url == "https://3ds.example/x" and payment.redirect.method == "POST"
     assert payment.redirect.form == {"PaReq": "abc", "MD": "def"}
@@ -138,7 +162,11 @@ def test_modifications_are_initiated_not_final() -> None:
 @pytest.mark.parametrize("call", ["capture", "refund"])
 def test_amount_is_required_for_capture_and_refund(call) -> None:
     ctx = context(account, BASE)
-    exchange = adyen.capture("PSP1", CaptureRequest(), ctx) if call == "capture" else adyen.refund("PSP1", RefundRequest(), ctx)
+    exchange = (
+        adyen.capture("PSP1", CaptureRequest(), ctx)
+        if call == "capture"
+        else adyen.refund("PSP1", RefundRequest(), ctx)
+    )
     with pytest.raises(SidecarError) as e:
         next(exchange)
     assert e.value.type is ErrorType.INVALID_REQUEST and e.value.details[0].path == "amount"
@@ -161,14 +189,41 @@ def test_missing_return_url_is_a_clear_error(sample_payment_request) -> None:
 @pytest.mark.parametrize(
     "status, body, expected",
     [
-        (401, {"status": 401, "errorCode": "000", "message": "HTTP Status Response - Unauthorized", "errorType": "security"},
-         ErrorType.GATEWAY_AUTHENTICATION),
-        (403, {"status": 403, "errorCode": "901", "message": "Invalid Merchant Account", "errorType": "security"},
-         ErrorType.GATEWAY_AUTHENTICATION),
-        (422, {"status": 422, "errorCode": "167", "message": "Original pspReference required for this operation",
-               "errorType": "validation"}, ErrorType.GATEWAY_REJECTED),
-        (500, {"status": 500, "errorCode": "905", "message": "Payment details are not supported", "errorType": "configuration"},
-         ErrorType.GATEWAY_ERROR),
+        (
+            401,
+            {
+                "status": 401,
+                "errorCode": "000",
+                "message": "HTTP Status Response - Unauthorized",
+                "errorType": "security",
+            },
+            ErrorType.GATEWAY_AUTHENTICATION,
+        ),
+        (
+            403,
+            {"status": 403, "errorCode": "901", "message": "Invalid Merchant Account", "errorType": "security"},
+            ErrorType.GATEWAY_AUTHENTICATION,
+        ),
+        (
+            422,
+            {
+                "status": 422,
+                "errorCode": "167",
+                "message": "Original pspReference required for this operation",
+                "errorType": "validation",
+            },
+            ErrorType.GATEWAY_REJECTED,
+        ),
+        (
+            500,
+            {
+                "status": 500,
+                "errorCode": "905",
+                "message": "Payment details are not supported",
+                "errorType": "configuration",
+            },
+            ErrorType.GATEWAY_ERROR,
+        ),
     ],
 )
 def test_error_answers_map_to_api_errors(status, body, expected) -> None:

@@ -8,10 +8,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from connectors.stripe import API_VERSION, Stripe, StripeCredentials
-from sidecar.errors import ErrorType, SidecarError
-from sidecar.models import CaptureRequest, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
 from spec_validation import validate_stripe_request
 from strategies import (
     captures,
@@ -25,6 +21,10 @@ from strategies import (
     requests_of,
     voids,
 )
+
+from connectors.stripe import API_VERSION, Stripe, StripeCredentials
+from sidecar.errors import ErrorType, SidecarError
+from sidecar.models import CaptureRequest, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
 
 BASE = "https://api.stripe.com"
 stripe = Stripe()
@@ -40,15 +40,25 @@ def check(request) -> None:
 
 
 def intent(status: str = "requires_capture", **extra) -> dict:
-    return {"id": "pi_1", "object": "payment_intent", "status": status, "amount": 1000, "currency": "usd",
-            "amount_received": 1000 if status == "succeeded" else 0, "metadata": {"reference": "order-1"}, **extra}
+    return {
+        "id": "pi_1",
+        "object": "payment_intent",
+        "status": status,
+        "amount": 1000,
+        "currency": "usd",
+        "amount_received": 1000 if status == "succeeded" else 0,
+        "metadata": {"reference": "order-1"},
+        **extra,
+    }
 
 
 @settings(max_examples=150, deadline=None)
 @given(req=payment_requests, key=idempotency_keys)
 def test_authorize_requests_validate_against_the_spec(req, key) -> None:
-    sent = requests_of(stripe.authorize(req, context(creds, BASE, key)),
-                       [json_response(200, {"id": "pm_1", "object": "payment_method"}), json_response(200, intent())])
+    sent = requests_of(
+        stripe.authorize(req, context(creds, BASE, key)),
+        [json_response(200, {"id": "pm_1", "object": "payment_method"}), json_response(200, intent())],
+    )
     assert [urlsplit(r.url).path for r in sent] == ["/v1/payment_methods", "/v1/payment_intents"]
     for r in sent:
         check(r)
@@ -83,10 +93,14 @@ def test_follow_up_requests_validate_against_the_spec(pid, cap, void, ref, key) 
 
 def test_capture_sends_partial_amount_and_void_maps_reasons() -> None:
     ctx = context(creds, BASE)
-    (r,) = requests_of(stripe.capture("pi_1", CaptureRequest(amount=Money(minor=500, currency="USD")), ctx),
-                       [json_response(200, intent("succeeded"))])
+    (r,) = requests_of(
+        stripe.capture("pi_1", CaptureRequest(amount=Money(minor=500, currency="USD")), ctx),
+        [json_response(200, intent("succeeded"))],
+    )
     assert parse_qs(r.body.decode())["amount_to_capture"] == ["500"]
-    (r,) = requests_of(stripe.void("pi_1", VoidRequest(reason="changed mind"), ctx), [json_response(200, intent("canceled"))])
+    (r,) = requests_of(
+        stripe.void("pi_1", VoidRequest(reason="changed mind"), ctx), [json_response(200, intent("canceled"))]
+    )
     assert "cancellation_reason" not in parse_qs(r.body.decode())  # not one of Stripe's reasons: left out
 
 
@@ -105,18 +119,32 @@ def test_capture_sends_partial_amount_and_void_maps_reasons() -> None:
     ],
 )
 def test_payment_status_map(status, received, expected) -> None:
-    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)),
-                       lambda _r: json_response(200, intent(status, amount_received=received)))
+    payment, _ = drive(
+        stripe.sync("pi_1", context(creds, BASE)),
+        lambda _r: json_response(200, intent(status, amount_received=received)),
+    )
     assert payment.status is expected
     assert payment.connector_status == status
 
 
 def test_approved_payment_carries_card_and_network_id() -> None:
-    charge = {"id": "ch_1", "amount_refunded": 300, "payment_method_details": {
-        "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030,
-                 "network_transaction_id": "123456789012345"}}}
-    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)),
-                       lambda _r: json_response(200, intent("succeeded", latest_charge=charge)))
+    charge = {
+        "id": "ch_1",
+        "amount_refunded": 300,
+        "payment_method_details": {
+            "card": {
+                "brand": "visa",
+                "last4": "4242",
+                "exp_month": 12,
+                "exp_year": 2030,
+                "network_transaction_id": "123456789012345",
+            }
+        },
+    }
+    payment, _ = drive(
+        stripe.sync("pi_1", context(creds, BASE)),
+        lambda _r: json_response(200, intent("succeeded", latest_charge=charge)),
+    )
     assert payment.card.last4 == "4242" and payment.card.brand == "visa"
     assert payment.network_transaction_id == "123456789012345"
     assert payment.refunded == Money(minor=300, currency="USD")
@@ -124,8 +152,15 @@ def test_approved_payment_carries_card_and_network_id() -> None:
 
 
 def test_decline_is_a_payment_with_error() -> None:
-    declined = {"error": {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
-                          "message": "Your card has insufficient funds.", "payment_intent": intent("requires_payment_method")}}
+    declined = {
+        "error": {
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": "insufficient_funds",
+            "message": "Your card has insufficient funds.",
+            "payment_intent": intent("requires_payment_method"),
+        }
+    }
     payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: json_response(402, declined))
     assert payment.status is PaymentStatus.AUTHORIZATION_FAILED
     assert payment.error.code == "insufficient_funds"
@@ -134,8 +169,15 @@ def test_decline_is_a_payment_with_error() -> None:
 
 
 def test_generic_decline_maps_to_card_declined() -> None:
-    declined = {"error": {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
-                          "message": "Your card was declined.", "payment_intent": intent("requires_payment_method")}}
+    declined = {
+        "error": {
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": "generic_decline",
+            "message": "Your card was declined.",
+            "payment_intent": intent("requires_payment_method"),
+        }
+    }
     payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: json_response(402, declined))
     assert payment.error.code == "card_declined"
 
@@ -143,15 +185,44 @@ def test_generic_decline_maps_to_card_declined() -> None:
 @pytest.mark.parametrize(
     "status, body, expected",
     [
-        (401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****"}},
-         ErrorType.GATEWAY_AUTHENTICATION),
-        (403, {"error": {"type": "invalid_request_error", "message": "no permission"}}, ErrorType.GATEWAY_AUTHENTICATION),
-        (404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such payment_intent"}},
-         ErrorType.NOT_FOUND),
-        (400, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such refund"}},
-         ErrorType.NOT_FOUND),
-        (400, {"error": {"type": "invalid_request_error", "code": "parameter_unknown", "param": "foo",
-                         "message": "Received unknown parameter: foo"}}, ErrorType.GATEWAY_REJECTED),
+        (
+            401,
+            {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****"}},
+            ErrorType.GATEWAY_AUTHENTICATION,
+        ),
+        (
+            403,
+            {"error": {"type": "invalid_request_error", "message": "no permission"}},
+            ErrorType.GATEWAY_AUTHENTICATION,
+        ),
+        (
+            404,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "resource_missing",
+                    "message": "No such payment_intent",
+                }
+            },
+            ErrorType.NOT_FOUND,
+        ),
+        (
+            400,
+            {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such refund"}},
+            ErrorType.NOT_FOUND,
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "parameter_unknown",
+                    "param": "foo",
+                    "message": "Received unknown parameter: foo",
+                }
+            },
+            ErrorType.GATEWAY_REJECTED,
+        ),
         (429, {"error": {"type": "invalid_request_error", "message": "rate limit"}}, ErrorType.GATEWAY_REJECTED),
         (500, {"error": {"type": "api_error", "message": "boom"}}, ErrorType.GATEWAY_ERROR),
     ],
@@ -164,8 +235,14 @@ def test_error_answers_map_to_api_errors(status, body, expected) -> None:
 
 
 def test_rejected_parameter_is_named_in_details() -> None:
-    body = {"error": {"type": "invalid_request_error", "code": "amount_too_large", "param": "amount",
-                      "message": "Refund amount is greater than unrefunded amount"}}
+    body = {
+        "error": {
+            "type": "invalid_request_error",
+            "code": "amount_too_large",
+            "param": "amount",
+            "message": "Refund amount is greater than unrefunded amount",
+        }
+    }
     with pytest.raises(SidecarError) as e:
         drive(stripe.refund("pi_1", RefundRequest(), context(creds, BASE)), lambda _r: json_response(400, body))
     assert e.value.type is ErrorType.GATEWAY_REJECTED
@@ -173,8 +250,14 @@ def test_rejected_parameter_is_named_in_details() -> None:
 
 
 def test_card_refused_at_payment_method_creation_is_rejected_not_a_payment(sample_payment_request) -> None:
-    body = {"error": {"type": "card_error", "code": "incorrect_number", "param": "number",
-                      "message": "Your card number is incorrect."}}
+    body = {
+        "error": {
+            "type": "card_error",
+            "code": "incorrect_number",
+            "param": "number",
+            "message": "Your card number is incorrect.",
+        }
+    }
     with pytest.raises(SidecarError) as e:
         drive(stripe.authorize(sample_payment_request, context(creds, BASE)), lambda _r: json_response(402, body))
     assert e.value.type is ErrorType.GATEWAY_REJECTED
@@ -185,17 +268,39 @@ def test_unparseable_answers_are_gateway_errors(body) -> None:
     from connectors.base import GatewayResponse
 
     with pytest.raises(SidecarError) as e:
-        drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: GatewayResponse(200, {"content-type": "text/html"}, body))
+        drive(
+            stripe.sync("pi_1", context(creds, BASE)),
+            lambda _r: GatewayResponse(200, {"content-type": "text/html"}, body),
+        )
     assert e.value.type is ErrorType.GATEWAY_ERROR
 
 
-@pytest.mark.parametrize("status, expected", [("succeeded", RefundStatus.SUCCEEDED), ("pending", RefundStatus.PENDING),
-                                              ("failed", RefundStatus.FAILED), ("canceled", RefundStatus.FAILED),
-                                              ("requires_action", RefundStatus.PENDING), ("odd", RefundStatus.MANUAL_REVIEW)])
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        ("succeeded", RefundStatus.SUCCEEDED),
+        ("pending", RefundStatus.PENDING),
+        ("failed", RefundStatus.FAILED),
+        ("canceled", RefundStatus.FAILED),
+        ("requires_action", RefundStatus.PENDING),
+        ("odd", RefundStatus.MANUAL_REVIEW),
+    ],
+)
 def test_refund_status_map(status, expected) -> None:
-    refund, _ = drive(stripe.refund_sync("re_1", context(creds, BASE)), lambda _r: json_response(200, {
-        "id": "re_1", "status": status, "amount": 10, "currency": "eur", "payment_intent": "pi_1",
-        "failure_reason": "expired_or_canceled_card" if status == "failed" else None}))
+    refund, _ = drive(
+        stripe.refund_sync("re_1", context(creds, BASE)),
+        lambda _r: json_response(
+            200,
+            {
+                "id": "re_1",
+                "status": status,
+                "amount": 10,
+                "currency": "eur",
+                "payment_intent": "pi_1",
+                "failure_reason": "expired_or_canceled_card" if status == "failed" else None,
+            },
+        ),
+    )
     assert refund.status is expected and refund.payment_id == "pi_1"
     assert refund.amount == Money(minor=10, currency="EUR")
     assert (refund.error is not None) == (status == "failed")

@@ -8,8 +8,8 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
+import subprocess
 from pathlib import Path
 
 from harness import free_port, wait_until
@@ -21,6 +21,14 @@ def instructions() -> list[tuple[str, str]]:
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     return [(line.split(None, 1)[0], line.split(None, 1)[1]) for line in lines]
+
+
+def find_uv() -> str:
+    """The uv running these tests (`uv run` sets UV), else one on PATH that works."""
+    for candidate in (os.environ.get("UV"), shutil.which("uv")):
+        if candidate and subprocess.run([candidate, "--version"], capture_output=True).returncode == 0:
+            return candidate
+    raise RuntimeError("uv not found: run the tests with `uv run pytest`")
 
 
 def test_dockerfile_is_slim_non_root_with_healthcheck() -> None:
@@ -40,15 +48,15 @@ def test_dockerfile_install_steps_produce_a_working_sidecar(tmp_path: Path) -> N
         if op == "COPY":
             *sources, dest = arg.split()
             for src in sources:
-                target = app / dest / src if dest.endswith("/") and dest != "./" else app / (src if dest == "./" else dest)
+                target = (
+                    app / dest / src if dest.endswith("/") and dest != "./" else app / (src if dest == "./" else dest)
+                )
                 if (ROOT / src).is_dir():
                     shutil.copytree(ROOT / src, target, ignore=shutil.ignore_patterns("__pycache__"))
                 else:
                     shutil.copy(ROOT / src, target)
     (sync_line,) = [arg for op, arg in steps if op == "RUN" and "uv sync" in arg]
-    uv = os.environ.get("UV") or shutil.which("uv")
-    argv = shlex.split(sync_line)
-    cmd = [uv, *argv[1:]] if uv else [sys.executable, "-m", "uv", *argv[1:]]
+    cmd = [find_uv(), *shlex.split(sync_line)[1:]]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
     env["UV_PYTHON"] = sys.executable
     done = subprocess.run(cmd, cwd=app, env=env, capture_output=True, text=True, timeout=600)
@@ -57,9 +65,13 @@ def test_dockerfile_install_steps_produce_a_working_sidecar(tmp_path: Path) -> N
     port = free_port()
     venv_bin = app / ".venv" / "bin"
     cmd_argv = json.loads(dict(steps)["CMD"])
-    proc = subprocess.Popen([str(venv_bin / cmd_argv[0]), *cmd_argv[1:]], cwd=tmp_path,
-                            env={**env, "SIDECAR_LISTEN__PORT": str(port), "PATH": f"{venv_bin}:{env['PATH']}"},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(venv_bin / cmd_argv[0]), *cmd_argv[1:]],
+        cwd=tmp_path,
+        env={**env, "SIDECAR_LISTEN__PORT": str(port), "PATH": f"{venv_bin}:{env['PATH']}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         health = json.loads(dict(steps)["HEALTHCHECK"].split("CMD", 1)[1])
         check = [str(venv_bin / "python"), *health[1:]]

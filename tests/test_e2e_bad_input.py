@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from calls import VISA, payment
 
 PAN = "4242424242424242"
@@ -34,8 +33,11 @@ def paths(error: dict) -> set[str]:
 
 
 def test_malformed_json(client) -> None:
-    r = client.post("/v1/payments", content=b'{"reference": "x", "amount": ' + PAN.encode(),
-                    headers={"X-Connector": "stripe", "Content-Type": "application/json"})
+    r = client.post(
+        "/v1/payments",
+        content=b'{"reference": "x", "amount": ' + PAN.encode(),
+        headers={"X-Connector": "stripe", "Content-Type": "application/json"},
+    )
     error_of(r, 400, "invalid_request")
 
 
@@ -78,7 +80,9 @@ def test_unknown_payment_method_type(client) -> None:
 
 
 def test_unknown_connector(client) -> None:
-    error_of(client.post("/v1/payments", json=payment(CARD), headers={"X-Connector": "paypal"}), 404, "unknown_connector")
+    error_of(
+        client.post("/v1/payments", json=payment(CARD), headers={"X-Connector": "paypal"}), 404, "unknown_connector"
+    )
 
 
 def test_missing_connector_without_default(client) -> None:
@@ -91,13 +95,18 @@ def test_unknown_account(client) -> None:
 
 
 def test_per_request_credentials_refused_by_default(client) -> None:
-    r = client.post("/v1/payments", json=payment(CARD),
-                    headers={"X-Connector": "stripe", "X-Connector-Auth": '{"api_key": "sk_test_sandbox"}'})
+    r = client.post(
+        "/v1/payments",
+        json=payment(CARD),
+        headers={"X-Connector": "stripe", "X-Connector-Auth": '{"api_key": "sk_test_sandbox"}'},
+    )
     error_of(r, 403, "forbidden")
 
 
-@pytest.mark.parametrize("method, path", [("GET", "/v2/payments"), ("POST", "/v1/charges"), ("GET", "/"),
-                                          ("POST", "/v1/payments/../../etc/passwd/capture")])
+@pytest.mark.parametrize(
+    "method, path",
+    [("GET", "/v2/payments"), ("POST", "/v1/charges"), ("GET", "/"), ("POST", "/v1/payments/../../etc/passwd/capture")],
+)
 def test_unknown_path(client, method, path) -> None:
     error_of(client.request(method, path, headers={"X-Connector": "stripe"}), 404, "not_found")
 
@@ -109,8 +118,11 @@ def test_wrong_method(client) -> None:
 
 
 def test_body_over_the_limit(client) -> None:
-    r = client.post("/v1/payments", content=b"{" + b" " * 300_000 + b"}",
-                    headers={"X-Connector": "stripe", "Content-Type": "application/json"})
+    r = client.post(
+        "/v1/payments",
+        content=b"{" + b" " * 300_000 + b"}",
+        headers={"X-Connector": "stripe", "Content-Type": "application/json"},
+    )
     assert r.status_code == 413
 
 

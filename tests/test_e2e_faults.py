@@ -4,7 +4,6 @@ and the sidecar keeps serving afterwards."""
 from __future__ import annotations
 
 import pytest
-
 from calls import VISA, payment, post
 from harness import FakeGateway, SidecarProcess, Tinyproxy, free_port
 
@@ -28,12 +27,26 @@ def faulty(tmp_path_factory, gateway, proxy):
     """stripe -> a gateway that misbehaves on demand; adyen -> a port where nothing listens."""
     dead = free_port()
     timeouts = {"connect": 2, "read": 1, "total": 3}
-    config = {"connectors": {
-        "stripe": {"base_url": gateway.url, "accounts": {"default": {"api_key": "sk_test_fault"}}, "timeouts": timeouts},
-        "adyen": {"base_url": f"http://127.0.0.1:{dead}/v71", "timeouts": timeouts,
-                  "accounts": {"default": {"api_key": "adyen_fault_key", "merchant_account": "M",
-                                           "return_url": "https://shop.example/r"}}},
-    }}
+    config = {
+        "connectors": {
+            "stripe": {
+                "base_url": gateway.url,
+                "accounts": {"default": {"api_key": "sk_test_fault"}},
+                "timeouts": timeouts,
+            },
+            "adyen": {
+                "base_url": f"http://127.0.0.1:{dead}/v71",
+                "timeouts": timeouts,
+                "accounts": {
+                    "default": {
+                        "api_key": "adyen_fault_key",
+                        "merchant_account": "M",
+                        "return_url": "https://shop.example/r",
+                    }
+                },
+            },
+        }
+    }
     proc = SidecarProcess(tmp_path_factory.mktemp("faults"), config).start()
     yield proc
     assert proc.stop() == 0
@@ -44,13 +57,26 @@ def proxied(tmp_path_factory, proxy):
     """stripe -> through a proxy that is down; adyen -> through tinyproxy, which demands auth we do not have.
     Adyen is https here, as every real gateway is: the proxy answers the CONNECT with 407."""
     dead = free_port()
-    config = {"connectors": {
-        "stripe": {"base_url": "http://127.0.0.1:9/", "accounts": {"default": {"api_key": "sk_test_fault"}},
-                   "proxy": {"http": f"http://127.0.0.1:{dead}", "https": f"http://127.0.0.1:{dead}"}},
-        "adyen": {"base_url": "https://127.0.0.1:9/v71", "proxy": {"https": proxy.url},
-                  "accounts": {"default": {"api_key": "adyen_fault_key", "merchant_account": "M",
-                                           "return_url": "https://shop.example/r"}}},
-    }}
+    config = {
+        "connectors": {
+            "stripe": {
+                "base_url": "http://127.0.0.1:9/",
+                "accounts": {"default": {"api_key": "sk_test_fault"}},
+                "proxy": {"http": f"http://127.0.0.1:{dead}", "https": f"http://127.0.0.1:{dead}"},
+            },
+            "adyen": {
+                "base_url": "https://127.0.0.1:9/v71",
+                "proxy": {"https": proxy.url},
+                "accounts": {
+                    "default": {
+                        "api_key": "adyen_fault_key",
+                        "merchant_account": "M",
+                        "return_url": "https://shop.example/r",
+                    }
+                },
+            },
+        }
+    }
     proc = SidecarProcess(tmp_path_factory.mktemp("proxied"), config).start()
     yield proc
     assert proc.stop() == 0
@@ -108,14 +134,19 @@ def test_gateway_answers_html(faulty, gateway) -> None:
 
 
 def test_gateway_refuses_our_credentials(faulty, gateway) -> None:
-    gateway.answer(401, b'{"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****ault"}}')
+    gateway.answer(
+        401, b'{"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****ault"}}'
+    )
     with faulty.client() as c:
         error(post(c, "stripe", "/v1/payments/pi_1/capture"), 502, "gateway_authentication")
 
 
 def test_serving_after_faults(faulty, gateway) -> None:
-    gateway.answer(200, b'{"id": "pi_1", "object": "payment_intent", "status": "succeeded", "amount": 10, '
-                        b'"amount_received": 10, "currency": "usd"}')
+    gateway.answer(
+        200,
+        b'{"id": "pi_1", "object": "payment_intent", "status": "succeeded", "amount": 10, '
+        b'"amount_received": 10, "currency": "usd"}',
+    )
     with faulty.client() as c:
         r = post(c, "stripe", "/v1/payments/pi_1/capture")
     assert r.status_code == 200 and r.json()["status"] == "charged"

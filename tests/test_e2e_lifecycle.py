@@ -8,11 +8,12 @@ import threading
 
 import httpx
 import pytest
-
 from harness import FakeGateway, SidecarProcess, wait_until
 
-INTENT = (b'{"id": "pi_1", "object": "payment_intent", "status": "succeeded", "amount": 10, '
-          b'"amount_received": 10, "currency": "usd"}')
+INTENT = (
+    b'{"id": "pi_1", "object": "payment_intent", "status": "succeeded", "amount": 10, '
+    b'"amount_received": 10, "currency": "usd"}'
+)
 
 
 @pytest.fixture
@@ -24,8 +25,10 @@ def gateway():
 
 
 def start(tmp_path, gateway: FakeGateway, **extra) -> SidecarProcess:
-    config = {"connectors": {"stripe": {"base_url": gateway.url, "accounts": {"default": {"api_key": "sk_test_x"}}}},
-              **extra}
+    config = {
+        "connectors": {"stripe": {"base_url": gateway.url, "accounts": {"default": {"api_key": "sk_test_x"}}}},
+        **extra,
+    }
     return SidecarProcess(tmp_path, config).start()
 
 

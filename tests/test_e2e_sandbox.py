@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 
-import httpx
-from openapi_spec_validator import validate
-
 from calls import VISA, payment, post
+from openapi_spec_validator import validate
 
 
 def test_stripe_manual_capture_partial_then_partial_refund_and_syncs(client) -> None:
@@ -23,8 +21,12 @@ def test_stripe_manual_capture_partial_then_partial_refund_and_syncs(client) -> 
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "partially_charged" and r.json()["captured"]["minor"] == 600
 
-    r = post(client, "stripe", f"/v1/payments/{p['id']}/refunds", {"amount": {"minor": 200, "currency": "USD"},
-                                                                    "reason": "requested_by_customer"})
+    r = post(
+        client,
+        "stripe",
+        f"/v1/payments/{p['id']}/refunds",
+        {"amount": {"minor": 200, "currency": "USD"}, "reason": "requested_by_customer"},
+    )
     assert r.status_code == 200, r.text
     refund = r.json()
     assert (refund["status"], refund["payment_id"], refund["amount"]["minor"]) == ("succeeded", p["id"], 200)
@@ -122,8 +124,16 @@ def test_health_readiness_request_id_and_openapi(client) -> None:
     doc = client.get("/openapi.json").json()
     validate(doc)  # raises if this is not valid OpenAPI 3.1
     assert doc["openapi"].startswith("3.1")
-    assert {"/v1/payments", "/v1/payments/{id}", "/v1/payments/{id}/capture", "/v1/payments/{id}/void",
-            "/v1/payments/{id}/refunds", "/v1/refunds/{id}", "/healthz", "/readyz"} <= set(doc["paths"])
+    assert {
+        "/v1/payments",
+        "/v1/payments/{id}",
+        "/v1/payments/{id}/capture",
+        "/v1/payments/{id}/void",
+        "/v1/payments/{id}/refunds",
+        "/v1/refunds/{id}",
+        "/healthz",
+        "/readyz",
+    } <= set(doc["paths"])
     card = doc["components"]["schemas"]["Card"]
     assert set(card["required"]) == {"number", "exp_month", "exp_year", "cvc"}
 

@@ -18,8 +18,13 @@ def session() -> str:
 
 
 def test_readme_curl_session_runs_against_the_sandbox(sandbox_sidecar) -> None:
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", session()], capture_output=True, text=True,
-                          env={"PATH": os.environ["PATH"], "SIDECAR": sandbox_sidecar.url}, timeout=120)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", session()],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "SIDECAR": sandbox_sidecar.url},
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout.splitlines()
     payment_id = out[0].removeprefix("payment ")

@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -30,7 +30,7 @@ from sidecar.sandbox.common import BoundedStore, luhn_valid
 from sidecar.sandbox.stripe import parse_form
 
 # Every test runs "in June 2030" so expiry rules do not depend on the day the suite runs.
-FIXED_NOW = datetime(2030, 6, 15, tzinfo=timezone.utc).timestamp()
+FIXED_NOW = datetime(2030, 6, 15, tzinfo=UTC).timestamp()
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -101,8 +101,9 @@ def test_stripe_rejects_missing_and_wrong_keys_without_echoing_them(stripe: Stri
 
 def test_stripe_accepts_basic_auth_with_the_key_as_user(stripe: StripeSandbox) -> None:
     token = base64.b64encode(f"{STRIPE_SANDBOX_KEY}:".encode()).decode()
-    response = stripe.handle("POST", "/v1/payment_methods", "", {"Authorization": f"Basic {token}"},
-                             urlencode(card_params()).encode())
+    response = stripe.handle(
+        "POST", "/v1/payment_methods", "", {"Authorization": f"Basic {token}"}, urlencode(card_params()).encode()
+    )
     assert response.status == 200
     assert response.headers["Request-Id"].startswith("req_")
 
@@ -230,9 +231,7 @@ def test_stripe_approved_automatic_capture(stripe: StripeSandbox) -> None:
         ("4000000000000119", "processing_error", "processing_error"),
     ],
 )
-def test_stripe_declining_test_cards(
-    stripe: StripeSandbox, number: str, code: str, decline_code: str
-) -> None:
+def test_stripe_declining_test_cards(stripe: StripeSandbox, number: str, code: str, decline_code: str) -> None:
     response = create_pi(stripe, number)
     assert response.status == 402
     error = response.json()["error"]
@@ -253,8 +252,9 @@ def test_stripe_manual_capture_partial_then_refunds(stripe: StripeSandbox) -> No
     too_much = s_post(stripe, f"/v1/payment_intents/{pi['id']}/capture", {"amount_to_capture": "1001"})
     assert (too_much.status, too_much.json()["error"]["code"]) == (400, "amount_too_large")
 
-    captured = s_post(stripe, f"/v1/payment_intents/{pi['id']}/capture",
-                      {"amount_to_capture": "600", "expand[]": "latest_charge"}).json()
+    captured = s_post(
+        stripe, f"/v1/payment_intents/{pi['id']}/capture", {"amount_to_capture": "600", "expand[]": "latest_charge"}
+    ).json()
     assert captured["status"] == "succeeded"
     assert (captured["amount_received"], captured["amount_capturable"]) == (600, 0)
     assert captured["latest_charge"]["amount_captured"] == 600
@@ -266,9 +266,7 @@ def test_stripe_manual_capture_partial_then_refunds(stripe: StripeSandbox) -> No
     assert beyond.status == 400
     assert beyond.json()["error"]["code"] == "amount_too_large"
 
-    refund = s_post(stripe, "/v1/refunds", {
-        "payment_intent": pi["id"], "amount": "200", "reason": "duplicate"
-    })
+    refund = s_post(stripe, "/v1/refunds", {"payment_intent": pi["id"], "amount": "200", "reason": "duplicate"})
     assert refund.status == 200
     body = refund.json()
     assert (body["object"], body["amount"], body["status"]) == ("refund", 200, "succeeded")
@@ -288,8 +286,11 @@ def test_stripe_refund_of_1337_is_pending(stripe: StripeSandbox) -> None:
     pi = create_pi(stripe).json()
     refund = s_post(stripe, "/v1/refunds", {"payment_intent": pi["id"], "amount": "1337"})
     assert refund.status == 400  # more than the 1000 captured
-    big = s_post(stripe, "/v1/payment_intents", {"amount": "5000", "currency": "usd",
-                                                  "payment_method": "pm_card_visa", "confirm": "true"}).json()
+    big = s_post(
+        stripe,
+        "/v1/payment_intents",
+        {"amount": "5000", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"},
+    ).json()
     pending = s_post(stripe, "/v1/refunds", {"payment_intent": big["id"], "amount": "1337"}).json()
     assert pending["status"] == "pending"
 
@@ -310,8 +311,10 @@ def test_stripe_three_d_secure_redirect_then_complete(stripe: StripeSandbox) -> 
     assert pi["status"] == "requires_action"
     action = pi["next_action"]
     assert action["type"] == "redirect_to_url"
-    assert action["redirect_to_url"] == {"return_url": "https://shop.test/back",
-                                         "url": f"http://sandbox.test/3ds/{pi['id']}"}
+    assert action["redirect_to_url"] == {
+        "return_url": "https://shop.test/back",
+        "url": f"http://sandbox.test/3ds/{pi['id']}",
+    }
     page = stripe.handle("GET", f"/3ds/{pi['id']}", "", {}, b"")
     assert page.status == 200 and page.content_type.startswith("text/html")
     done = stripe.handle("GET", f"/3ds/{pi['id']}", "outcome=complete", {}, b"")
@@ -347,9 +350,7 @@ def test_stripe_idempotent_replay_and_conflict(stripe: StripeSandbox) -> None:
 
 
 def test_stripe_declines_are_replayed_but_validation_errors_are_not(stripe: StripeSandbox) -> None:
-    params = {
-        "amount": "1000", "currency": "usd", "payment_method": "pm_card_chargeDeclined", "confirm": "true"
-    }
+    params = {"amount": "1000", "currency": "usd", "payment_method": "pm_card_chargeDeclined", "confirm": "true"}
     first = s_post(stripe, "/v1/payment_intents", params, "d1")
     replay = s_post(stripe, "/v1/payment_intents", params, "d1")
     assert first.status == replay.status == 402 and replay.body == first.body
@@ -466,9 +467,7 @@ def test_adyen_authorised_payment(adyen: AdyenSandbox) -> None:
         ("Jane Doe", 12345, "Refused", "Refused", "2"),
     ],
 )
-def test_adyen_refusal_rules(
-    adyen: AdyenSandbox, holder: str, value: int, result: str, reason: str, code: str
-) -> None:
+def test_adyen_refusal_rules(adyen: AdyenSandbox, holder: str, value: int, result: str, reason: str, code: str) -> None:
     body = a_post(adyen, "/v71/payments", payment_request(holder=holder, value=value)).json()
     assert (body["resultCode"], body["refusalReason"], body["refusalReasonCode"]) == (result, reason, code)
     assert "authCode" not in body["additionalData"]
@@ -478,9 +477,7 @@ def test_adyen_expired_card_is_refused(adyen: AdyenSandbox) -> None:
     request = payment_request()
     request["paymentMethod"].update(expiryMonth="05", expiryYear="2030")
     body = a_post(adyen, "/v71/payments", request).json()
-    assert (body["resultCode"], body["refusalReason"], body["refusalReasonCode"]) == (
-        "Refused", "Expired Card", "6"
-    )
+    assert (body["resultCode"], body["refusalReason"], body["refusalReasonCode"]) == ("Refused", "Expired Card", "6")
 
 
 @pytest.mark.parametrize(
@@ -557,10 +554,16 @@ def test_adyen_idempotent_replay_and_conflict(adyen: AdyenSandbox) -> None:
     replay = a_post(adyen, "/v71/payments", payment_request(), "k1")
     assert (replay.status, replay.body) == (first.status, first.body)
     conflict = a_post(adyen, "/v71/payments", payment_request(value=999), "k1")
-    assert (conflict.status, conflict.json()) == (422, {
-        "status": 422, "errorCode": "704", "message": "request already processed or in progress",
-        "errorType": "validation", "pspReference": conflict.json()["pspReference"],
-    })
+    assert (conflict.status, conflict.json()) == (
+        422,
+        {
+            "status": 422,
+            "errorCode": "704",
+            "message": "request already processed or in progress",
+            "errorType": "validation",
+            "pspReference": conflict.json()["pspReference"],
+        },
+    )
 
 
 def test_adyen_three_d_secure_redirect_and_details(adyen: AdyenSandbox) -> None:
@@ -568,8 +571,12 @@ def test_adyen_three_d_secure_redirect_and_details(adyen: AdyenSandbox) -> None:
     body = a_post(adyen, "/v71/payments", request).json()
     assert body["resultCode"] == "RedirectShopper"
     psp = body["pspReference"]
-    assert body["action"] == {"method": "GET", "paymentMethodType": "scheme", "type": "redirect",
-                              "url": f"http://sandbox.test/3ds/{psp}"}
+    assert body["action"] == {
+        "method": "GET",
+        "paymentMethodType": "scheme",
+        "type": "redirect",
+        "url": f"http://sandbox.test/3ds/{psp}",
+    }
     assert a_post(adyen, f"/v71/payments/{psp}/captures", modification(100)).status == 422
     back = adyen.handle("POST", f"/3ds/{psp}", "", {}, b"outcome=complete")
     assert back.status == 302
@@ -605,8 +612,13 @@ async def _http_round_trip() -> None:
             pi = await client.post(
                 f"{sandbox.stripe_url}/v1/payment_intents",
                 headers={"Authorization": f"Bearer {STRIPE_SANDBOX_KEY}", "Idempotency-Key": "http-1"},
-                data={"amount": "1500", "currency": "usd", "payment_method": "pm_card_visa",
-                      "confirm": "true", "capture_method": "manual"},
+                data={
+                    "amount": "1500",
+                    "currency": "usd",
+                    "payment_method": "pm_card_visa",
+                    "confirm": "true",
+                    "capture_method": "manual",
+                },
             )
             assert pi.status_code == 200 and pi.headers["content-type"] == "application/json"
             assert pi.headers["request-id"].startswith("req_")
@@ -616,7 +628,8 @@ async def _http_round_trip() -> None:
             assert unauthorised.status_code == 401
 
             payment = await client.post(
-                f"{sandbox.adyen_url}/v71/payments", headers={"X-API-Key": ADYEN_SANDBOX_KEY},
+                f"{sandbox.adyen_url}/v71/payments",
+                headers={"X-API-Key": ADYEN_SANDBOX_KEY},
                 json=payment_request(authenticationData={"attemptAuthentication": "always"}),
             )
             redirect_url = payment.json()["action"]["url"]
@@ -634,7 +647,10 @@ def test_http_round_trip() -> None:
 def test_standalone_server_prints_urls_and_stops_on_sigterm() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "sidecar.sandbox.server", "--stripe-port", "0", "--adyen-port", "0"],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:

@@ -42,8 +42,11 @@ def sandbox_credentials(connector: str) -> dict[str, str]:
     if connector == "stripe":
         return {"api_key": STRIPE_SANDBOX_KEY}
     if connector == "adyen":
-        return {"api_key": ADYEN_SANDBOX_KEY, "merchant_account": ADYEN_SANDBOX_MERCHANT,
-                "return_url": SANDBOX_RETURN_URL}
+        return {
+            "api_key": ADYEN_SANDBOX_KEY,
+            "merchant_account": ADYEN_SANDBOX_MERCHANT,
+            "return_url": SANDBOX_RETURN_URL,
+        }
     raise KeyError(f"the sandbox has no {connector} simulator")
 
 

@@ -98,18 +98,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from .common import (
     DEFAULT_MAX_OBJECTS,
+    NOTHING_PENDING_HTML,
     BoundedStore,
     SandboxResponse,
     append_query,
     canonical_fingerprint,
     card_brand,
-    NOTHING_PENDING_HTML,
     html_response,
     json_response,
     lower_headers,
@@ -155,9 +155,7 @@ _REFUND_FIELDS = frozenset(
 )
 _DETAILS_FIELDS = frozenset({"authenticationData", "details", "paymentData", "threeDSAuthenticationOnly"})
 _REFUND_REASONS = ("FRAUD", "CUSTOMER REQUEST", "RETURN", "DUPLICATE", "OTHER")
-_ENCRYPTED_CARD_FIELDS = (
-    "encryptedCardNumber", "encryptedExpiryMonth", "encryptedExpiryYear", "encryptedSecurityCode"
-)
+_ENCRYPTED_CARD_FIELDS = ("encryptedCardNumber", "encryptedExpiryMonth", "encryptedExpiryYear", "encryptedSecurityCode")
 
 # Stripe-style brand names (from common.card_brand) to Adyen's payment method variants.
 _ADYEN_BRANDS = {
@@ -299,14 +297,12 @@ class AdyenSandbox:
 
     # -- entry point ------------------------------------------------------------------------------
 
-    def handle(
-        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
-    ) -> SandboxResponse:
+    def handle(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> SandboxResponse:
         method = method.upper()
         lowered = lower_headers(headers)
         with self._lock:
             if path.startswith("/3ds/"):
-                return self._three_ds_page(method, path[len("/3ds/"):], query, body)
+                return self._three_ds_page(method, path[len("/3ds/") :], query, body)
             try:
                 return self._handle_api(method, path, lowered, body)
             except AdyenError as exc:
@@ -393,7 +389,7 @@ class AdyenSandbox:
         return json_response(200, _payment_body(payment), _psp_header(payment.psp))
 
     def _decide(self, card: _Card, value: int) -> _Outcome:
-        today = datetime.fromtimestamp(self._clock(), tz=timezone.utc)
+        today = datetime.fromtimestamp(self._clock(), tz=UTC)
         if (card.exp_year, card.exp_month) < (today.year, today.month):
             return _EXPIRED
         rule = _HOLDER_NAME_RULES.get(card.holder_name.strip().upper())
@@ -701,9 +697,7 @@ def _redirect_body(payment: _Payment, base_url: str) -> dict[str, Any]:
     }
 
 
-def _modification_body(
-    merchant: str, payment: _Payment, reference: str | None, *, value: int | None
-) -> dict[str, Any]:
+def _modification_body(merchant: str, payment: _Payment, reference: str | None, *, value: int | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "merchantAccount": merchant,
         "paymentPspReference": payment.psp,
@@ -738,4 +732,3 @@ def _match_route(method: str, path: str) -> tuple[_Handler | None, str, bool]:
         if route_method == method:
             return handler, (match.group(1) if match.groups() else ""), True
     return None, "", known
-

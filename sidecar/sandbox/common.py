@@ -7,15 +7,15 @@ by calling ``handle`` directly and hosted by any server (see ``server.py``).
 from __future__ import annotations
 
 import hashlib
-import html
 import hmac
+import html
 import json
 import secrets
 import string
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 __all__ = [
@@ -62,11 +62,9 @@ class SandboxResponse:
         return json.loads(self.body)
 
 
-K = TypeVar("K")
-V = TypeVar("V")
 
 
-class BoundedStore(Generic[K, V]):
+class BoundedStore[K, V]:
     """A dict that forgets its oldest entries beyond ``max_size``.
 
     Eviction is by insertion order, not use: the sandbox only needs to stay bounded, and the

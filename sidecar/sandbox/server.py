@@ -42,9 +42,7 @@ _SHUTDOWN_TIMEOUT = 2.0
 class _Simulator(Protocol):
     base_url: str | None
 
-    def handle(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
-    ) -> SandboxResponse: ...
+    def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> SandboxResponse: ...
 
 
 @dataclass

@@ -82,21 +82,20 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from .common import (
     DEFAULT_MAX_OBJECTS,
-    add_headers,
-    append_query,
-    three_ds_page_html,
+    NOTHING_PENDING_HTML,
     BoundedStore,
     SandboxResponse,
+    add_headers,
+    append_query,
     canonical_fingerprint,
     card_brand,
     card_fingerprint,
-    NOTHING_PENDING_HTML,
     html_response,
     json_response,
     lower_headers,
@@ -105,6 +104,7 @@ from .common import (
     random_token,
     redirect_response,
     safe_redirect_url,
+    three_ds_page_html,
 )
 
 __all__ = ["STRIPE_SANDBOX_KEY", "StripeSandbox"]
@@ -265,7 +265,7 @@ def _insert(root: dict[str, Any], segments: list[str], value: str) -> None:
     node: dict[str, Any] = root
     for depth, segment in enumerate(segments):
         is_last = depth == len(segments) - 1
-        name = segments[0] if depth == 0 else f"{segments[0]}[{']['.join(segments[1:depth + 1])}]"
+        name = segments[0] if depth == 0 else f"{segments[0]}[{']['.join(segments[1 : depth + 1])}]"
         if segment == "":
             # "[]" appends; Stripe only uses it for arrays of scalars at the end of a key.
             raise _error("Invalid array", param=name)
@@ -308,9 +308,7 @@ def _check_known(params: Mapping[str, Any], allowed: frozenset[str], prefix: str
             raise _error(f"Received unknown parameter: {full}", code="parameter_unknown", param=full)
 
 
-def _string(
-    params: Mapping[str, Any], name: str, *, required: bool = False, label: str | None = None
-) -> str | None:
+def _string(params: Mapping[str, Any], name: str, *, required: bool = False, label: str | None = None) -> str | None:
     label = label or name
     value = params.get(name)
     if value is None or value == "":
@@ -355,9 +353,7 @@ def _boolean(params: Mapping[str, Any], name: str) -> bool:
     return raw == "true"
 
 
-def _enum(
-    params: Mapping[str, Any], name: str, choices: tuple[str, ...], *, label: str | None = None
-) -> str | None:
+def _enum(params: Mapping[str, Any], name: str, choices: tuple[str, ...], *, label: str | None = None) -> str | None:
     label = label or name
     value = _string(params, name, label=label)
     if value is not None and value not in choices:
@@ -563,20 +559,16 @@ class StripeSandbox:
 
     # -- entry point ------------------------------------------------------------------------------
 
-    def handle(
-        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
-    ) -> SandboxResponse:
+    def handle(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> SandboxResponse:
         method = method.upper()
         lowered = lower_headers(headers)
         with self._lock:
             if path.startswith("/3ds/"):
-                return self._three_ds_page(method, path[len("/3ds/"):], query, body)
+                return self._three_ds_page(method, path[len("/3ds/") :], query, body)
             response = self._handle_api(method, path, query, lowered, body)
         return self._with_common_headers(response, lowered)
 
-    def _handle_api(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
-    ) -> SandboxResponse:
+    def _handle_api(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> SandboxResponse:
         try:
             self._authenticate(headers)
             route = _match_route(method, path)
@@ -601,14 +593,16 @@ class StripeSandbox:
         except StripeError as exc:
             return json_response(exc.status, {"error": exc.error})
 
-    def _run_idempotent(
-        self, handler: _Handler, request: _Request, object_id: str, key: str
-    ) -> SandboxResponse:
+    def _run_idempotent(self, handler: _Handler, request: _Request, object_id: str, key: str) -> SandboxResponse:
         if len(key) > 255:
             return json_response(
                 400,
-                {"error": {"message": "Idempotency-Key must be at most 255 characters long.",
-                           "type": "invalid_request_error"}},
+                {
+                    "error": {
+                        "message": "Idempotency-Key must be at most 255 characters long.",
+                        "type": "invalid_request_error",
+                    }
+                },
             )
         fingerprint = canonical_fingerprint(request.method, request.path, request.params)
         saved = self._idempotency.get(key)
@@ -688,9 +682,7 @@ class StripeSandbox:
         _check_known(params, _PAYMENT_METHOD_PARAMS)
         kind = _string(params, "type", required=True)
         if kind != "card":
-            raise _error(
-                f"The sandbox only simulates card PaymentMethods, not '{kind}'.", param="type"
-            )
+            raise _error(f"The sandbox only simulates card PaymentMethods, not '{kind}'.", param="type")
         card = params.get("card")
         if not isinstance(card, dict) or not card:
             raise _error("Missing required param: card.", code="parameter_missing", param="card")
@@ -741,7 +733,7 @@ class StripeSandbox:
             raise _card_error("invalid_expiry_month", "Your card's expiration month is invalid.", "exp_month")
 
     def _today(self) -> datetime:
-        return datetime.fromtimestamp(self._clock(), tz=timezone.utc)
+        return datetime.fromtimestamp(self._clock(), tz=UTC)
 
     def _new_payment_method(
         self, number: str, exp_month: int, exp_year: int, billing: dict[str, Any], metadata: dict[str, str]
@@ -887,9 +879,7 @@ class StripeSandbox:
         intent.last_payment_error = None
         rule = payment_method.rule
         if rule.decline_code is not None:
-            self._decline(
-                intent, payment_method, rule.error_code, rule.decline_code, rule.message, rule.param
-            )
+            self._decline(intent, payment_method, rule.error_code, rule.decline_code, rule.message, rule.param)
         needs_three_ds = rule.three_ds or intent.three_ds_request in ("any", "challenge")
         if needs_three_ds and off_session:
             self._decline(
@@ -1030,9 +1020,7 @@ class StripeSandbox:
     def _intent_or_404(self, intent_id: str) -> _PaymentIntent:
         intent = self._intents.get(intent_id)
         if intent is None:
-            raise _error(
-                f"No such payment_intent: '{intent_id}'", status=404, code="resource_missing", param="intent"
-            )
+            raise _error(f"No such payment_intent: '{intent_id}'", status=404, code="resource_missing", param="intent")
         return intent
 
     # -- refunds ----------------------------------------------------------------------------------
@@ -1047,9 +1035,7 @@ class StripeSandbox:
         metadata = _metadata(params)
         remaining = charge.amount_captured - charge.amount_refunded
         if remaining <= 0:
-            raise _error(
-                f"Charge {charge.id} has already been refunded.", code="charge_already_refunded"
-            )
+            raise _error(f"Charge {charge.id} has already been refunded.", code="charge_already_refunded")
         amount = remaining if amount is None else amount
         if amount > remaining:
             raise _error(
@@ -1087,9 +1073,7 @@ class StripeSandbox:
         if intent_id is not None:
             intent = self._intents.get(intent_id)
             if intent is None:
-                raise _error(
-                    f"No such payment_intent: '{intent_id}'", code="resource_missing", param="payment_intent"
-                )
+                raise _error(f"No such payment_intent: '{intent_id}'", code="resource_missing", param="payment_intent")
             charge = self._charges.get(intent.latest_charge or "") if intent.status == "succeeded" else None
             if charge is None:
                 raise _error(
@@ -1103,9 +1087,7 @@ class StripeSandbox:
         if charge is None:
             raise _error(f"No such charge: '{charge_id}'", code="resource_missing", param="charge")
         if not charge.captured:
-            raise _error(
-                f"Charge {charge_id} has not been captured and cannot be refunded.", param="charge"
-            )
+            raise _error(f"Charge {charge_id} has not been captured and cannot be refunded.", param="charge")
         return charge
 
     def _get_refund(self, request: _Request, refund_id: str) -> SandboxResponse:
@@ -1113,9 +1095,7 @@ class StripeSandbox:
         expand = _expand(request.params, ("charge", "payment_intent"))
         refund = self._refunds.get(refund_id)
         if refund is None:
-            raise _error(
-                f"No such refund: '{refund_id}'", status=404, code="resource_missing", param="refund"
-            )
+            raise _error(f"No such refund: '{refund_id}'", status=404, code="resource_missing", param="refund")
         return json_response(200, self._render_refund(refund, expand))
 
     # -- 3-D Secure pages -------------------------------------------------------------------------
