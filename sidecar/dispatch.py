@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from connectors import REGISTRY, Connector, Exchange
+from connectors import REGISTRY, Connector, Exchange, GatewayRequest, GatewayResponse
 from sidecar.config import ConnectorSettings, Settings
 from sidecar.errors import ErrorType, SidecarError, validation_details
 from sidecar.masking import Masker
@@ -57,7 +57,10 @@ class Dispatcher:
             raise SidecarError(ErrorType.UNKNOWN_CONNECTOR, "no X-Connector header and no default connector configured")
         bound = self.connectors.get(name)
         if bound is None:
-            raise SidecarError(ErrorType.UNKNOWN_CONNECTOR, "X-Connector names no configured connector", details=None)
+            configured = ", ".join(sorted(self.connectors))
+            raise SidecarError(
+                ErrorType.UNKNOWN_CONNECTOR, f"no connector named {name[:40]!r} is configured (configured: {configured})"
+            )
         return bound
 
     def credentials(self, bound: BoundConnector, account: str, per_request: str | None) -> BaseModel:
@@ -109,8 +112,8 @@ class Dispatcher:
     def _log_call(
         self,
         bound: BoundConnector,
-        request: Any,
-        response: Any,
+        request: GatewayRequest,
+        response: GatewayResponse | None,
         started: float,
         operation: str,
         error: SidecarError | None,
