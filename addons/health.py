@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mitmproxy import ctx, http
 
+from addons.audit import INTERNAL
 from addons.canonical import on_listener
 
 _JSON = {"Content-Type": "application/json"}
@@ -23,6 +24,8 @@ class Health:
         if flow.request.method != "GET" or not on_listener(flow, ctx.options.canonical_mode):
             return
         path = flow.request.path.split("?", 1)[0]
+        if path in ("/healthz", "/readyz"):
+            flow.metadata[INTERNAL] = True
         if path == "/healthz":
             flow.response = http.Response.make(200, b'{"status":"ok"}', _JSON)
         elif path == "/readyz":

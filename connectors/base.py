@@ -50,6 +50,7 @@ class CallContext:
     credentials: Any  # the connector's own Credentials model
     request_id: str
     idempotency_key: str | None = None
+    account: str = "default"  # the account's name, for logs
 
 
 type Exchange[T] = Generator[GatewayRequest, GatewayResponse, T]

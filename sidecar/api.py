@@ -14,6 +14,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from connectors import CallContext, Connector, Exchange
+from sidecar import metrics
 from sidecar.dispatch import Dispatcher
 from sidecar.errors import ErrorType, SidecarError, invalid_request, validation_details
 from sidecar.masking import Masker
@@ -146,32 +147,40 @@ class CanonicalApi:
             request_id = uuid.uuid4().hex
         started = time.perf_counter()
         self.in_flight += 1
+        # Known names only: these become metric labels and must not be whatever an app sends.
+        connector = self.dispatcher.known_name(req.headers.get("x-connector"))
+        account = req.headers.get("x-connector-account", "default")
         operation = "unknown"
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        error: SidecarError | None = None
+        with structlog.contextvars.bound_contextvars(
+            request_id=request_id, connector=connector, account=account
+        ):
             try:
                 route, match = self._route(req)
                 operation = route.operation if route else "openapi"
                 if route is None:
                     resp = ApiResponse(200, self._openapi(), {"Content-Type": "application/json"})
                 else:
-                    resp = await self._call(req, route, match, request_id)
+                    resp = await self._call(req, route, match, request_id, account)
             except SidecarError as e:
-                resp = self.error_response(e, request_id)
+                error = e
             except Exception:
                 log.exception("internal error", path=req.path)
-                resp = self.error_response(
-                    SidecarError(ErrorType.INTERNAL, "internal error; it has been logged"), request_id
-                )
+                error = SidecarError(ErrorType.INTERNAL, "internal error; it has been logged")
             finally:
                 self.in_flight -= 1
+            if error is not None:
+                resp = self.error_response(error, request_id)
+                metrics.ERRORS.labels(error.type.value, connector).inc()
             resp.headers["X-Request-Id"] = request_id
+            metrics.CALLS.labels(connector, operation, error.type.value if error else "ok").inc()
             log.info(
                 "canonical call",
+                operation=operation,
                 method=req.method,
                 path=req.path,
-                operation=operation,
-                connector=req.headers.get("x-connector"),
                 status_code=resp.status,
+                error_type=error.type.value if error else None,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
             )
             return resp
@@ -191,15 +200,14 @@ class CanonicalApi:
             raise MethodNotAllowed(allowed)
         raise SidecarError(ErrorType.NOT_FOUND, "no such endpoint")
 
-    async def _call(self, req: ApiRequest, route: Route, match: re.Match[str], request_id: str) -> ApiResponse:
+    async def _call(
+        self, req: ApiRequest, route: Route, match: re.Match[str], request_id: str, account: str
+    ) -> ApiResponse:
         if len(req.body) > self.max_body:
             raise SidecarError(ErrorType.PAYLOAD_TOO_LARGE, f"body over {self.max_body} bytes")
         headers = req.headers
         bound = self.dispatcher.bind(headers.get("x-connector"))
-        account = headers.get("x-connector-account", "default")
-        with structlog.contextvars.bound_contextvars(
-            connector=bound.connector.name, operation=route.operation, account=account
-        ):
+        with structlog.contextvars.bound_contextvars(operation=route.operation):
             try:
                 body = _parse(route.body, req.body) if route.body else None
                 creds = self.dispatcher.credentials(bound, account, headers.get("x-connector-auth"))
@@ -211,10 +219,14 @@ class CanonicalApi:
                         detail="1-255 printable ASCII characters",
                     )
                 ctx = CallContext(
-                    base_url=bound.base_url, credentials=creds, request_id=request_id, idempotency_key=key
+                    base_url=bound.base_url,
+                    credentials=creds,
+                    request_id=request_id,
+                    idempotency_key=key,
+                    account=account,
                 )
                 exchange = route.start(bound.connector, match.groupdict().get("id", ""), body, ctx)
-                result = await self.dispatcher.run(bound, exchange, route.operation)
+                result = await self.dispatcher.run(bound, ctx, exchange, route.operation)
             except SidecarError as e:
                 e.connector = e.connector or bound.connector.name
                 raise

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -43,6 +44,13 @@ def resolve_secret(value: str) -> str:
     return value
 
 
+def _resolve_if_str(value: Any) -> Any:
+    return resolve_secret(value) if isinstance(value, str) else value
+
+
+SecretRef = Annotated[SecretStr, BeforeValidator(_resolve_if_str)]
+
+
 class _Section(BaseModel):
     # Frozen: configuration does not change while serving, and pool settings key the client cache.
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -59,7 +67,7 @@ class ProxySettings(_Section):
     http: str | None = None
     https: str | None = None
     username: str | None = None
-    password: SecretStr | None = Field(default=None, description="Secret reference or value.")
+    password: SecretRef | None = Field(default=None, description="Secret reference or value.")
     bypass: list[str] = Field(
         default_factory=list, description="Host names sent direct; `.example.com` matches subdomains."
     )
@@ -75,11 +83,6 @@ class ProxySettings(_Section):
         if parts.username or parts.password:
             raise ValueError("give proxy credentials as username and password, not in the URL")
         return url
-
-    @field_validator("password", mode="before")
-    @classmethod
-    def _password_ref(cls, value: Any) -> Any:
-        return resolve_secret(value) if isinstance(value, str) else value
 
     def url_for(self, scheme: str, host: str) -> str | None:
         """The proxy URL (with credentials) for a gateway URL, or None to go direct."""
@@ -174,6 +177,31 @@ class SandboxSettings(_Section):
     adyen_port: int = Field(default=0, ge=0, le=65535)
 
 
+class MaskingSettings(_Section):
+    allow_personal: list[str] = Field(
+        default_factory=list,
+        description="Personal-data field names shown in logs and flows unmasked (e.g. email); none by default.",
+    )
+
+
+class WebSettings(_Section):
+    """mitmweb, for people to inspect the traffic: it only ever holds masked copies."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65535)
+    password: SecretRef | None = Field(
+        default=None, description="Required. A secret reference, a value, or an argon2 hash (starting with $)."
+    )
+    max_flows: int = Field(default=1000, ge=1, description="Flows kept for inspection; the oldest go first.")
+
+    @model_validator(mode="after")
+    def _password_required(self) -> WebSettings:
+        if self.enabled and not (self.password and self.password.get_secret_value()):
+            raise ValueError("mitmweb needs a password: it shows every payment call, if masked")
+        return self
+
+
 def _default_connectors() -> dict[str, ConnectorSettings]:
     return {name: ConnectorSettings() for name in REGISTRY}
 
@@ -187,6 +215,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     drain_seconds: float = Field(default=15.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
     log: LogSettings = Field(default_factory=LogSettings)
+    masking: MaskingSettings = Field(default_factory=MaskingSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    save_flows: Path | None = Field(default=None, description="Append masked copies of every flow to this file.")
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     connectors: dict[str, ConnectorSettings] = Field(default_factory=_default_connectors)
 

@@ -1,5 +1,5 @@
 """Runs one canonical call against one gateway: pick the connector and account, drive the
-connector's exchange through the outbound pool, log each gateway call masked."""
+connector's exchange through the outbound pool, have each gateway call written down masked."""
 
 from __future__ import annotations
 
@@ -7,20 +7,17 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-import structlog
 from pydantic import BaseModel, ValidationError
 
-from connectors import REGISTRY, Connector, Exchange, GatewayRequest, GatewayResponse
+from connectors import REGISTRY, CallContext, Connector, Exchange
+from sidecar import metrics
+from sidecar.audit import Audit
 from sidecar.config import ConnectorSettings, Settings
 from sidecar.errors import ErrorType, SidecarError, validation_details
 from sidecar.masking import Masker
 from sidecar.outbound import OutboundPool
 from sidecar.sandbox import sandbox_credentials
-
-log = structlog.get_logger("sidecar.gateway")
-
 
 @dataclass(frozen=True)
 class BoundConnector:
@@ -34,9 +31,10 @@ class BoundConnector:
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, pool: OutboundPool, sandbox_urls: Mapping[str, str]) -> None:
+    def __init__(self, settings: Settings, pool: OutboundPool, audit: Audit, sandbox_urls: Mapping[str, str]) -> None:
         self.settings = settings
         self.pool = pool
+        self.audit = audit
         self.connectors: dict[str, BoundConnector] = {}
         for name, conf in settings.connectors.items():
             connector = REGISTRY[name]()
@@ -48,8 +46,18 @@ class Dispatcher:
             else:
                 base_url = conf.base_url or connector.default_base_url
                 accounts = conf.credentials
-            masker = Masker(connector.sensitive_fields, connector.secret_headers)
+            masker = Masker(
+                connector.sensitive_fields,
+                connector.secret_headers,
+                settings.masking.allow_personal,
+                metrics.catch_counter(name),
+            )
             self.connectors[name] = BoundConnector(connector, conf, base_url, accounts, masker)
+
+    def known_name(self, name: str | None) -> str:
+        """The connector a call names (or the default), if configured; else "-"."""
+        name = name or self.settings.default_connector
+        return name if name in self.connectors else "-"
 
     def bind(self, name: str | None) -> BoundConnector:
         name = name or self.settings.default_connector
@@ -87,19 +95,32 @@ class Dispatcher:
             )
         return creds
 
-    async def run[T](self, bound: BoundConnector, exchange: Exchange[T], operation: str) -> T:
+    async def run[T](self, bound: BoundConnector, ctx: CallContext, exchange: Exchange[T], operation: str) -> T:
         """Drives the connector's exchange: each request it yields goes out once; the answer goes back in."""
         name = bound.connector.name
         try:
             request = next(exchange)
             while True:
-                started = time.perf_counter()
+                started, wall = time.perf_counter(), time.time()
+                response, error = None, None
                 try:
                     response = await self.pool.send(request, bound.settings, name)
                 except SidecarError as e:
-                    self._log_call(bound, request, None, started, operation, e)
+                    error = e
                     raise
-                self._log_call(bound, request, response, started, operation, None)
+                finally:
+                    self.audit.gateway_call(
+                        bound.masker,
+                        request_id=ctx.request_id,
+                        connector=name,
+                        account=ctx.account,
+                        operation=operation,
+                        request=request,
+                        response=response,
+                        error=error,
+                        started=wall,
+                        latency=time.perf_counter() - started,
+                    )
                 request = exchange.send(response)
         except StopIteration as done:
             return done.value
@@ -108,36 +129,3 @@ class Dispatcher:
             raise SidecarError(
                 ErrorType.GATEWAY_ERROR, f"{name} answered with values the sidecar cannot represent", connector=name
             ) from None
-
-    def _log_call(
-        self,
-        bound: BoundConnector,
-        request: GatewayRequest,
-        response: GatewayResponse | None,
-        started: float,
-        operation: str,
-        error: SidecarError | None,
-    ) -> None:
-        m = bound.masker
-        fields: dict[str, Any] = {
-            "connector": bound.connector.name,
-            "operation": operation,
-            "step": request.step or None,
-            "method": request.method,
-            "url": m.url(request.url),
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "request_bytes": len(request.body or b""),
-            "request_headers": m.headers(request.headers.items()),
-            "request_body": m.body(request.headers.get("Content-Type"), request.body),
-        }
-        if response is not None:
-            fields.update(
-                status_code=response.status,
-                outcome="answered",
-                response_bytes=len(response.body),
-                response_headers=m.headers(response.headers.items()),
-                response_body=m.body(response.headers.get("content-type"), response.body),
-            )
-        else:
-            fields.update(outcome=error.outcome if error else None, error_type=error.type.value if error else None)
-        log.info("connector call", **fields)

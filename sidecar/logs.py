@@ -11,8 +11,9 @@ from typing import Any
 import structlog
 
 from sidecar.masking import Masker
+from sidecar.metrics import catch_counter
 
-_net = Masker()
+_net = Masker(on_catch=catch_counter("log"))
 
 
 def _mask_strings(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:

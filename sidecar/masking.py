@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+from xml.etree import ElementTree
+
+from defusedxml import ElementTree as SafeElementTree
 
 from sidecar.models import luhn_valid
 
@@ -82,12 +84,13 @@ class Masker:
         fields: Mapping[str, Sensitivity] | None = None,
         secret_headers: Iterable[str] = (),
         personal_allowlist: Iterable[str] = (),
-        catches: Counter[str] | None = None,
+        on_catch: Callable[[str], None] | None = None,
     ) -> None:
         self.fields = {k.lower(): v for k, v in {**COMMON_FIELDS, **(fields or {})}.items()}
         self.secret_headers = COMMON_SECRET_HEADERS | {h.lower() for h in secret_headers}
         self.allowed_personal = frozenset(f.lower() for f in personal_allowlist)
-        self.catches = catches if catches is not None else Counter()
+        # Called with the kind ("pan", "cvc", "credential") of each thing the safety net had to catch.
+        self.on_catch = on_catch or (lambda _kind: None)
 
     # -- the safety net -------------------------------------------------------------------------
 
@@ -103,11 +106,11 @@ class Masker:
         digits = re.sub(r"[ -]", "", m.group(0))
         if not luhn_valid(digits):
             return m.group(0)
-        self.catches["pan"] += 1
+        self.on_catch("pan")
         return mask_pan(digits)
 
     def _key_catch(self, m: re.Match[str]) -> str:
-        self.catches["credential"] += 1
+        self.on_catch("credential")
         found = m.group(0)
         if found[0] in "?&":
             return found.split("=", 1)[0] + "=" + MASK
@@ -116,7 +119,7 @@ class Masker:
         return MASK
 
     def _cvc_catch(self, m: re.Match[str]) -> str:
-        self.catches["cvc"] += 1
+        self.on_catch("cvc")
         return m.group(1) + m.group(2) + DROPPED
 
     # -- by name ----------------------------------------------------------------------------------
@@ -166,7 +169,22 @@ class Masker:
         elif ctype == "application/x-www-form-urlencoded":
             pairs = parse_qsl(text, keep_blank_values=True)
             return urlencode([(k, self.text(str(self.field(k, v)))) for k, v in pairs], safe="[]*")
+        elif ctype.endswith("xml"):
+            try:
+                root = SafeElementTree.fromstring(text)
+            except Exception:  # defusedxml raises its own types for entity tricks too
+                return self.text(text)
+            for element in root.iter():
+                if element.text and element.text.strip():
+                    element.text = str(self.field(_xml_local(element.tag), element.text.strip()))
+                for name, value in element.attrib.items():
+                    element.attrib[name] = str(self.field(_xml_local(name), value))
+            return self.text(ElementTree.tostring(root, encoding="unicode"))
         return self.text(text)
+
+
+def _xml_local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
 
 
 def _leaf(name: str) -> str:

@@ -37,11 +37,12 @@ class _Route:
 class OutboundPool:
     def __init__(self) -> None:
         self._clients: dict[_Route, httpx.AsyncClient] = {}
+        self._transports: list[httpx.AsyncHTTPTransport] = []
 
     def _client(self, route: _Route) -> httpx.AsyncClient:
         client = self._clients.get(route)
         if client is None:
-            client = httpx.AsyncClient(
+            transport = httpx.AsyncHTTPTransport(
                 proxy=route.proxy,
                 verify=_ssl_context(route),
                 limits=httpx.Limits(
@@ -49,12 +50,17 @@ class OutboundPool:
                     max_keepalive_connections=route.pool.max_keepalive,
                     keepalive_expiry=route.pool.idle_timeout,
                 ),
-                # Egress is what the config says, never what the sidecar's own environment happens to hold.
                 trust_env=False,
-                follow_redirects=False,
             )
+            # Egress is what the config says, never what the sidecar's own environment happens to hold.
+            client = httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
             self._clients[route] = client
+            self._transports.append(transport)
         return client
+
+    def open_connections(self) -> int:
+        # httpx does not expose its pool; httpcore's pool (behind the transport) lists its connections.
+        return sum(len(t._pool.connections) for t in self._transports)
 
     def route(self, url: httpx.URL, settings: ConnectorSettings) -> _Route:
         proxy = settings.proxy.url_for(url.scheme, url.host) if settings.proxy else None
@@ -90,7 +96,7 @@ class OutboundPool:
         return GatewayResponse(resp.status_code, resp.headers, resp.content)
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
+        clients, self._clients, self._transports = list(self._clients.values()), {}, []
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
 

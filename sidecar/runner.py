@@ -12,14 +12,19 @@ from mitmproxy import options
 from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
+from addons.audit import AuditFlows
 from addons.canonical import Canonical
 from addons.health import Health
-from sidecar import openapi
+from addons.metrics import Metrics
+from sidecar import metrics, openapi
 from sidecar.api import CanonicalApi
+from sidecar.audit import Audit
 from sidecar.config import Settings
 from sidecar.dispatch import Dispatcher
+from sidecar.masking import Masker
 from sidecar.outbound import OutboundPool
 from sidecar.sandbox import Sandbox, start_sandbox
+from sidecar.web import MaskedView, SidecarWebMaster
 
 log = structlog.get_logger("sidecar")
 
@@ -37,12 +42,16 @@ async def serve(settings: Settings) -> int:
         s = settings.sandbox
         sandbox = await start_sandbox(s.host, s.stripe_port, s.adyen_port)
     pool = OutboundPool()
-    dispatcher = Dispatcher(settings, pool, sandbox.base_urls if sandbox else {})
+    audit = Audit()
+    dispatcher = Dispatcher(settings, pool, audit, sandbox.base_urls if sandbox else {})
     api = CanonicalApi(dispatcher, openapi.document)
     health = Health()
+    canonical_masker = Masker(personal_allowlist=settings.masking.allow_personal,
+                              on_catch=metrics.catch_counter("canonical"))
 
-    master = Master(options.Options())
-    master.addons.add(
+    opts = options.Options()
+    view = MaskedView(settings.web.max_flows) if settings.web.enabled else None
+    addons = [
         core.Core(),
         proxyserver.Proxyserver(),
         next_layer.NextLayer(),
@@ -50,15 +59,30 @@ async def serve(settings: Settings) -> int:
         disable_h2c.DisableH2C(),
         errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
         health,
+        Metrics(pool),
         Canonical(api),
-    )
+        AuditFlows(audit, canonical_masker, view),
+    ]
+    master: Master
+    if view is not None:
+        master = SidecarWebMaster(opts, view)
+        master.add_sidecar_addons(*addons)
+    else:
+        master = Master(opts)
+        master.addons.add(*addons)
     mode = canonical_mode(settings.listen.host, settings.listen.port)
-    master.options.update(
+    opts.update(
         mode=[mode],
         canonical_mode=mode,
         connection_strategy="lazy",
         body_size_limit=str(settings.max_body_bytes),
+        save_masked_flows=str(settings.save_flows or ""),
     )
+    if view is not None:
+        web = settings.web
+        assert web.password is not None  # the config refuses web without one
+        opts.update(web_host=web.host, web_port=web.port, web_password=web.password.get_secret_value(),
+                    web_open_browser=False)
 
     loop = asyncio.get_running_loop()
     draining: list[asyncio.Task[None]] = []
@@ -72,6 +96,7 @@ async def serve(settings: Settings) -> int:
     log.info(
         "starting",
         listen=f"{settings.listen.host}:{settings.listen.port}",
+        web=f"http://{settings.web.host}:{settings.web.port}/" if view is not None else None,
         connectors={
             name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url
             for name, b in dispatcher.connectors.items()

@@ -1,0 +1,73 @@
+"""Masked copies of every exchange for people to inspect: the app's call and each gateway call it
+caused, linked by request id, into mitmweb's view and, with `save_masked_flows`, to a file.
+The live flows themselves are never kept or saved."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from mitmproxy import ctx, exceptions, http, io
+
+from addons.canonical import on_listener
+from sidecar.audit import Audit, GatewayExchange
+from sidecar.flows import gateway_flow, masked_canonical_flow
+from sidecar.masking import Masker
+from sidecar.web import MaskedView
+
+INTERNAL = "sidecar.internal"  # flow metadata key of service endpoints (/healthz, /metrics): not kept
+
+
+class AuditFlows:
+    def __init__(self, audit: Audit, masker: Masker, view: MaskedView | None) -> None:
+        self.masker = masker
+        self.view = view
+        self._file: BinaryIO | None = None
+        self._writer: io.FlowWriter | None = None
+        audit.sinks.append(self._gateway_call)
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "save_masked_flows", str, "", "Append masked copies of every flow to this file (mitmproxy flow format)."
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "save_masked_flows" in updated:
+            self.done()
+            if path := ctx.options.save_masked_flows:
+                try:
+                    self._file = open(path, "ab")  # noqa: SIM115 - kept open for the process's life
+                except OSError as e:
+                    raise exceptions.OptionsError(f"cannot open {path} to save flows: {e.strerror}") from None
+                self._writer = io.FlowWriter(self._file)
+
+    @property
+    def keeping(self) -> bool:
+        return self.view is not None or self._writer is not None
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._canonical(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._canonical(flow)
+
+    def done(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = self._writer = None
+
+    def _canonical(self, flow: http.HTTPFlow) -> None:
+        if not self.keeping or flow.metadata.get(INTERNAL) or not on_listener(flow, ctx.options.canonical_mode):
+            return
+        self._keep(masked_canonical_flow(flow, self.masker))
+
+    def _gateway_call(self, exchange: GatewayExchange) -> None:
+        if self.keeping:
+            self._keep(gateway_flow(exchange))
+
+    def _keep(self, flow: http.HTTPFlow) -> None:
+        if self.view is not None:
+            self.view.add_masked(flow)
+        if self._writer is not None:
+            self._writer.add(flow)
+            assert self._file is not None
+            self._file.flush()

@@ -1,0 +1,94 @@
+"""Every gateway call written down once, masked: the "connector call" log line (like
+connector-service's golden log line), its metrics, and a masked record for whoever else keeps
+exchanges (the mitmweb view, the saved-flows file). Masking happens here, once per call, so the
+safety-net metric counts each catch once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import structlog
+
+from connectors.base import GatewayRequest, GatewayResponse
+from sidecar import metrics
+from sidecar.errors import SidecarError
+from sidecar.masking import Masker
+
+log = structlog.get_logger("sidecar.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayExchange:
+    """One gateway call as it may be shown: every header and body already masked."""
+
+    request_id: str
+    connector: str
+    account: str
+    operation: str
+    step: str | None
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str
+    request_bytes: int
+    started: float  # wall clock, seconds since the epoch
+    latency_ms: float
+    outcome: str  # success, client_error, server_error, not_sent, unknown
+    status_code: int | None = None
+    response_headers: dict[str, str] | None = None
+    response_body: str | None = None
+    response_bytes: int | None = None
+    error_type: str | None = None
+
+
+def outcome_of(response: GatewayResponse | None, error: SidecarError | None) -> str:
+    if response is not None:
+        return "success" if response.status < 400 else "client_error" if response.status < 500 else "server_error"
+    return (error.outcome if error else None) or "unknown"
+
+
+class Audit:
+    def __init__(self) -> None:
+        self.sinks: list[Callable[[GatewayExchange], None]] = []
+
+    def gateway_call(
+        self,
+        masker: Masker,
+        *,
+        request_id: str,
+        connector: str,
+        account: str,
+        operation: str,
+        request: GatewayRequest,
+        response: GatewayResponse | None,
+        error: SidecarError | None,
+        started: float,
+        latency: float,
+    ) -> GatewayExchange:
+        exchange = GatewayExchange(
+            request_id=request_id,
+            connector=connector,
+            account=account,
+            operation=operation,
+            step=request.step or None,
+            method=request.method,
+            url=masker.url(request.url),
+            request_headers=masker.headers(request.headers.items()),
+            request_body=masker.body(request.headers.get("Content-Type"), request.body),
+            request_bytes=len(request.body or b""),
+            started=started,
+            latency_ms=round(latency * 1000, 3),
+            outcome=outcome_of(response, error),
+            status_code=response.status if response is not None else None,
+            response_headers=masker.headers(response.headers.items()) if response is not None else None,
+            response_body=masker.body(response.headers.get("content-type"), response.body) if response else None,
+            response_bytes=len(response.body) if response is not None else None,
+            error_type=error.type.value if error else None,
+        )
+        log.info("connector call", **{k: v for k, v in asdict(exchange).items() if v is not None and k != "started"})
+        metrics.GATEWAY_CALLS.labels(connector, operation, exchange.outcome).inc()
+        metrics.GATEWAY_LATENCY.labels(connector, operation).observe(latency)
+        for sink in self.sinks:
+            sink(exchange)
+        return exchange

@@ -1,0 +1,71 @@
+"""Masked mitmproxy flows: what mitmweb shows and what is saved to disk, never the live flows.
+
+A live flow holds the real card number while its call is in flight, and mitmweb's raw view and
+content endpoints serve a flow's real bytes whatever the content view shows; so the view and the
+file get fresh flows built only from masked parts."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from mitmproxy import connection, flow, http
+
+from sidecar.audit import GatewayExchange
+from sidecar.masking import Masker
+
+# A masked body is decoded text; these would make mitmweb try to decode or frame it again.
+_FRAMING = ("content-encoding", "transfer-encoding", "content-length")
+
+
+def _headers(masked: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in masked.items() if k.lower() not in _FRAMING}
+
+
+def masked_canonical_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
+    """A masked copy of an app's call to the canonical API."""
+    req = live.request
+    copy = http.HTTPFlow(live.client_conn.copy(), live.server_conn.copy())
+    copy.request = http.Request.make(
+        req.method,
+        masker.url(req.url),
+        masker.body(req.headers.get("content-type"), req.raw_content).encode(),
+        _headers(masker.headers(req.headers.items(multi=True))),
+    )
+    copy.request.timestamp_start, copy.request.timestamp_end = req.timestamp_start, req.timestamp_end
+    if live.response is not None:
+        resp = live.response
+        copy.response = http.Response.make(
+            resp.status_code,
+            masker.body(resp.headers.get("content-type"), resp.raw_content).encode(),
+            _headers(masker.headers(resp.headers.items(multi=True))),
+        )
+        copy.response.timestamp_start, copy.response.timestamp_end = resp.timestamp_start, resp.timestamp_end
+    if live.error is not None:
+        copy.error = flow.Error(masker.text(live.error.msg), live.error.timestamp)
+    request_id = live.response.headers.get("x-request-id", "") if live.response else ""
+    copy.comment = f"request {request_id}: app call" if request_id else "app call"
+    copy.metadata["request_id"] = request_id
+    return copy
+
+
+def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:
+    """The gateway call a canonical call caused, made from its already-masked record."""
+    url = urlsplit(ex.url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    client = connection.Client(peername=("127.0.0.1", 0), sockname=("127.0.0.1", 0), timestamp_start=ex.started)
+    server = connection.Server(address=(url.hostname or "", port))
+    f = http.HTTPFlow(client, server)
+    f.request = http.Request.make(ex.method, ex.url, ex.request_body.encode(), _headers(ex.request_headers))
+    f.request.timestamp_start = f.request.timestamp_end = ex.started
+    finished = ex.started + ex.latency_ms / 1000
+    if ex.status_code is not None:
+        f.response = http.Response.make(
+            ex.status_code, (ex.response_body or "").encode(), _headers(ex.response_headers or {})
+        )
+        f.response.timestamp_start = f.response.timestamp_end = finished
+    else:
+        f.error = flow.Error(f"{ex.error_type}: outcome {ex.outcome}", finished)
+    step = f", {ex.step}" if ex.step else ""
+    f.comment = f"request {ex.request_id}: gateway call ({ex.connector} {ex.operation}{step})"
+    f.metadata["request_id"] = ex.request_id
+    return f

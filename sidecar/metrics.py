@@ -1,0 +1,62 @@
+"""Prometheus metrics, in a registry of their own (served at GET /metrics).
+
+Label values come from fixed sets (configured connector names, route operations, error types), never
+from raw request input, so an app cannot blow up their cardinality."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+CALLS = Counter(
+    "sidecar_calls",
+    "Canonical calls answered, by connector, operation and outcome (ok or an API error type).",
+    ["connector", "operation", "outcome"],
+    registry=REGISTRY,
+)
+ERRORS = Counter(
+    "sidecar_errors",
+    "Errors returned to apps, by API error type and connector.",
+    ["type", "connector"],
+    registry=REGISTRY,
+)
+GATEWAY_CALLS = Counter(
+    "sidecar_gateway_calls",
+    "Calls to gateways, by connector, operation and outcome (success, client_error, server_error, not_sent, unknown).",
+    ["connector", "operation", "outcome"],
+    registry=REGISTRY,
+)
+GATEWAY_LATENCY = Histogram(
+    "sidecar_gateway_latency_seconds",
+    "Time from sending a gateway call to having its whole answer (or the fault).",
+    ["connector", "operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+MASKING_CATCHES = Counter(
+    "sidecar_masking_safety_net_catches",
+    "Sensitive values the generic masking pass caught after the declared fields were masked, by kind and source. "
+    "Non-zero for a connector means it forgot to declare a field.",
+    ["kind", "source"],
+    registry=REGISTRY,
+)
+POOL_CONNECTIONS = Gauge(
+    "sidecar_pool_open_connections",
+    "Open connections in the outbound (gateway) client pools.",
+    registry=REGISTRY,
+)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def catch_counter(source: str) -> Callable[[str], None]:
+    """The masking safety net's `on_catch` for one source (a connector name, or `log`, `canonical`)."""
+    return lambda kind: MASKING_CATCHES.labels(kind, source).inc()
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)

@@ -1,0 +1,75 @@
+"""mitmweb for the sidecar: mitmproxy's web UI over a flow store that only ever holds masked
+copies, capped in size, behind a password."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from mitmproxy import http, master, options
+from mitmproxy.addons import eventstore, view
+from mitmproxy.tools.web import app, webaddons
+from mitmproxy.tools.web.master import WebMaster
+
+
+class MaskedView(view.View):
+    """The flow store mitmweb shows. mitmproxy's View adds every live flow from its hooks; this one
+    ignores live flows and takes masked copies through `add_masked`, keeping the newest `max_flows`
+    so memory stays flat however long the sidecar runs."""
+
+    def __init__(self, max_flows: int) -> None:
+        super().__init__()
+        self.max_flows = max_flows
+        self._order: deque[str] = deque()
+
+    def add_masked(self, flow: http.HTTPFlow) -> None:
+        self.add([flow])
+        self._order.append(flow.id)
+        while len(self._order) > self.max_flows:
+            oldest = self.get_by_id(self._order.popleft())
+            if oldest is not None:
+                self.remove([oldest])
+
+    # Live flows never enter the store.
+    def requestheaders(self, f) -> None: ...
+    def response(self, f) -> None: ...
+    def error(self, f) -> None: ...
+    def intercept(self, f) -> None: ...
+    def resume(self, f) -> None: ...
+    def kill(self, f) -> None: ...
+    def tcp_start(self, f) -> None: ...
+    def tcp_message(self, f) -> None: ...
+    def tcp_error(self, f) -> None: ...
+    def tcp_end(self, f) -> None: ...
+    def udp_start(self, f) -> None: ...
+    def udp_message(self, f) -> None: ...
+    def udp_error(self, f) -> None: ...
+    def udp_end(self, f) -> None: ...
+    def dns_request(self, f) -> None: ...
+    def dns_response(self, f) -> None: ...
+    def dns_error(self, f) -> None: ...
+
+
+class SidecarWebMaster(WebMaster):
+    """WebMaster with the sidecar's own addons instead of mitmproxy's defaults, and the masked view.
+    The signal wiring is WebMaster's own; its __init__ is skipped because it adds the default addons
+    (the stock flow saver among them, which would write real flows to disk)."""
+
+    def __init__(self, opts: options.Options, masked_view: MaskedView) -> None:
+        master.Master.__init__(self, opts, with_termlog=False)
+        self.view = masked_view
+        self.view.sig_view_add.connect(self._sig_view_add)
+        self.view.sig_view_remove.connect(self._sig_view_remove)
+        self.view.sig_view_update.connect(self._sig_view_update)
+        self.view.sig_view_refresh.connect(self._sig_view_refresh)
+        self.events = eventstore.EventStore()
+        self.events.sig_add.connect(self._sig_events_add)
+        self.events.sig_refresh.connect(self._sig_events_refresh)
+        self.options.changed.connect(self._sig_options_update)
+        self.addons.add(webaddons.WebAddon(), webaddons.WebAuth(), self.view, self.events)
+
+    def add_sidecar_addons(self, *addons: object) -> None:
+        """Adds the sidecar's addons, then the web app, which needs the proxy server among them."""
+        self.addons.add(*addons)
+        self.app = app.Application(self, self.options.web_debug)
+        self.proxyserver = self.addons.get("proxyserver")
+        self.proxyserver.servers.changed.connect(self._sig_servers_changed)
