@@ -19,6 +19,7 @@ from sidecar.masking import Masker
 from sidecar.outbound import OutboundPool
 from sidecar.sandbox import sandbox_credentials
 
+
 @dataclass(frozen=True)
 class BoundConnector:
     """A connector with its configuration: where it sends, with which accounts, how it masks."""
@@ -67,7 +68,8 @@ class Dispatcher:
         if bound is None:
             configured = ", ".join(sorted(self.connectors))
             raise SidecarError(
-                ErrorType.UNKNOWN_CONNECTOR, f"no connector named {name[:40]!r} is configured (configured: {configured})"
+                ErrorType.UNKNOWN_CONNECTOR,
+                f"no connector named {name[:40]!r} is configured (configured: {configured})",
             )
         return bound
 

@@ -31,6 +31,8 @@ def masked_canonical_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
         masker.body(req.headers.get("content-type"), req.raw_content).encode(),
         _headers(masker.headers(req.headers.items(multi=True))),
     )
+    # Shown as the address the app called, not the reverse proxy's unused upstream.
+    copy.request.host, copy.request.port = live.client_conn.sockname[:2]
     copy.request.timestamp_start, copy.request.timestamp_end = req.timestamp_start, req.timestamp_end
     if live.response is not None:
         resp = live.response

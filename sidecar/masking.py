@@ -59,8 +59,14 @@ COMMON_SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie", "x-connector-auth"}
 )
 
-# 13-19 digits, optionally grouped by single spaces or dashes as people and some gateways write them.
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# 13-19 digits in a run, or grouped as cards are printed (4-4-4-x, Amex 4-6-5) by spaces or dashes;
+# grouped forms need clean edges so UUIDs (8-4-4-4-12) are not mistaken for them.
+_DIGIT_RUN = re.compile(
+    r"(?<![0-9])[0-9]{13,19}(?![0-9])"
+    r"|(?<![0-9A-Za-z-])"
+    r"(?:[0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,7}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5})"
+    r"(?![0-9A-Za-z-])"
+)
 _KEY_PATTERNS = re.compile(
     r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{6,}"  # Stripe secret, restricted, publishable keys
     r"|\bwhsec_[A-Za-z0-9]{6,}"  # Stripe webhook secrets
@@ -137,13 +143,18 @@ class Masker:
             return value
         return MASK
 
-    def json_value(self, value: Any, key: str = "") -> Any:
+    def json_value(self, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: self.json_value(self.field(k, v), k) for k, v in value.items()}
+            # Keys are text too: a card number can arrive as one.
+            return {self.text(k): self.json_value(self.field(k, v)) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.json_value(v, key) for v in value]
+            return [self.json_value(v) for v in value]
         if isinstance(value, str):
             return self.text(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
+            # A card number sent as a JSON number is still a card number.
+            masked = self.text(str(value))
+            return value if masked == str(value) else masked
         return value
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -46,8 +46,9 @@ async def serve(settings: Settings) -> int:
     dispatcher = Dispatcher(settings, pool, audit, sandbox.base_urls if sandbox else {})
     api = CanonicalApi(dispatcher, openapi.document)
     health = Health()
-    canonical_masker = Masker(personal_allowlist=settings.masking.allow_personal,
-                              on_catch=metrics.catch_counter("canonical"))
+    canonical_masker = Masker(
+        personal_allowlist=settings.masking.allow_personal, on_catch=metrics.catch_counter("canonical")
+    )
 
     opts = options.Options()
     view = MaskedView(settings.web.max_flows) if settings.web.enabled else None
@@ -75,14 +76,16 @@ async def serve(settings: Settings) -> int:
         mode=[mode],
         canonical_mode=mode,
         connection_strategy="lazy",
+        keep_host_header=True,  # masked copies show the Host the app sent
         body_size_limit=str(settings.max_body_bytes),
         save_masked_flows=str(settings.save_flows or ""),
     )
     if view is not None:
         web = settings.web
         assert web.password is not None  # the config refuses web without one
-        opts.update(web_host=web.host, web_port=web.port, web_password=web.password.get_secret_value(),
-                    web_open_browser=False)
+        opts.update(
+            web_host=web.host, web_port=web.port, web_password=web.password.get_secret_value(), web_open_browser=False
+        )
 
     loop = asyncio.get_running_loop()
     draining: list[asyncio.Task[None]] = []

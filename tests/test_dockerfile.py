@@ -8,8 +8,8 @@ import json
 import os
 import shlex
 import shutil
-import sys
 import subprocess
+import sys
 from pathlib import Path
 
 from harness import free_port, wait_until

@@ -62,8 +62,6 @@ class SandboxResponse:
         return json.loads(self.body)
 
 
-
-
 class BoundedStore[K, V]:
     """A dict that forgets its oldest entries beyond ``max_size``.
 
