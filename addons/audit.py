@@ -1,5 +1,5 @@
-"""Masked copies of every exchange for people to inspect: the app's call and each gateway call it
-caused, linked by request id, into mitmweb's view and, with `save_masked_flows`, to a file.
+"""Masked copies of every exchange for people to inspect: the app's call (canonical, or through the
+forward proxy) and each gateway call it caused, linked by request id, into mitmweb's view and, with `save_masked_flows`, to a file.
 The live flows themselves are never kept or saved."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from mitmproxy import ctx, exceptions, http, io
 
 from addons.canonical import on_listener
 from sidecar.audit import Audit, GatewayExchange
-from sidecar.flows import gateway_flow, masked_canonical_flow
+from sidecar.flows import gateway_flow, masked_app_flow
 from sidecar.masking import Masker
 from sidecar.web import MaskedView
 
@@ -45,20 +45,21 @@ class AuditFlows:
         return self.view is not None or self._writer is not None
 
     def response(self, flow: http.HTTPFlow) -> None:
-        self._canonical(flow)
+        self._app_call(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self._canonical(flow)
+        self._app_call(flow)
 
     def done(self) -> None:
         if self._file is not None:
             self._file.close()
         self._file = self._writer = None
 
-    def _canonical(self, flow: http.HTTPFlow) -> None:
-        if not self.keeping or flow.metadata.get(INTERNAL) or not on_listener(flow, ctx.options.canonical_mode):
+    def _app_call(self, flow: http.HTTPFlow) -> None:
+        if not self.keeping or flow.metadata.get(INTERNAL) or flow.request.method == "CONNECT":
             return
-        self._keep(masked_canonical_flow(flow, self.masker))
+        if on_listener(flow, ctx.options.canonical_mode) or on_listener(flow, ctx.options.forward_mode):
+            self._keep(masked_app_flow(flow, self.masker))
 
     def _gateway_call(self, exchange: GatewayExchange) -> None:
         if self.keeping:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ProxyMode
 
-from sidecar.api import ApiRequest, CanonicalApi
+from sidecar.api import ApiRequest, CanonicalApi, error_response
 from sidecar.errors import ErrorType, SidecarError
 
 
@@ -58,7 +58,8 @@ class Canonical:
         req = flow.request
         resp = await self.api.handle(ApiRequest(req.method, req.path, req.headers, req.raw_content or b""))
         flow.response = http.Response.make(resp.status, resp.body, resp.headers)
+        flow.metadata["request_id"] = resp.headers.get("X-Request-Id", "")
 
     def _error(self, flow: http.HTTPFlow, error: SidecarError) -> None:
-        resp = self.api.error_response(error, flow.request.headers.get("x-request-id", ""))
+        resp = error_response(error, flow.request.headers.get("x-request-id", ""))
         flow.response = http.Response.make(resp.status, resp.body, resp.headers)

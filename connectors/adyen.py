@@ -90,6 +90,7 @@ class Adyen(Connector):
     name = "adyen"
     Credentials = AdyenAccount
     default_base_url = "https://checkout-test.adyen.com/v71"
+    hosts = ("checkout-test.adyen.com", ".adyenpayments.com")
     sensitive_fields = {
         "number": Sensitivity.PAN,
         "cvc": Sensitivity.DROP,
@@ -104,6 +105,9 @@ class Adyen(Connector):
         "houseNumberOrName": Sensitivity.PERSONAL,
     }
     secret_headers = frozenset({"x-api-key"})
+
+    def auth_headers(self, credentials: AdyenAccount) -> dict[str, str]:
+        return {"X-API-Key": credentials.api_key.get_secret_value()}
 
     # -- operations -------------------------------------------------------------------------------
 
@@ -221,11 +225,7 @@ class Adyen(Connector):
     # -- requests ---------------------------------------------------------------------------------
 
     def _post(self, ctx: CallContext, path: str, body: dict[str, Any]) -> GatewayRequest:
-        headers = {
-            "X-API-Key": ctx.credentials.api_key.get_secret_value(),
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
+        headers = {**self.auth_headers(ctx.credentials), "Content-Type": "application/json", "Accept": "application/json"}
         if ctx.idempotency_key:
             headers["Idempotency-Key"] = ctx.idempotency_key
         return GatewayRequest("POST", ctx.base_url + path, headers, json.dumps(body, separators=(",", ":")).encode())

@@ -9,7 +9,7 @@ top to bottom in one function and tests can drive it with recorded responses.
 from __future__ import annotations
 
 import json
-from abc import ABC
+from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -62,9 +62,16 @@ class Connector(ABC):
     name: ClassVar[str]
     Credentials: ClassVar[type[BaseModel]]
     default_base_url: ClassVar[str]
+    # The gateway's public API host names (a leading dot: any subdomain): the forward proxy lets
+    # legacy apps' calls to them through.
+    hosts: ClassVar[tuple[str, ...]]
     # Field names (JSON keys, or the last bracket segment of a form key) and headers to mask in logs.
     sensitive_fields: ClassVar[Mapping[str, Sensitivity]]
     secret_headers: ClassVar[frozenset[str]]
+
+    @abstractmethod
+    def auth_headers(self, credentials: Any) -> dict[str, str]:
+        """The headers that carry an account's credentials to the gateway."""
 
     def authorize(self, req: PaymentRequest, ctx: CallContext) -> Exchange[Payment]:
         raise self.unsupported("authorize")

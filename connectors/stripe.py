@@ -67,6 +67,7 @@ class Stripe(Connector):
     name = "stripe"
     Credentials = StripeCredentials
     default_base_url = "https://api.stripe.com"
+    hosts = ("api.stripe.com",)
     sensitive_fields = {
         "number": Sensitivity.PAN,
         "cvc": Sensitivity.DROP,
@@ -160,12 +161,11 @@ class Stripe(Connector):
 
     # -- requests ---------------------------------------------------------------------------------
 
+    def auth_headers(self, credentials: StripeCredentials) -> dict[str, str]:
+        return {"Authorization": f"Bearer {credentials.api_key.get_secret_value()}"}
+
     def _headers(self, ctx: CallContext) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {ctx.credentials.api_key.get_secret_value()}",
-            "Stripe-Version": API_VERSION,
-            "Accept": "application/json",
-        }
+        return {**self.auth_headers(ctx.credentials), "Stripe-Version": API_VERSION, "Accept": "application/json"}
 
     def _post(
         self, ctx: CallContext, path: str, params: dict[str, Any], *, key_suffix: str = "", step: str = ""

@@ -175,7 +175,7 @@ class CanonicalApi:
             finally:
                 self.in_flight -= 1
             if error is not None:
-                resp = self.error_response(error, request_id)
+                resp = error_response(error, request_id)
                 metrics.ERRORS.labels(error.type.value, connector).inc()
             resp.headers["X-Request-Id"] = request_id
             metrics.CALLS.labels(connector, operation, error.type.value if error else "ok").inc()
@@ -239,24 +239,23 @@ class CanonicalApi:
             200, result.model_dump_json(exclude_none=True).encode(), {"Content-Type": "application/json"}
         )
 
-    def error_response(self, e: SidecarError, request_id: str) -> ApiResponse:
-        if not _REQUEST_ID.match(request_id):
-            request_id = new_request_id()
-        info = ErrorInfo(
-            type=e.type.value,
-            message=e.message,
-            request_id=request_id,
-            connector=e.connector,
-            outcome=e.outcome,
-            details=e.details,
-        )
-        # Error text may quote the gateway or the app; the safety net runs over all of it.
-        body = _error_net.text(ErrorBody(error=info).model_dump_json(exclude_none=True))
-        headers = {"Content-Type": "application/json"}
-        if isinstance(e, MethodNotAllowed):
-            headers["Allow"] = ", ".join(e.allow)
-        headers["X-Request-Id"] = request_id
-        return ApiResponse(e.status, body.encode(), headers)
+def error_response(e: SidecarError, request_id: str) -> ApiResponse:
+    """API.md's error body. Its text may quote the gateway or the app: the safety net runs over all of it."""
+    if not _REQUEST_ID.match(request_id):
+        request_id = new_request_id()
+    info = ErrorInfo(
+        type=e.type.value,
+        message=e.message,
+        request_id=request_id,
+        connector=e.connector,
+        outcome=e.outcome,
+        details=e.details,
+    )
+    body = _error_net.text(ErrorBody(error=info).model_dump_json(exclude_none=True))
+    headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
+    if isinstance(e, MethodNotAllowed):
+        headers["Allow"] = ", ".join(e.allow)
+    return ApiResponse(e.status, body.encode(), headers)
 
 
 def _parse[M: BaseModel](model: type[M], body: bytes) -> M:

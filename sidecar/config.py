@@ -128,6 +128,22 @@ class ClientCert(_Section):
         return self
 
 
+class ForwardSettings(_Section):
+    """How legacy apps' own calls to this gateway, through the forward proxy, are handled."""
+
+    inject_credentials: bool | None = Field(
+        default=None,
+        description="Set the account's credentials on each call so apps hold none; by default on for sandbox connectors.",
+    )
+    account: str = Field(default="default", description="The account whose credentials are injected.")
+    app_credentials: Literal["replace", "keep"] = Field(
+        default="replace", description="When injecting: replace credentials the app sent, or keep them if present."
+    )
+    extra_hosts: list[str] = Field(
+        default_factory=list, description="More of this gateway's host names to let through (sent to themselves)."
+    )
+
+
 class ConnectorSettings(_Section):
     base_url: str | None = Field(
         default=None, description="The gateway's API base; the connector's own default when unset."
@@ -143,6 +159,7 @@ class ConnectorSettings(_Section):
     pool: PoolSettings = Field(default_factory=PoolSettings)
     client_cert: ClientCert | None = None
     ca_bundle: Path | None = Field(default=None, description="Extra CA certificates to trust for this gateway.")
+    forward: ForwardSettings = Field(default_factory=ForwardSettings)
 
     _credentials: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -164,6 +181,33 @@ class ConnectorSettings(_Section):
     def credentials(self) -> dict[str, Any]:
         """Account name -> the connector's validated Credentials model."""
         return self._credentials
+
+
+class CASettings(_Section):
+    dir: Path = Field(
+        default_factory=lambda: Path.home() / ".payment-sidecar" / "ca",
+        description="Where the CA is generated on first start (key file mode 0600).",
+    )
+    cert: Path | None = Field(default=None, description="Load the CA certificate from here instead (PEM).")
+    key: Path | None = Field(default=None, description="... and its private key (PEM), if not in the cert file.")
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> CASettings:
+        for path in (self.cert, self.key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path} is not a readable file")
+        if self.key is not None and self.cert is None:
+            raise ValueError("a CA key needs its cert")
+        return self
+
+
+class ForwardProxySettings(_Section):
+    """The HTTP proxy listener for legacy apps that call gateways' own APIs (HTTPS_PROXY)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=3128, ge=0, le=65535)
+    ca: CASettings = Field(default_factory=CASettings)
 
 
 class LogSettings(_Section):
@@ -214,6 +258,7 @@ class Settings(BaseSettings):
     allow_request_credentials: bool = Field(default=False, description="Accept X-Connector-Auth per call.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     drain_seconds: float = Field(default=15.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
+    forward_proxy: ForwardProxySettings = Field(default_factory=ForwardProxySettings)
     log: LogSettings = Field(default_factory=LogSettings)
     masking: MaskingSettings = Field(default_factory=MaskingSettings)
     web: WebSettings = Field(default_factory=WebSettings)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
-from connectors import REGISTRY, CallContext, Connector, Exchange
+from connectors import REGISTRY, CallContext, Connector, Exchange, GatewayRequest, GatewayResponse
 from sidecar import metrics
 from sidecar.audit import Audit
 from sidecar.config import ConnectorSettings, Settings
@@ -32,7 +33,14 @@ class BoundConnector:
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, pool: OutboundPool, audit: Audit, sandbox_urls: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: OutboundPool,
+        audit: Audit,
+        sandbox_urls: Mapping[str, str],
+        sandbox_ca: Path | None = None,
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.audit = audit
@@ -41,6 +49,7 @@ class Dispatcher:
             connector = REGISTRY[name]()
             if conf.uses_sandbox:
                 base_url = sandbox_urls[name]
+                conf = conf.model_copy(update={"ca_bundle": sandbox_ca})
                 accounts: Mapping[str, BaseModel] = {
                     "default": connector.Credentials.model_validate(sandbox_credentials(name))
                 }
@@ -103,27 +112,7 @@ class Dispatcher:
         try:
             request = next(exchange)
             while True:
-                started, wall = time.perf_counter(), time.time()
-                response, error = None, None
-                try:
-                    response = await self.pool.send(request, bound.settings, name)
-                except SidecarError as e:
-                    error = e
-                    raise
-                finally:
-                    self.audit.gateway_call(
-                        bound.masker,
-                        request_id=ctx.request_id,
-                        connector=name,
-                        account=ctx.account,
-                        operation=operation,
-                        request=request,
-                        response=response,
-                        error=error,
-                        started=wall,
-                        latency=time.perf_counter() - started,
-                    )
-                request = exchange.send(response)
+                request = exchange.send(await self.send(bound, ctx, request, operation))
         except StopIteration as done:
             return done.value
         except ValidationError:
@@ -131,3 +120,29 @@ class Dispatcher:
             raise SidecarError(
                 ErrorType.GATEWAY_ERROR, f"{name} answered with values the sidecar cannot represent", connector=name
             ) from None
+
+    async def send(
+        self, bound: BoundConnector, ctx: CallContext, request: GatewayRequest, operation: str
+    ) -> GatewayResponse:
+        """One gateway call through the pool, written down masked whatever happens."""
+        started, wall = time.perf_counter(), time.time()
+        response, error = None, None
+        try:
+            response = await self.pool.send(request, bound.settings, bound.connector.name)
+            return response
+        except SidecarError as e:
+            error = e
+            raise
+        finally:
+            self.audit.gateway_call(
+                bound.masker,
+                request_id=ctx.request_id,
+                connector=bound.connector.name,
+                account=ctx.account,
+                operation=operation,
+                request=request,
+                response=response,
+                error=error,
+                started=wall,
+                latency=time.perf_counter() - started,
+            )

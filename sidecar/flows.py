@@ -21,8 +21,8 @@ def _headers(masked: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in masked.items() if k.lower() not in _FRAMING}
 
 
-def masked_canonical_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
-    """A masked copy of an app's call to the canonical API."""
+def masked_app_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
+    """A masked copy of an app's call: to the canonical API, or to a gateway through the forward proxy."""
     req = live.request
     copy = http.HTTPFlow(live.client_conn.copy(), live.server_conn.copy())
     copy.request = http.Request.make(
@@ -31,8 +31,9 @@ def masked_canonical_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
         masker.body(req.headers.get("content-type"), req.raw_content).encode(),
         _headers(masker.headers(req.headers.items(multi=True))),
     )
-    # Shown as the address the app called, not the reverse proxy's unused upstream.
-    copy.request.host, copy.request.port = live.client_conn.sockname[:2]
+    if live.client_conn.proxy_mode.type_name == "reverse":
+        # Shown as the address the app called, not the reverse proxy's unused upstream.
+        copy.request.host, copy.request.port = live.client_conn.sockname[:2]
     copy.request.timestamp_start, copy.request.timestamp_end = req.timestamp_start, req.timestamp_end
     if live.response is not None:
         resp = live.response
@@ -44,7 +45,7 @@ def masked_canonical_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
         copy.response.timestamp_start, copy.response.timestamp_end = resp.timestamp_start, resp.timestamp_end
     if live.error is not None:
         copy.error = flow.Error(masker.text(live.error.msg), live.error.timestamp)
-    request_id = live.response.headers.get("x-request-id", "") if live.response else ""
+    request_id = live.metadata.get("request_id", "")
     copy.comment = f"request {request_id}: app call" if request_id else "app call"
     copy.metadata["request_id"] = request_id
     return copy

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 
 import structlog
 from mitmproxy import options
@@ -14,16 +15,20 @@ from mitmproxy.master import Master
 
 from addons.audit import AuditFlows
 from addons.canonical import Canonical
+from addons.forward import Forward
 from addons.health import Health
 from addons.metrics import Metrics
-from sidecar import metrics, openapi
+from connectors import REGISTRY
+from sidecar import ca, metrics, openapi
 from sidecar.api import CanonicalApi
 from sidecar.audit import Audit
 from sidecar.config import Settings
 from sidecar.dispatch import Dispatcher
+from sidecar.forward import ForwardProxy
 from sidecar.masking import Masker
 from sidecar.outbound import OutboundPool
-from sidecar.sandbox import Sandbox, start_sandbox
+from sidecar.sandbox import start_sandbox
+from sidecar.sandbox.tls import make_sandbox_tls
 from sidecar.web import MaskedView, SidecarWebMaster
 
 log = structlog.get_logger("sidecar")
@@ -37,17 +42,25 @@ def canonical_mode(host: str, port: int) -> str:
 
 
 async def serve(settings: Settings) -> int:
-    sandbox: Sandbox | None = None
+    sandbox, sandbox_tls = None, None
     if any(c.uses_sandbox for c in settings.connectors.values()):
+        sandbox_tls = make_sandbox_tls()
         s = settings.sandbox
-        sandbox = await start_sandbox(s.host, s.stripe_port, s.adyen_port)
+        sandbox = await start_sandbox(s.host, s.stripe_port, s.adyen_port, sandbox_tls.server_context)
     pool = OutboundPool()
     audit = Audit()
-    dispatcher = Dispatcher(settings, pool, audit, sandbox.base_urls if sandbox else {})
+    dispatcher = Dispatcher(
+        settings, pool, audit, sandbox.base_urls if sandbox else {}, sandbox_tls.ca_file if sandbox_tls else None
+    )
     api = CanonicalApi(dispatcher, openapi.document)
     health = Health()
-    canonical_masker = Masker(
-        personal_allowlist=settings.masking.allow_personal, on_catch=metrics.catch_counter("canonical")
+    forward = Forward(ForwardProxy(dispatcher))
+    # App-side flows (canonical and forwarded) can carry any connector's fields: mask by all of them.
+    app_masker = Masker(
+        {k: v for c in REGISTRY.values() for k, v in c.sensitive_fields.items()},
+        {h for c in REGISTRY.values() for h in c.secret_headers},
+        settings.masking.allow_personal,
+        metrics.catch_counter("app"),
     )
 
     opts = options.Options()
@@ -62,7 +75,8 @@ async def serve(settings: Settings) -> int:
         health,
         Metrics(pool),
         Canonical(api),
-        AuditFlows(audit, canonical_masker, view),
+        forward,
+        AuditFlows(audit, app_masker, view),
     ]
     master: Master
     if view is not None:
@@ -71,15 +85,21 @@ async def serve(settings: Settings) -> int:
     else:
         master = Master(opts)
         master.addons.add(*addons)
-    mode = canonical_mode(settings.listen.host, settings.listen.port)
+    canonical = canonical_mode(settings.listen.host, settings.listen.port)
+    fp = settings.forward_proxy
+    forward_spec = f"regular@{fp.host}:{fp.port}" if fp.enabled else ""
     opts.update(
-        mode=[mode],
-        canonical_mode=mode,
+        mode=[canonical, forward_spec] if forward_spec else [canonical],
+        canonical_mode=canonical,
+        forward_mode=forward_spec,
+        # The addons answer every request themselves; mitmproxy must never open an upstream connection.
         connection_strategy="lazy",
         keep_host_header=True,  # masked copies show the Host the app sent
         body_size_limit=str(settings.max_body_bytes),
         save_masked_flows=str(settings.save_flows or ""),
     )
+    if fp.enabled:
+        opts.update(confdir=str(ca.confdir(fp.ca)))
     if view is not None:
         web = settings.web
         assert web.password is not None  # the config refuses web without one
@@ -90,15 +110,19 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     draining: list[asyncio.Task[None]] = []
 
+    def in_flight() -> int:
+        return api.in_flight + forward.in_flight
+
     def on_signal(signum: int) -> None:
         if not draining:
-            draining.append(loop.create_task(_drain(master, api, health, settings.drain_seconds, signum)))
+            draining.append(loop.create_task(_drain(master, in_flight, health, settings.drain_seconds, signum)))
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     log.info(
         "starting",
         listen=f"{settings.listen.host}:{settings.listen.port}",
+        forward_proxy=f"{fp.host}:{fp.port}" if fp.enabled else None,
         web=f"http://{settings.web.host}:{settings.web.port}/" if view is not None else None,
         connectors={
             name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url
@@ -111,18 +135,20 @@ async def serve(settings: Settings) -> int:
         await pool.aclose()
         if sandbox is not None:
             await sandbox.close()
+        if sandbox_tls is not None:
+            sandbox_tls.remove()
     log.info("stopped")
     return 0
 
 
-async def _drain(master: Master, api: CanonicalApi, health: Health, seconds: float, signum: int) -> None:
+async def _drain(master: Master, in_flight: Callable[[], int], health: Health, seconds: float, signum: int) -> None:
     health.draining = True
-    log.info("draining", signal=signal.Signals(signum).name, in_flight=api.in_flight, deadline_s=seconds)
+    log.info("draining", signal=signal.Signals(signum).name, in_flight=in_flight(), deadline_s=seconds)
     master.options.update(server=False)  # closes the listening sockets; open connections carry on
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    while api.in_flight and loop.time() < deadline:
+    while in_flight() and loop.time() < deadline:
         await asyncio.sleep(0.02)
-    if api.in_flight:
-        log.warning("drain deadline passed; calls still in flight are cut", in_flight=api.in_flight)
+    if in_flight():
+        log.warning("drain deadline passed; calls still in flight are cut", in_flight=in_flight())
     master.shutdown()

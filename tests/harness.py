@@ -42,12 +42,19 @@ class SidecarProcess:
 
     def __init__(self, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        config = {"listen": {"host": "127.0.0.1", "port": self.port}, **config}
+        self.forward_port = free_port()
+        self.ca_dir = workdir / f"ca-{self.port}"
+        config = {
+            "listen": {"host": "127.0.0.1", "port": self.port},
+            "forward_proxy": {"port": self.forward_port, "ca": {"dir": str(self.ca_dir)}},
+            **config,
+        }
         self.config_path = workdir / f"sidecar-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         self.stdout_path = workdir / f"sidecar-{self.port}.out"
         self.stderr_path = workdir / f"sidecar-{self.port}.err"
         self.url = f"http://127.0.0.1:{self.port}"
+        self.proxy_url = f"http://127.0.0.1:{self.forward_port}"
         self._env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -68,7 +68,13 @@ def test_dockerfile_install_steps_produce_a_working_sidecar(tmp_path: Path) -> N
     proc = subprocess.Popen(
         [str(venv_bin / cmd_argv[0]), *cmd_argv[1:]],
         cwd=tmp_path,
-        env={**env, "SIDECAR_LISTEN__PORT": str(port), "PATH": f"{venv_bin}:{env['PATH']}"},
+        env={
+            **env,
+            "SIDECAR_LISTEN__PORT": str(port),
+            "SIDECAR_FORWARD_PROXY__PORT": str(free_port()),
+            "SIDECAR_FORWARD_PROXY__CA__DIR": str(tmp_path / "ca"),
+            "PATH": f"{venv_bin}:{env['PATH']}",
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
