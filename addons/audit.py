@@ -1,6 +1,6 @@
 """Masked copies of every exchange for people to inspect: the app's call (canonical, or through the
-forward proxy) and each gateway call it caused, linked by request id, into mitmweb's view and, with `save_masked_flows`, to a file.
-The live flows themselves are never kept or saved."""
+forward proxy) and each gateway call it caused, linked by request id, into mitmweb's view and, with
+`save_masked_flows`, to a file. The live flows themselves are never kept or saved."""
 
 from __future__ import annotations
 

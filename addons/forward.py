@@ -23,9 +23,7 @@ class Forward:
         self.in_flight = 0
 
     def load(self, loader) -> None:
-        loader.add_option(
-            "forward_mode", str, "", "The proxy mode spec (one of `mode`) of the forward-proxy listener."
-        )
+        loader.add_option("forward_mode", str, "", "The proxy mode spec (one of `mode`) of the forward-proxy listener.")
 
     def configure(self, updated: set[str]) -> None:
         if "forward_mode" in updated:
@@ -59,14 +57,21 @@ class Forward:
             return
         self.in_flight += 1
         try:
-            with structlog.contextvars.bound_contextvars(request_id=request_id, connector=route.bound.connector.name,
-                                                         operation="forward"):
+            with structlog.contextvars.bound_contextvars(
+                request_id=request_id, connector=route.bound.connector.name, operation="forward"
+            ):
                 answer = await self.proxy.forward(
-                    route, method=req.method, scheme=req.scheme, authority=f"{req.host}:{req.port}",
-                    path=req.path, headers=req.headers.items(multi=True), body=req.raw_content or b"",
+                    route,
+                    method=req.method,
+                    scheme=req.scheme,
+                    authority=f"{req.host}:{req.port}",
+                    path=req.path,
+                    headers=req.headers.items(multi=True),
+                    body=req.raw_content or b"",
                     request_id=request_id,
                 )
-            flow.response = http.Response.make(answer.status, answer.body, answer.headers)
+            headers = http.Headers([(k.encode(), v.encode()) for k, v in answer.headers])
+            flow.response = http.Response.make(answer.status, answer.body, headers)
         except SidecarError as e:
             self._error(flow, e, request_id)
         except Exception:

@@ -764,6 +764,7 @@ async def soak(procs: Processes, args: argparse.Namespace) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     summary = LoadResult(ok=len(latencies), latencies=latencies, wall=wall)
     end_rss = monitor.rss()
+    flows_held = mitmweb_flow_count(web_port, web["password"])
     return {
         "calls": done,
         "errors": errors,
@@ -780,7 +781,18 @@ async def soak(procs: Processes, args: argparse.Namespace) -> dict[str, Any]:
         "vm_hwm_mb": mb(monitor.vm_hwm()),
         "points": points,
         "max_flows": web["max_flows"],
+        "mitmweb_flows_held": flows_held,
     }
+
+
+def mitmweb_flow_count(port: int, password: str) -> int | None:
+    """How many flows mitmweb holds at the end: proof that the soak went through its store (None if
+    it cannot be read)."""
+    try:
+        resp = httpx.get(f"http://127.0.0.1:{port}/flows", headers={"Authorization": f"Bearer {password}"}, timeout=30)
+        return len(resp.json()) if resp.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 def print_soak(s: dict[str, Any], info: dict[str, Any], args: argparse.Namespace) -> bool:
@@ -800,6 +812,7 @@ def print_soak(s: dict[str, Any], info: dict[str, Any], args: argparse.Namespace
         f"errors {s['errors']}; {s['throughput']:.0f} calls/s, p50 {s['p50_ms']:.3f} ms, p99 {s['p99_ms']:.3f} ms; "
         f"proxy cpu {s['proxy_cpu_per_1k']:.3f} s/1k; peak RSS {s['rss_peak_mb']:.1f} MB, VmHWM {fmt(s['vm_hwm_mb'], '.1f')} MB"
     )
+    print(f"mitmweb holds {fmt(s['mitmweb_flows_held'], 'd')} flows at the end (max_flows {s['max_flows']})")
     ok = s["rss_growth_mb"] <= TARGET_RSS_GROWTH_MB
     print(
         f"RSS start {s['rss_start_mb']:.1f} MB, end {s['rss_end_mb']:.1f} MB, growth {s['rss_growth_mb']:+.1f} MB "

@@ -225,7 +225,11 @@ class Adyen(Connector):
     # -- requests ---------------------------------------------------------------------------------
 
     def _post(self, ctx: CallContext, path: str, body: dict[str, Any]) -> GatewayRequest:
-        headers = {**self.auth_headers(ctx.credentials), "Content-Type": "application/json", "Accept": "application/json"}
+        headers = {
+            **self.auth_headers(ctx.credentials),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         if ctx.idempotency_key:
             headers["Idempotency-Key"] = ctx.idempotency_key
         return GatewayRequest("POST", ctx.base_url + path, headers, json.dumps(body, separators=(",", ":")).encode())

@@ -239,6 +239,7 @@ class CanonicalApi:
             200, result.model_dump_json(exclude_none=True).encode(), {"Content-Type": "application/json"}
         )
 
+
 def error_response(e: SidecarError, request_id: str) -> ApiResponse:
     """API.md's error body. Its text may quote the gateway or the app: the safety net runs over all of it."""
     if not _REQUEST_ID.match(request_id):

@@ -44,7 +44,9 @@ def _assembled(cert: Path, key: Path) -> Path:
     key_pem = serialization.load_pem_private_key(key.read_bytes(), None).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
-    cert_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in x509.load_pem_x509_certificates(cert.read_bytes()))
+    cert_pem = b"".join(
+        c.public_bytes(serialization.Encoding.PEM) for c in x509.load_pem_x509_certificates(cert.read_bytes())
+    )
     directory = Path(tempfile.mkdtemp(prefix="sidecar-ca-"))  # mode 0700
     path = directory / f"{BASENAME}-ca.pem"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="validate a configuration; prints every bad field, no secrets")
     check.add_argument("--config", type=Path, help=config_help)
     sub.add_parser("openapi", help="print the canonical API's OpenAPI 3.1 document")
+    ca = sub.add_parser("ca", help="print the forward proxy's CA certificate (PEM) for clients to trust")
+    ca.add_argument("--config", type=Path, help=config_help)
     sub.add_parser("sandbox", help="run only the sandbox gateways (Stripe and Adyen simulators); see sandbox --help")
     args = parser.parse_args(argv)
 
@@ -45,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "check":
         print(_summary(settings, path))
+        return 0
+    if args.command == "ca":
+        from sidecar import ca
+
+        sys.stdout.write(ca.certificate_pem(settings.forward_proxy.ca).decode())
         return 0
 
     from sidecar.runner import serve

@@ -133,7 +133,8 @@ class ForwardSettings(_Section):
 
     inject_credentials: bool | None = Field(
         default=None,
-        description="Set the account's credentials on each call so apps hold none; by default on for sandbox connectors.",
+        description="Set the account's credentials on each call so apps hold none; "
+        "by default on for sandbox connectors.",
     )
     account: str = Field(default="default", description="The account whose credentials are injected.")
     app_credentials: Literal["replace", "keep"] = Field(

@@ -17,10 +17,20 @@ from sidecar.dispatch import BoundConnector, Dispatcher
 from sidecar.errors import ErrorType, SidecarError
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the outbound client sets itself.
-_REQUEST_DROP = frozenset({
-    "connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding",
-    "upgrade", "host", "content-length",
-})
+_REQUEST_DROP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
 # The client hands over the decoded body: its framing and encoding headers no longer apply.
 _RESPONSE_DROP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length"})
 
@@ -66,8 +76,16 @@ class ForwardProxy:
         return next((route for suffix, route in self._suffixes if host.endswith(suffix)), None)
 
     async def forward(
-        self, route: Route, *, method: str, scheme: str, authority: str, path: str,
-        headers: Iterable[tuple[str, str]], body: bytes, request_id: str,
+        self,
+        route: Route,
+        *,
+        method: str,
+        scheme: str,
+        authority: str,
+        path: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        request_id: str,
     ) -> Forwarded:
         bound = route.bound
         name = bound.connector.name
@@ -77,8 +95,9 @@ class ForwardProxy:
         if inject:
             creds = bound.accounts.get(conf.account)
             if creds is None:
-                raise SidecarError(ErrorType.CREDENTIALS_MISSING, f"no credentials for {name} account {conf.account!r}",
-                                   connector=name)
+                raise SidecarError(
+                    ErrorType.CREDENTIALS_MISSING, f"no credentials for {name} account {conf.account!r}", connector=name
+                )
             injected = bound.connector.auth_headers(creds)
             sent = {k.lower() for k in out}
             if conf.app_credentials == "replace" or not sent & {k.lower() for k in injected}:

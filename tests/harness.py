@@ -168,6 +168,7 @@ class FakeGateway:
         self.delay = 0.0
         self.hits = 0
         self.connections = 0
+        self.last_headers: dict[str, str] = {}
         self.release = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
@@ -179,6 +180,7 @@ class FakeGateway:
 
             def _serve(self) -> None:
                 outer.hits += 1
+                outer.last_headers = dict(self.headers.items())
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 time.sleep(outer.delay)
                 if outer.hang:
