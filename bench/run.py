@@ -265,9 +265,6 @@ class Gateway:
         finally:
             conn.close()
 
-    def reset(self) -> None:
-        self._control("POST", "/_stats/reset")
-
     def stats(self) -> dict[str, int]:
         return self._control("GET", "/_stats")
 
@@ -289,7 +286,8 @@ def start_mitmdump(procs: Processes, gateway_port: int) -> Proxy:
     argv = [executable("mitmdump"), "--mode", mode, "-q"]
     proc = procs.start("mitmdump", argv)
     wait_until(lambda: listening(port), proc, "mitmdump")
-    return Proxy("mitmdump", proc, port, ProcessMonitor(proc.pid), " ".join(["mitmdump", "--mode", mode, "-q"]))
+    how = f"mitmdump --mode {mode} -q (default options and addons)"
+    return Proxy("mitmdump", proc, port, ProcessMonitor(proc.pid), how)
 
 
 def start_sidecar(
@@ -318,7 +316,11 @@ def start_sidecar(
         wait_until(lambda: http_get_status(port, "/readyz") == 200, proc, name)
     except RuntimeError as e:
         raise RuntimeError(f"{e}: {procs.stderr_tail(name)}") from None
-    return Proxy(name, proc, port, ProcessMonitor(proc.pid), f"sidecar run, log level {level}")
+    how = (
+        f"sidecar run --config {path.name} (adyen -> the gateway, log level {level}, "
+        f"default pool: max_keepalive {pool_size()}{', mitmweb on' if web else ''})"
+    )
+    return Proxy(name, proc, port, ProcessMonitor(proc.pid), how)
 
 
 # -- watching a process ---------------------------------------------------------------------------
@@ -461,7 +463,7 @@ async def measure(mode: Mode, concurrency: int, gateway: Gateway, args: argparse
     warm = await load(mode, concurrency, args.warmup, args.cell_timeout)
     if warm.errors:
         log(f"  warning: {warm.errors} errors during warm-up of {mode.name} c={concurrency}: {warm.error_samples[:1]}")
-    gateway.reset()
+    before = gateway.stats()  # a difference, not a reset: the proxy's lifetime totals stay readable
     watched = mode.proxy.monitor if mode.proxy else None
     proxy_cpu0 = watched.cpu_seconds() if watched else 0.0
     gateway_cpu0 = gateway.monitor.cpu_seconds()
@@ -469,7 +471,7 @@ async def measure(mode: Mode, concurrency: int, gateway: Gateway, args: argparse
     with sampler:
         result = await load(mode, concurrency, args.calls, args.cell_timeout)
     gateway_cpu = gateway.monitor.cpu_seconds() - gateway_cpu0
-    stats = gateway.stats()
+    after = gateway.stats()
     return Cell(
         mode=mode.name,
         concurrency=concurrency,
@@ -486,8 +488,8 @@ async def measure(mode: Mode, concurrency: int, gateway: Gateway, args: argparse
         proxy_cpu_per_1k=per_1k(watched.cpu_seconds() - proxy_cpu0, result.calls) if watched else None,
         proxy_peak_rss_mb=mb(sampler.peak) if isinstance(sampler, RssSampler) else None,
         proxy_vm_hwm_mb=mb(watched.vm_hwm()) if watched else None,
-        gateway_connections=stats["connections"],
-        gateway_requests=stats["requests"],
+        gateway_connections=after["connections"] - before["connections"],
+        gateway_requests=after["requests"] - before["requests"],
         gateway_cpu_per_1k=per_1k(gateway_cpu, result.calls),
         client_cpu_per_1k=per_1k(result.client_cpu, result.calls),
         error_samples=result.error_samples,
@@ -517,41 +519,71 @@ async def run_modes(modes: list[Mode], gateway: Gateway, args: argparse.Namespac
 # -- the comparison -------------------------------------------------------------------------------
 
 
+async def through_proxy(
+    label: str,
+    start: Callable[[], Proxy],
+    modes: Callable[[Proxy], list[Mode]],
+    gateway: Gateway,
+    procs: Processes,
+    args: argparse.Namespace,
+) -> tuple[list[Cell], dict[str, Any]]:
+    """Starts a proxy, checks its first answer, measures `modes` through it, stops it. Also returns
+    the gateway connections it opened over its whole life, warm-ups and checks included: what a
+    pool opens once shows here, while each cell shows only what it opened."""
+    before = gateway.stats()  # before the start: mitmdump connects upstream as soon as a client does
+    proxy = start()
+    try:
+        measured = modes(proxy)
+        await check_first_answer(measured[0].call, label)
+        cells = await run_modes(measured, gateway, args)
+    finally:
+        procs.stop(proxy.proc)
+    after = gateway.stats()
+    life = {
+        "modes": ", ".join(m.name for m in measured),
+        "setup": proxy.config,
+        "gateway_connections": after["connections"] - before["connections"],
+        "gateway_requests": after["requests"] - before["requests"],
+    }
+    return cells, life
+
+
 async def benchmark(procs: Processes, args: argparse.Namespace) -> dict[str, Any]:
     gateway = Gateway(procs)
     log(f"gateway on 127.0.0.1:{gateway.port}")
     direct = adyen_call(gateway.port)
     await check_first_answer(direct, "gateway")
-    cells = await run_modes(
-        [Mode("A (httpx)", direct, client="httpx"), Mode("A-raw", direct)], gateway, args
-    )
-    setup: dict[str, str] = {}
+    cells = await run_modes([Mode("A (httpx)", direct, client="httpx"), Mode("A-raw", direct)], gateway, args)
+    lives = []
 
-    mitm = start_mitmdump(procs, gateway.port)
-    setup["B"] = mitm.config
-    via_mitm = adyen_call(mitm.port)
-    await check_first_answer(via_mitm, "mitmdump")
-    cells += await run_modes(
-        [Mode("B", via_mitm, proxy=mitm), Mode("B-newconn", via_mitm, new_conn=True, proxy=mitm)], gateway, args
-    )
-    procs.stop(mitm.proc)
+    def plain_mitmproxy(p: Proxy) -> list[Mode]:
+        call = adyen_call(p.port)
+        return [Mode("B", call, proxy=p), Mode("B-newconn", call, new_conn=True, proxy=p)]
 
-    sidecar = start_sidecar(procs, gateway.port, "sidecar-info")
-    setup["C"] = sidecar.config
-    canonical = canonical_call(sidecar.port)
-    await check_first_answer(canonical, "sidecar")
-    cells += await run_modes(
-        [Mode("C", canonical, proxy=sidecar), Mode("D", canonical, new_conn=True, proxy=sidecar)], gateway, args
-    )
-    procs.stop(sidecar.proc)
+    def sidecar_modes(p: Proxy) -> list[Mode]:
+        call = canonical_call(p.port)
+        return [Mode("C", call, proxy=p), Mode("D", call, new_conn=True, proxy=p)]
 
+    def sidecar_quiet(p: Proxy) -> list[Mode]:
+        return [Mode("C (log warning)", canonical_call(p.port), proxy=p)]
+
+    groups: list[tuple[str, Callable[[], Proxy], Callable[[Proxy], list[Mode]]]] = [
+        ("mitmdump", lambda: start_mitmdump(procs, gateway.port), plain_mitmproxy),
+        ("sidecar", lambda: start_sidecar(procs, gateway.port, "sidecar-info"), sidecar_modes),
+    ]
     if not args.skip_log_warning:
-        quiet = start_sidecar(procs, gateway.port, "sidecar-warning", level="warning")
-        quiet_call = canonical_call(quiet.port)
-        await check_first_answer(quiet_call, "sidecar (log warning)")
-        cells += await run_modes([Mode("C (log warning)", quiet_call, proxy=quiet)], gateway, args)
-        procs.stop(quiet.proc)
-    return {"setup": setup, "cells": cells}
+        groups.append(
+            (
+                "sidecar (log warning)",
+                lambda: start_sidecar(procs, gateway.port, "sidecar-warning", level="warning"),
+                sidecar_quiet,
+            )
+        )
+    for label, start, modes in groups:
+        group_cells, life = await through_proxy(label, start, modes, gateway, procs, args)
+        cells += group_cells
+        lives.append(life)
+    return {"proxies": lives, "cells": cells}
 
 
 def find(cells: list[Cell], mode: str, concurrency: int) -> Cell | None:
@@ -579,6 +611,13 @@ def ratios(cells: list[Cell], concurrencies: list[int]) -> tuple[list[str], list
             mark = record("C/B throughput", n, value, f">= {TARGET_THROUGHPUT_RATIO:g}", value >= TARGET_THROUGHPUT_RATIO)
             lines.append(f"  c={n:<3} {c.throughput:8.0f} / {b.throughput:8.0f} = {value:5.2f}   {mark}")
 
+    cpu = [
+        f"c={n} {c.proxy_cpu_per_1k / b.proxy_cpu_per_1k:.2f}x"
+        for n in concurrencies
+        if (b := find(cells, "B", n)) and (c := find(cells, "C", n)) and b.proxy_cpu_per_1k and c.proxy_cpu_per_1k
+    ]
+    if cpu:
+        lines.append(f"  (for reference, C/B proxy CPU per call: {', '.join(cpu)})")
     lines.append(
         "Added latency C - A-raw, ms (both from the same raw keep-alive client; "
         f"target at c=1: p50 <= {TARGET_ADDED_P50_MS:g}, p99 <= {TARGET_ADDED_P99_MS:g}):"
@@ -702,8 +741,8 @@ def print_report(result: dict[str, Any], info: dict[str, Any], args: argparse.Na
         f"calls per cell: {args.calls} after {args.warmup} warm-up calls; time limit {args.cell_timeout:g}s per cell; "
         "gateway: bench/gateway.py (Adyen POST /v71/payments, fixed answer)"
     )
-    for name, how in result["setup"].items():
-        print(f"{name}: {how}")
+    for life in result["proxies"]:
+        print(f"{life['modes']}: {life['setup']}")
     print()
     for line in table(cells):
         print(line)
@@ -715,6 +754,12 @@ def print_report(result: dict[str, Any], info: dict[str, Any], args: argparse.Na
     lines, records = ratios(cells, args.concurrency)
     for line in lines:
         print(line)
+    print("Gateway connections over each proxy's whole life (warm-ups and checks included):")
+    for life in result["proxies"]:
+        print(
+            f"  {life['modes']:<18} {life['gateway_connections']:>6} connections for "
+            f"{life['gateway_requests']:>6} gateway calls"
+        )
     failed = sum(1 for r in records if r["pass"] is False)
     judged = sum(1 for r in records if r["pass"] is not None)
     print(f"\ntargets: {judged - failed} of {judged} pass" + ("" if not troubled else "; some cells had errors"))
@@ -865,7 +910,7 @@ async def run(args: argparse.Namespace, procs: Processes) -> int:
         records = print_report(result, info, args)
         output = {
             "machine": info,
-            "setup": result["setup"],
+            "proxies": result["proxies"],
             "cells": [asdict(c) for c in result["cells"]],
             "ratios": records,
         }

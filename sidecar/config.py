@@ -192,6 +192,11 @@ class CASettings(_Section):
     cert: Path | None = Field(default=None, description="Load the CA certificate from here instead (PEM).")
     key: Path | None = Field(default=None, description="... and its private key (PEM), if not in the cert file.")
 
+    @field_validator("dir", "cert", "key")
+    @classmethod
+    def _home(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
+
     @model_validator(mode="after")
     def _files_exist(self) -> CASettings:
         for path in (self.cert, self.key):

@@ -275,3 +275,40 @@ def test_forwarded_call_to_a_down_gateway_gets_the_api_error(keeping) -> None:
     r = client.post("https://checkout-test.adyen.com/v71/payments", json={"amount": {"value": 1, "currency": "EUR"}})
     assert r.status_code == 502
     assert r.json()["error"]["type"] == "gateway_unreachable" and r.json()["error"]["outcome"] == "not_sent"
+
+
+def test_ca_loaded_from_mounted_files(tmp_path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from mitmproxy.certs import create_ca
+
+    key, cert = create_ca(organization="Mounted", cn="Mounted secret CA", key_size=2048)
+    (tmp_path / "tls.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    (tmp_path / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    config = {
+        "forward_proxy": {
+            "port": free_port(),
+            "ca": {"cert": str(tmp_path / "tls.crt"), "key": str(tmp_path / "tls.key")},
+        }
+    }
+    proc = SidecarProcess(tmp_path, config).start()
+    try:
+        printed = subprocess.run([SIDECAR, "ca", "--config", str(proc.config_path)], capture_output=True, check=True)
+        assert printed.stdout == (tmp_path / "tls.crt").read_bytes()
+        proxy = f"http://127.0.0.1:{config['forward_proxy']['port']}"
+        trust = ssl.create_default_context(cafile=tmp_path / "tls.crt")
+        with httpx.Client(proxy=proxy, verify=trust) as c:
+            r = c.post(
+                "https://api.stripe.com/v1/payment_intents",
+                data={
+                    "amount": "500",
+                    "currency": "usd",
+                    "payment_method": "pm_card_visa",
+                    "confirm": "true",
+                    "payment_method_types[]": "card",
+                },
+            )
+        assert r.status_code == 200 and r.json()["status"] == "succeeded"
+    finally:
+        assert proc.stop() == 0
