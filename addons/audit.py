@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 from mitmproxy import ctx, exceptions, http, io
 
-from addons.canonical import on_listener
+from addons.listeners import on_listener
 from sidecar.audit import Audit, GatewayExchange
 from sidecar.flows import gateway_flow, masked_app_flow
 from sidecar.masking import Masker

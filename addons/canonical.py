@@ -4,16 +4,11 @@ upstream connection for it (the listener runs with connection_strategy=lazy)."""
 
 from __future__ import annotations
 
-from mitmproxy import ctx, exceptions, http
-from mitmproxy.proxy.mode_specs import ProxyMode
+from mitmproxy import ctx, http
 
+from addons.listeners import checked_mode, on_listener
 from sidecar.api import ApiRequest, CanonicalApi, error_response
 from sidecar.errors import ErrorType, SidecarError
-
-
-def on_listener(flow: http.HTTPFlow, mode_spec: str) -> bool:
-    """Whether the flow came in on the listener `mode_spec` names (ProxyMode.parse is cached)."""
-    return bool(mode_spec) and flow.client_conn.proxy_mode == ProxyMode.parse(mode_spec)
 
 
 class Canonical:
@@ -31,15 +26,7 @@ class Canonical:
 
     def configure(self, updated: set[str]) -> None:
         if "canonical_mode" in updated:
-            spec = ctx.options.canonical_mode
-            if spec:
-                try:
-                    mode = ProxyMode.parse(spec)
-                except ValueError as e:
-                    raise exceptions.OptionsError(f"canonical_mode: {e}") from None
-                if mode.type_name != "reverse":
-                    raise exceptions.OptionsError("canonical_mode must be a reverse mode")
-            self.mode_spec = spec
+            self.mode_spec = checked_mode("canonical_mode", ctx.options.canonical_mode, "reverse")
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or not on_listener(flow, self.mode_spec):

@@ -5,10 +5,9 @@ fetched by `sidecar.forward` (so mitmproxy itself never connects upstream)."""
 from __future__ import annotations
 
 import structlog
-from mitmproxy import ctx, exceptions, http
-from mitmproxy.proxy.mode_specs import ProxyMode
+from mitmproxy import ctx, http
 
-from addons.canonical import on_listener
+from addons.listeners import checked_mode, on_listener
 from sidecar.api import error_response, new_request_id
 from sidecar.errors import ErrorType, SidecarError
 from sidecar.forward import ForwardProxy
@@ -27,15 +26,7 @@ class Forward:
 
     def configure(self, updated: set[str]) -> None:
         if "forward_mode" in updated:
-            spec = ctx.options.forward_mode
-            if spec:
-                try:
-                    mode = ProxyMode.parse(spec)
-                except ValueError as e:
-                    raise exceptions.OptionsError(f"forward_mode: {e}") from None
-                if mode.type_name != "regular":
-                    raise exceptions.OptionsError("forward_mode must be a regular (HTTP proxy) mode")
-            self.mode_spec = spec
+            self.mode_spec = checked_mode("forward_mode", ctx.options.forward_mode, "regular")
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         if not on_listener(flow, self.mode_spec):

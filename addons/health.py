@@ -6,7 +6,7 @@ from __future__ import annotations
 from mitmproxy import ctx, http
 
 from addons.audit import INTERNAL
-from addons.canonical import on_listener
+from addons.listeners import on_listener
 
 _JSON = {"Content-Type": "application/json"}
 

@@ -114,6 +114,7 @@ from .common import (
     json_response,
     lower_headers,
     luhn_valid,
+    origin,
     random_digits,
     random_token,
     random_upper_token,
@@ -266,7 +267,6 @@ class _Saved:
     response: SandboxResponse
 
 
-_HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _Handler = Callable[["AdyenSandbox", dict[str, Any], str, str], SandboxResponse]
 
 
@@ -339,10 +339,7 @@ class AdyenSandbox:
         return response
 
     def _base_url(self, headers: dict[str, str]) -> str:
-        if self.base_url:
-            return self.base_url
-        host = headers.get("host", "")
-        return f"http://{host}" if _HOST_RE.match(host) else "http://127.0.0.1"
+        return origin(self.base_url, headers)
 
     def _check_merchant(self, request: dict[str, Any]) -> str:
         merchant = request.get("merchantAccount")

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import html
 import json
+import re
 import secrets
 import string
 from collections import OrderedDict
@@ -151,6 +152,17 @@ _FINGERPRINT_KEY = secrets.token_bytes(32)
 def card_fingerprint(number: str) -> str:
     digest = hmac.new(_FINGERPRINT_KEY, number.encode(), hashlib.sha256).digest()
     return "".join(_ALNUM[b % len(_ALNUM)] for b in digest[:16])
+
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
+def origin(base_url: str | None, headers: Mapping[str, str]) -> str:
+    """Where the sandbox is reachable, for the links it hands out: its known URL, else the Host header."""
+    if base_url:
+        return base_url
+    host = headers.get("host", "")
+    return f"http://{host}" if _HOST_RE.match(host) else "http://127.0.0.1"
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:

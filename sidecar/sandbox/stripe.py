@@ -100,6 +100,7 @@ from .common import (
     json_response,
     lower_headers,
     luhn_valid,
+    origin,
     random_digits,
     random_token,
     redirect_response,
@@ -529,7 +530,6 @@ class _Request:
 
 
 _Handler = Callable[["StripeSandbox", _Request, str], SandboxResponse]
-_HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 
 class StripeSandbox:
@@ -667,10 +667,7 @@ class StripeSandbox:
         return params
 
     def _base_url(self, headers: dict[str, str]) -> str:
-        if self.base_url:
-            return self.base_url
-        host = headers.get("host", "")
-        return f"http://{host}" if _HOST_RE.match(host) else "http://127.0.0.1"
+        return origin(self.base_url, headers)
 
     def _now(self) -> int:
         return int(self._clock())
