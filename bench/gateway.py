@@ -5,9 +5,10 @@ the gateway costs next to nothing and whatever a mode adds shows up in the numbe
 Protocol, HTTP/1.1 keep-alive; it parses the request line, the headers and a Content-Length body, and
 honours `Connection: close` (and HTTP/1.0 without keep-alive).
 
-It counts the TCP connections it accepted and the requests it answered:
-  GET  /_stats        -> {"connections": N, "requests": M}
-  POST /_stats/reset  -> zeroes both
+It counts the TCP connections it accepted and the requests it answered, and keeps the last
+request body, so the benchmark can check that every mode sent the gateway the same bytes:
+  GET  /_stats        -> {"connections": N, "requests": M, "last_body_sha256": "...", "last_body_bytes": L}
+  POST /_stats/reset  -> zeroes the counts
 Control calls are not counted: a connection whose first request is a control call is taken back out
 of the count, and the answer closes it. Use a fresh connection for them.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import signal
 import sys
@@ -54,9 +56,18 @@ class Stats:
     def __init__(self) -> None:
         self.connections = 0
         self.requests = 0
+        self.last_body = b""
 
     def as_json(self) -> bytes:
-        return json.dumps({"connections": self.connections, "requests": self.requests}).encode()
+        # Hashed only when asked: the hot path just keeps a reference.
+        return json.dumps(
+            {
+                "connections": self.connections,
+                "requests": self.requests,
+                "last_body_sha256": hashlib.sha256(self.last_body).hexdigest(),
+                "last_body_bytes": len(self.last_body),
+            }
+        ).encode()
 
 
 class GatewayProtocol(asyncio.Protocol):
@@ -94,6 +105,7 @@ class GatewayProtocol(asyncio.Protocol):
         method, path, length, close = parsed
         if len(self.buf) < end + 4 + length:
             return False
+        body = bytes(self.buf[end + 4 : end + 4 + length])
         del self.buf[: end + 4 + length]
         self.served += 1
 
@@ -101,6 +113,7 @@ class GatewayProtocol(asyncio.Protocol):
             self._control(method, path)
             return False
         self.stats.requests += 1
+        self.stats.last_body = body
         if method == b"POST" and path == PAYMENTS_PATH:
             self.transport.write(_PAYMENT_CLOSE if close else _PAYMENT_KEEP)
         else:

@@ -155,32 +155,32 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 async def _raw_worker(call: Call, budget: Budget, result: LoadResult, new_conn: bool) -> None:
     request = call.raw_request(close=new_conn)
-    writer: asyncio.StreamWriter | None = None
-    reader: asyncio.StreamReader | None = None
+    host, port = call.host, call.port
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     try:
         while budget.take():
             start = time.perf_counter()
             try:
-                if writer is None:
-                    reader, writer = await asyncio.open_connection(call.host, call.port)
-                assert reader is not None
+                if conn is None:
+                    conn = await asyncio.open_connection(host, port)
+                reader, writer = conn
                 writer.write(request)
                 status, body, server_closes = await read_response(reader)
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as e:
                 result.bad(f"{type(e).__name__}: {e}")
-                writer = _close(writer)
+                conn = _close(conn)
                 continue
-            elapsed = time.perf_counter() - start
-            _judge(result, call, status, body, elapsed)
+            _judge(result, call, status, body, time.perf_counter() - start)
             if new_conn or server_closes:
-                writer = _close(writer)
+                conn = _close(conn)
     finally:
-        _close(writer)
+        _close(conn)
 
 
-def _close(writer: asyncio.StreamWriter | None) -> None:
-    if writer is not None:
-        writer.close()  # not awaited: the client is done with it, waiting adds nothing to measure
+def _close(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
+    """Closes the connection, if any; returns None, the worker's "no connection"."""
+    if conn is not None:
+        conn[1].close()  # not awaited: the client is done with it, and waiting adds nothing to measure
     return None
 
 
@@ -209,12 +209,20 @@ async def _httpx_worker(client: httpx.AsyncClient, call: Call, budget: Budget, r
 # -- running a load -------------------------------------------------------------------------------
 
 
-async def _run(workers: Callable[[Budget, LoadResult], list[Awaitable[None]]], calls: int, time_limit: float) -> LoadResult:
+async def _run(
+    workers: Callable[[Budget, LoadResult], list[Awaitable[None]]], calls: int, time_limit: float
+) -> LoadResult:
     result = LoadResult()
     budget = Budget(calls, time_limit)
     cpu0, t0 = time.process_time(), time.perf_counter()
     tasks = [asyncio.ensure_future(w) for w in workers(budget, result)]
-    _, pending = await asyncio.wait(tasks, timeout=time_limit + CUT_GRACE_S)
+    try:
+        _, pending = await asyncio.wait(tasks, timeout=time_limit + CUT_GRACE_S)
+    except asyncio.CancelledError:  # the whole run is being stopped (Ctrl-C): take the workers down too
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     for task in pending:  # stuck in a call past the limit: stop it and report what we have
         task.cancel()
     if pending:

@@ -1,0 +1,290 @@
+"""The processes a benchmark run starts (gateway, mitmdump, sidecar), and how they are watched.
+
+Every process runs in its own session with its output in files of the work directory, and is
+stopped by `Processes.stop_all` on exit, on an error and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+BENCH_DIR = Path(__file__).resolve().parent
+BIN_DIR = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def executable(name: str) -> str:
+    """A console script of this venv (mitmdump, sidecar), else from PATH."""
+    path = BIN_DIR / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(f"{name} not found next to {sys.executable} nor on PATH")
+    return found
+
+
+class Processes:
+    """Every process the benchmark starts. Each gets its own session, so a Ctrl-C in the terminal
+    reaches only the benchmark, which then stops them itself (a sidecar that got the SIGINT directly
+    would start draining in the middle of a measurement)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, argv: list[str], *, pipe_stdout: bool = False) -> subprocess.Popen[bytes]:
+        # Output goes to files, never to a pipe nobody reads: a full pipe would block the proxy.
+        # (The gateway's stdout is a pipe: it prints one line, its port, and nothing after.)
+        with open(self.workdir / f"{name}.err", "wb") as err:
+            if pipe_stdout:
+                proc = subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=err, start_new_session=True, cwd=self.workdir
+                )
+            else:
+                with open(self.workdir / f"{name}.out", "wb") as out:
+                    proc = subprocess.Popen(argv, stdout=out, stderr=err, start_new_session=True, cwd=self.workdir)
+        self.running.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+        if proc.poll() is None:
+            proc.terminate()  # SIGTERM: the sidecar drains (nothing is in flight), mitmdump exits
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self.running = [p for p in self.running if p is not proc]
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.running):
+            self.stop(proc)
+
+    def stderr_tail(self, name: str, chars: int = 2000) -> str:
+        path = self.workdir / f"{name}.err"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+def wait_until(check: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} while starting")
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            if check():
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} not ready within {timeout:g}s")
+
+
+def listening(port: int) -> bool:
+    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    return True
+
+
+def http_get_status(port: int, path: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+# -- watching a process ---------------------------------------------------------------------------
+
+
+class ProcessMonitor:
+    """CPU and memory of one process and its children, through psutil."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.proc = psutil.Process(pid)
+
+    def _family(self) -> list[psutil.Process]:
+        with contextlib.suppress(psutil.Error):
+            return [self.proc, *self.proc.children(recursive=True)]
+        return [self.proc]
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in self._family():
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
+    def rss(self) -> int:
+        total = 0
+        for p in self._family():
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+        return total
+
+    def vm_hwm(self) -> int | None:
+        """The kernel's lifetime peak RSS of the main process, in bytes (Linux only)."""
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return None
+
+
+class RssSampler:
+    """Samples a process's RSS on a thread (every 100 ms by default), keeping the maximum. The thread
+    wakes ten times a second, so it costs the client next to nothing."""
+
+    def __init__(self, monitor: ProcessMonitor, interval: float = 0.1) -> None:
+        self.monitor = monitor
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.monitor.rss())
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.monitor.rss())
+
+
+# -- the gateway ----------------------------------------------------------------------------------
+
+
+class Gateway:
+    """bench/gateway.py in its own process, and its counters."""
+
+    def __init__(self, procs: Processes) -> None:
+        self.proc = procs.start("gateway", [sys.executable, str(BENCH_DIR / "gateway.py")], pipe_stdout=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()  # "listening <port>", printed once bound
+        if not line.startswith("listening "):
+            raise RuntimeError(f"gateway did not start: {line!r} {procs.stderr_tail('gateway')}")
+        self.port = int(line.split()[1])
+        self.monitor = ProcessMonitor(self.proc.pid)
+
+    def stats(self) -> dict[str, Any]:
+        """{"connections", "requests", "last_body_sha256", "last_body_bytes"}. On a fresh connection,
+        which the gateway takes back out of its count."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", "/_stats", headers={"Connection": "close"})
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+
+# -- the proxies under test -----------------------------------------------------------------------
+
+
+@dataclass
+class Proxy:
+    """A proxy under test: its process, its port, what watches it, and how it was started."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    monitor: ProcessMonitor
+    setup: str
+
+
+def start_mitmdump(procs: Processes, gateway_port: int) -> Proxy:
+    """Plain mitmproxy in reverse mode in front of the gateway: default options and addons."""
+    port = free_port()
+    mode = f"reverse:http://127.0.0.1:{gateway_port}@127.0.0.1:{port}"
+    proc = procs.start("mitmdump", [executable("mitmdump"), "--mode", mode, "-q"])
+    wait_until(lambda: listening(port), proc, "mitmdump")
+    return Proxy(proc, port, ProcessMonitor(proc.pid), f"mitmdump --mode {mode} -q (default options and addons)")
+
+
+def start_sidecar(
+    procs: Processes,
+    name: str,
+    adyen: dict[str, Any],
+    *,
+    level: str = "info",
+    web: dict[str, Any] | None = None,
+) -> Proxy:
+    """`sidecar run --config <yaml>` with only the Adyen connector, set to `adyen` (base_url, accounts)."""
+    port = free_port()
+    config: dict[str, Any] = {
+        "listen": {"host": "127.0.0.1", "port": port},
+        "log": {"level": level, "format": "json"},
+        "connectors": {"adyen": adyen},
+        **forward_proxy_config(procs.workdir),
+    }
+    if web is not None:
+        config["web"] = web
+    path = procs.workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = procs.start(name, [executable("sidecar"), "run", "--config", str(path)])
+    try:
+        wait_until(lambda: http_get_status(port, "/readyz") == 200, proc, name)
+    except RuntimeError as e:
+        raise RuntimeError(f"{e}: {procs.stderr_tail(name)}") from None
+    setup = (
+        f"sidecar run --config {path.name} (adyen -> the gateway, log level {level}, "
+        f"default pool: max_keepalive {pool_size()}{', mitmweb on' if web else ''})"
+    )
+    return Proxy(proc, port, ProcessMonitor(proc.pid), setup)
+
+
+def forward_proxy_config(workdir: Path) -> dict[str, Any]:
+    """Newer sidecars also open a forward-proxy listener (default 127.0.0.1:3128, CA under $HOME).
+    It stays on, as in production, but on a free port and with its CA in the work directory, so a
+    run neither collides with anything on 3128 nor writes to $HOME. A configuration without that
+    section gets nothing added."""
+    try:
+        from sidecar.config import Settings
+
+        fields = Settings.model_fields["forward_proxy"].annotation.model_fields  # type: ignore[union-attr]
+    except Exception:
+        return {}
+    section: dict[str, Any] = {}
+    if "port" in fields:
+        section["port"] = free_port()
+    if "ca" in fields:
+        section["ca"] = {"dir": str(workdir / "ca")}
+    return {"forward_proxy": section}
+
+
+def pool_size() -> int:
+    """The sidecar's default keep-alive pool per gateway route (D's target), read from the project
+    so the target follows the code."""
+    try:
+        from sidecar.config import PoolSettings
+
+        return PoolSettings().max_keepalive
+    except Exception:  # the project not importable: the documented default
+        return 20
