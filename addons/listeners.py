@@ -8,8 +8,12 @@ from mitmproxy.proxy.mode_specs import ProxyMode
 
 
 def on_listener(flow: http.HTTPFlow, mode_spec: str) -> bool:
-    """Whether the flow came in on the listener `mode_spec` names (ProxyMode.parse is cached)."""
-    return bool(mode_spec) and flow.client_conn.proxy_mode == ProxyMode.parse(mode_spec)
+    """Whether the flow came in on the listener `mode_spec` names. ProxyMode.parse is cached, so the
+    listener's mode is usually the very same object; equality covers the rest."""
+    if not mode_spec:
+        return False
+    mode = ProxyMode.parse(mode_spec)
+    return flow.client_conn.proxy_mode is mode or flow.client_conn.proxy_mode == mode
 
 
 def checked_mode(option: str, spec: str, kind: str) -> str:

@@ -6,7 +6,7 @@ safety-net metric counts each catch once."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import structlog
 
@@ -40,6 +40,10 @@ class GatewayExchange:
     response_body: str | None = None
     response_bytes: int | None = None
     error_type: str | None = None
+
+
+# Every field but the wall-clock start (the log line has its own timestamp).
+_LOGGED = tuple(f.name for f in fields(GatewayExchange) if f.name != "started")
 
 
 def outcome_of(response: GatewayResponse | None, error: SidecarError | None) -> str:
@@ -86,7 +90,11 @@ class Audit:
             response_bytes=len(response.body) if response is not None else None,
             error_type=error.type.value if error else None,
         )
-        log.info("connector call", **{k: v for k, v in asdict(exchange).items() if v is not None and k != "started"})
+        try:
+            line = {name: getattr(exchange, name) for name in _LOGGED}
+            log.info("connector call", **{k: v for k, v in line.items() if v is not None})
+        except Exception:  # a log line that cannot be written must never fail a payment call
+            log.error("could not write a connector call line", connector=connector, operation=operation)
         metrics.GATEWAY_CALLS.labels(connector, operation, exchange.outcome).inc()
         metrics.GATEWAY_LATENCY.labels(connector, operation).observe(latency)
         for sink in self.sinks:

@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import Any
 
+import orjson
 import structlog
 
 from sidecar.masking import Masker
@@ -16,16 +17,28 @@ from sidecar.metrics import catch_counter
 _net = Masker(on_catch=catch_counter("log"))
 
 
+def _net_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _net.text(value)  # returns already-masked strings as they are
+    if isinstance(value, dict):
+        return {k: _net_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_net_value(v) for v in value]
+    return value
+
+
 def _mask_strings(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     for key, value in event.items():
-        if isinstance(value, str):
-            event[key] = _net.text(value)
+        event[key] = _net_value(value)
     return event
 
 
 def configure(level: str = "info", fmt: str = "json") -> None:
+    json_lines = fmt == "json"
     renderer: Any = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(serializer=orjson.dumps, option=orjson.OPT_NON_STR_KEYS)
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[
@@ -37,7 +50,10 @@ def configure(level: str = "info", fmt: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        # orjson renders bytes; the console renderer, text.
+        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer)
+        if json_lines
+        else structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
     # mitmproxy logs through the standard library's root logger (its ErrorCheck listens there too);

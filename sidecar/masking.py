@@ -9,7 +9,6 @@ Masking only ever works on copies: what is forwarded or returned is never altere
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from xml.etree import ElementTree
 
+import orjson
 from defusedxml import ElementTree as SafeElementTree
 
 from sidecar.models import luhn_valid
@@ -74,7 +74,17 @@ _KEY_PATTERNS = re.compile(
     r"|(?i:\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"  # credentials quoted from a header
     r"|(?i:[?&](?:api_?key|key|token|secret|password|access_token)=)[^&\s\"']+"
 )
-_CVC_IN_TEXT = re.compile(r"(?i)\b(cvc|cvv|cvc2|cvv2|security[ _]code)(\W{1,3})([0-9]{3,4})\b")
+_CVC_NAME = r"(?i:\b(?:cvc2?|cvv2?|security[ _]code))\W{1,3}"
+# All three in one pattern: one scan of each string instead of three.
+_SAFETY_NET = re.compile(
+    f"(?P<pan>{_DIGIT_RUN.pattern})|(?P<key>{_KEY_PATTERNS.pattern})|(?P<cvc>{_CVC_NAME})[0-9]{{3,4}}\\b"
+)
+
+
+class Masked(str):
+    """A string that has been through masking; the log's last pass need not scan it again."""
+
+    __slots__ = ()
 
 
 def mask_pan(digits: str) -> str:
@@ -100,33 +110,30 @@ class Masker:
 
     # -- the safety net -------------------------------------------------------------------------
 
-    def text(self, value: str) -> str:
+    def text(self, value: str) -> Masked:
         """Catches what the named fields missed; counts each catch by kind."""
-        if not value:
-            return value
-        value = _DIGIT_RUN.sub(self._pan_catch, value)
-        value = _KEY_PATTERNS.sub(self._key_catch, value)
-        return _CVC_IN_TEXT.sub(self._cvc_catch, value)
+        return value if isinstance(value, Masked) else Masked(self._net(value))
 
-    def _pan_catch(self, m: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", m.group(0))
-        if not luhn_valid(digits):
-            return m.group(0)
-        self.on_catch("pan")
-        return mask_pan(digits)
+    def _net(self, value: str) -> str:
+        return _SAFETY_NET.sub(self._catch, value) if value else value
 
-    def _key_catch(self, m: re.Match[str]) -> str:
-        self.on_catch("credential")
+    def _catch(self, m: re.Match[str]) -> str:
         found = m.group(0)
-        if found[0] in "?&":
-            return found.split("=", 1)[0] + "=" + MASK
-        if " " in found:
-            return found.split(None, 1)[0] + " " + MASK
-        return MASK
-
-    def _cvc_catch(self, m: re.Match[str]) -> str:
+        if m.group("pan") is not None:
+            digits = found.replace(" ", "").replace("-", "")
+            if not luhn_valid(digits):
+                return found
+            self.on_catch("pan")
+            return mask_pan(digits)
+        if m.group("key") is not None:
+            self.on_catch("credential")
+            if found[0] in "?&":
+                return found.split("=", 1)[0] + "=" + MASK
+            if " " in found:
+                return found.split(None, 1)[0] + " " + MASK
+            return MASK
         self.on_catch("cvc")
-        return m.group(1) + m.group(2) + DROPPED
+        return m.group("cvc") + DROPPED
 
     # -- by name ----------------------------------------------------------------------------------
 
@@ -146,41 +153,41 @@ class Masker:
     def json_value(self, value: Any) -> Any:
         if isinstance(value, dict):
             # Keys are text too: a card number can arrive as one.
-            return {self.text(k): self.json_value(self.field(k, v)) for k, v in value.items()}
+            return {self._net(k): self.json_value(self.field(k, v)) for k, v in value.items()}
         if isinstance(value, list):
             return [self.json_value(v) for v in value]
         if isinstance(value, str):
-            return self.text(value)
+            return self._net(value)
         if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
             # A card number sent as a JSON number is still a card number.
-            masked = self.text(str(value))
+            masked = self._net(str(value))
             return value if masked == str(value) else masked
         return value
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, value in headers:
-            out[name] = MASK if name.lower() in self.secret_headers else self.text(value)
+            out[str(name)] = Masked(MASK) if name.lower() in self.secret_headers else self.text(value)
         return out
 
-    def url(self, url: str) -> str:
+    def url(self, url: str) -> Masked:
         return self.text(url)
 
-    def body(self, content_type: str | None, body: bytes | None) -> str:
+    def body(self, content_type: str | None, body: bytes | None) -> Masked:
         """A masked text rendering of a body, whatever its type; never the raw bytes."""
         if not body:
-            return ""
+            return Masked("")
         ctype = (content_type or "").split(";")[0].strip().lower()
-        text = body.decode("utf-8", "replace")
-        if ctype.endswith("json") or (not ctype and text[:1] in "{["):
+        if ctype.endswith("json") or (not ctype and body[:1] in (b"{", b"[")):
             try:
-                return json.dumps(self.json_value(json.loads(text)), separators=(",", ":"))
-            except ValueError:
+                return Masked(orjson.dumps(self.json_value(orjson.loads(body))).decode())
+            except orjson.JSONDecodeError:
                 pass
-        elif ctype == "application/x-www-form-urlencoded":
+        text = body.decode("utf-8", "replace")
+        if ctype == "application/x-www-form-urlencoded":
             pairs = parse_qsl(text, keep_blank_values=True)
-            return urlencode([(k, self.text(str(self.field(k, v)))) for k, v in pairs], safe="[]*")
-        elif ctype.endswith("xml"):
+            return Masked(urlencode([(k, self.text(str(self.field(k, v)))) for k, v in pairs], safe="[]*"))
+        if ctype.endswith("xml"):
             try:
                 root = SafeElementTree.fromstring(text)
             except Exception:  # defusedxml raises its own types for entity tricks too

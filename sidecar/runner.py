@@ -10,14 +10,13 @@ from collections.abc import Callable
 
 import structlog
 from mitmproxy import options
-from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
+from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
 from addons.audit import AuditFlows
 from addons.canonical import Canonical
 from addons.forward import Forward
 from addons.health import Health
-from addons.metrics import Metrics
 from connectors import REGISTRY
 from sidecar import ca, metrics, openapi
 from sidecar.api import CanonicalApi
@@ -53,7 +52,7 @@ async def serve(settings: Settings) -> int:
         settings, pool, audit, sandbox.base_urls if sandbox else {}, sandbox_tls.ca_file if sandbox_tls else None
     )
     api = CanonicalApi(dispatcher, openapi.document)
-    health = Health()
+    health = Health(pool)
     forward = Forward(ForwardProxy(dispatcher))
     # App-side flows (canonical and forwarded) can carry any connector's fields: mask by all of them.
     app_masker = Masker(
@@ -70,10 +69,8 @@ async def serve(settings: Settings) -> int:
         proxyserver.Proxyserver(),
         next_layer.NextLayer(),
         tlsconfig.TlsConfig(),
-        disable_h2c.DisableH2C(),
         errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
         health,
-        Metrics(pool),
         Canonical(api),
         forward,
         AuditFlows(audit, app_masker, view),

@@ -3,6 +3,7 @@ a SIGTERM that stops listening, lets the in-flight call finish, and exits 0."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 
@@ -70,7 +71,8 @@ def test_sigterm_drains_in_flight_calls_then_exits_zero(tmp_path, gateway) -> No
     caller.join(10)
     assert results and results[0].status_code == 200 and results[0].json()["status"] == "charged"
     assert sidecar.proc.wait(10) == 0
-    assert '"event": "draining"' in sidecar.output() and '"event": "stopped"' in sidecar.output()
+    events = [json.loads(line)["event"] for line in sidecar.stdout_path.read_text().splitlines() if line.startswith("{")]
+    assert "draining" in events and "stopped" in events
 
 
 def test_drain_deadline_cuts_a_call_that_outlives_it(tmp_path, gateway) -> None:
