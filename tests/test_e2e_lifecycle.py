@@ -71,7 +71,9 @@ def test_sigterm_drains_in_flight_calls_then_exits_zero(tmp_path, gateway) -> No
     caller.join(10)
     assert results and results[0].status_code == 200 and results[0].json()["status"] == "charged"
     assert sidecar.proc.wait(10) == 0
-    events = [json.loads(line)["event"] for line in sidecar.stdout_path.read_text().splitlines() if line.startswith("{")]
+    events = [
+        json.loads(line)["event"] for line in sidecar.stdout_path.read_text().splitlines() if line.startswith("{")
+    ]
     assert "draining" in events and "stopped" in events
 
 
