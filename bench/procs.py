@@ -255,7 +255,7 @@ def start_sidecar(
         raise RuntimeError(f"{e}: {procs.stderr_tail(name)}") from None
     setup = (
         f"sidecar run --config {path.name} (adyen -> the gateway, log level {level}, "
-        f"default pool: max_keepalive {pool_size()}{', mitmweb on' if web else ''})"
+        f"default pool: max_connections {pool_size()}{', mitmweb on' if web else ''})"
     )
     return Proxy(proc, port, ProcessMonitor(proc.pid), setup)
 
@@ -280,11 +280,11 @@ def forward_proxy_config(workdir: Path) -> dict[str, Any]:
 
 
 def pool_size() -> int:
-    """The sidecar's default keep-alive pool per gateway route (D's target), read from the project
+    """The sidecar's default pool size per gateway route (D's target), read from the project
     so the target follows the code."""
     try:
         from sidecar.config import PoolSettings
 
-        return PoolSettings().max_keepalive
+        return PoolSettings().max_connections
     except Exception:  # the project not importable: the documented default
-        return 20
+        return 100

@@ -257,7 +257,7 @@ def latency_lines(cells: list[Cell], concurrencies: list[int], judge: Judge) -> 
 def connection_lines(cells: list[Cell], concurrencies: list[int], pool: int, judge: Judge) -> list[str]:
     lines = [
         f"Gateway connections per 1,000 calls, D (new client connection per call; target <= pool size {pool}, "
-        "the sidecar's pool.max_keepalive):"
+        "the sidecar's pool.max_connections):"
     ]
     for n in concurrencies:
         d = find(cells, "D", n)

@@ -112,8 +112,7 @@ class PoolSettings(_Section):
     idle_timeout: float = Field(
         default=30.0, gt=0, description="Seconds an idle keep-alive connection is kept; keep it below the gateway's."
     )
-    max_connections: int = Field(default=100, ge=1)
-    max_keepalive: int = Field(default=20, ge=0)
+    max_connections: int = Field(default=100, ge=1, description="Open connections per route, busy or idle.")
 
 
 class ClientCert(_Section):
