@@ -8,10 +8,10 @@ Capture and refund need the amount: Adyen requires it and the sidecar keeps no p
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse
@@ -232,7 +232,7 @@ class Adyen(Connector):
         }
         if ctx.idempotency_key:
             headers["Idempotency-Key"] = ctx.idempotency_key
-        return GatewayRequest("POST", ctx.base_url + path, headers, json.dumps(body, separators=(",", ":")).encode())
+        return GatewayRequest("POST", ctx.base_url + path, headers, orjson.dumps(body))
 
     # -- answers ----------------------------------------------------------------------------------
 

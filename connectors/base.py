@@ -8,12 +8,12 @@ top to bottom in one function and tests can drive it with recorded responses.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import orjson
 from pydantic import BaseModel
 
 from sidecar.errors import ErrorType, SidecarError
@@ -106,8 +106,8 @@ class Connector(ABC):
     def json_object(self, resp: GatewayResponse) -> dict[str, Any]:
         """The gateway's JSON object, or gateway_error: an HTML error page is not an answer."""
         try:
-            data = json.loads(resp.body)
-        except ValueError:
+            data = orjson.loads(resp.body)
+        except orjson.JSONDecodeError:
             raise self.unparseable(resp) from None
         if not isinstance(data, dict):
             raise self.unparseable(resp)
