@@ -19,6 +19,7 @@ a sync moves no money. POSTs are never re-sent.)
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ import aiohttp
 import certifi
 
 from connectors.base import GatewayRequest, GatewayResponse
-from sidecar.config import ConnectorSettings, PoolSettings
+from sidecar.config import ConnectorSettings, PoolSettings, Timeouts
 from sidecar.errors import ErrorType, SidecarError
 
 
@@ -90,8 +91,6 @@ class OutboundPool:
     async def send(self, req: GatewayRequest, settings: ConnectorSettings, connector: str) -> GatewayResponse:
         route = self.route(req.url, settings)
         t = settings.timeouts
-        # `connect` bounds waiting for a pooled connection and opening one; `sock_read` each read.
-        timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
         try:
             async with self._session(route).request(
                 req.method,
@@ -117,6 +116,12 @@ class OutboundPool:
     async def aclose(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
+
+@functools.cache
+def _timeout(t: Timeouts) -> aiohttp.ClientTimeout:
+    # `connect` bounds waiting for a pooled connection and opening one; `sock_read` each read.
+    return aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
 
 
 def _ssl_context(route: _Route) -> ssl.SSLContext:
