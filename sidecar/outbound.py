@@ -98,7 +98,7 @@ class OutboundPool:
                 headers=req.headers,
                 data=req.body,
                 proxy=route.proxy,
-                timeout=timeout,
+                timeout=_timeout(t),
                 allow_redirects=False,
             ) as resp:
                 body = await resp.read()
