@@ -301,25 +301,20 @@ class Settings(BaseSettings):
                 errors.append(f"connectors.{name}: a sandbox connector takes no accounts")
             for account, raw in conn.accounts.items():
                 where = f"connectors.{name}.accounts.{account}"
-                resolved = {}
-                unresolved = [key for key in raw if not self._resolve(raw, key, resolved, where, errors)]
-                if unresolved:
+                resolved, problems = {}, []
+                for key, value in raw.items():
+                    try:
+                        resolved[key] = _resolve_if_str(value)
+                    except ValueError as e:
+                        problems.append(f"{where}.{key}: {e}")
+                if problems:  # a missing secret would only repeat itself as "field required"
+                    errors += problems
                     continue
                 try:
                     conn._credentials[account] = connector.Credentials.model_validate(resolved)
                 except ValidationError as e:
                     errors += [f"{where}.{line}" for line in _error_lines(e)]
         return errors
-
-    @staticmethod
-    def _resolve(raw: dict[str, Any], key: str, into: dict[str, Any], where: str, errors: list[str]) -> bool:
-        value = raw[key]
-        try:
-            into[key] = resolve_secret(value) if isinstance(value, str) else value
-        except ValueError as e:
-            errors.append(f"{where}.{key}: {e}")
-            return False
-        return True
 
 
 class ConfigError(Exception):

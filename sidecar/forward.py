@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 from connectors import CallContext, GatewayRequest, GatewayResponse
 from sidecar.dispatch import BoundConnector, Dispatcher
-from sidecar.errors import ErrorType, SidecarError
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the outbound client sets itself.
 _REQUEST_DROP = frozenset(
@@ -88,20 +87,15 @@ class ForwardProxy:
         request_id: str,
     ) -> Forwarded:
         bound = route.bound
-        name = bound.connector.name
         conf = bound.settings.forward
         inject = conf.inject_credentials if conf.inject_credentials is not None else bound.settings.uses_sandbox
         out = {k: v for k, v in headers if k.lower() not in _REQUEST_DROP}
         if inject:
-            creds = bound.accounts.get(conf.account)
-            if creds is None:
-                raise SidecarError(
-                    ErrorType.CREDENTIALS_MISSING, f"no credentials for {name} account {conf.account!r}", connector=name
-                )
-            injected = bound.connector.auth_headers(creds)
-            sent = {k.lower() for k in out}
-            if conf.app_credentials == "replace" or not sent & {k.lower() for k in injected}:
-                out = {k: v for k, v in out.items() if k.lower() not in {h.lower() for h in injected}} | injected
+            injected = bound.connector.auth_headers(self.dispatcher.credentials(bound, conf.account, None))
+            names = {h.lower() for h in injected}
+            app_sent_some = any(k.lower() in names for k in out)
+            if conf.app_credentials == "replace" or not app_sent_some:
+                out = {k: v for k, v in out.items() if k.lower() not in names} | injected
         target = route.target or f"{scheme}://{authority}"
         request = GatewayRequest(method, target + path, out, body or None)
         account = conf.account if inject else "app"  # whose credentials went out
@@ -111,6 +105,6 @@ class ForwardProxy:
 
 
 def _forwarded(response: GatewayResponse) -> Forwarded:
-    headers = response.headers
-    items = headers.multi_items() if hasattr(headers, "multi_items") else list(headers.items())
-    return Forwarded(response.status, [(k, v) for k, v in items if k.lower() not in _RESPONSE_DROP], response.body)
+    # The client's headers are a multidict: items() yields repeated headers (Set-Cookie) each time.
+    headers = [(str(k), v) for k, v in response.headers.items() if k.lower() not in _RESPONSE_DROP]
+    return Forwarded(response.status, headers, response.body)
