@@ -62,7 +62,9 @@ async def serve(settings: Settings) -> int:
         metrics.catch_counter("app"),
     )
 
-    opts = options.Options()
+    # The CA is mitmproxy's confdir from the start: set later, TlsConfig would first make and load a
+    # second CA in ~/.mitmproxy.
+    opts = options.Options(confdir=str(ca.confdir(settings.forward_proxy.ca)))
     view = MaskedView(settings.web.max_flows) if settings.web.enabled else None
     addons = [
         core.Core(),
@@ -95,8 +97,6 @@ async def serve(settings: Settings) -> int:
         body_size_limit=str(settings.max_body_bytes),
         save_masked_flows=str(settings.save_flows or ""),
     )
-    if fp.enabled:
-        opts.update(confdir=str(ca.confdir(fp.ca)))
     if view is not None:
         web = settings.web
         assert web.password is not None  # the config refuses web without one
