@@ -1,14 +1,18 @@
 """Serves the canonical payment API on the canonical listener: hands each request to
 `sidecar.api.CanonicalApi` and sets its answer as the flow's response, so mitmproxy never opens an
-upstream connection for it (the listener runs with connection_strategy=lazy)."""
+upstream connection for it (the listener runs with connection_strategy=lazy). A body over the limit
+never gets here: mitmproxy's `body_size_limit` refuses it while reading (addons/error_pages.py)."""
 
 from __future__ import annotations
 
+import structlog
 from mitmproxy import ctx, http
 
 from addons.listeners import checked_mode, on_listener
 from sidecar.api import ApiRequest, CanonicalApi, error_response
 from sidecar.errors import ErrorType, SidecarError
+
+log = structlog.get_logger("sidecar.api")
 
 
 class Canonical:
@@ -28,25 +32,15 @@ class Canonical:
         if "canonical_mode" in updated:
             self.mode_spec = checked_mode("canonical_mode", ctx.options.canonical_mode, "reverse")
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.response or not on_listener(flow, self.mode_spec):
-            return
-        # Refuse an oversized body before mitmproxy reads it into memory.
-        length = flow.request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.api.max_body:
-            self._error(flow, SidecarError(ErrorType.PAYLOAD_TOO_LARGE, f"body over {self.api.max_body} bytes"))
-
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or not on_listener(flow, self.mode_spec):
             return
-        if flow.request.headers.get("content-encoding", "identity").lower() != "identity":
-            self._error(flow, SidecarError(ErrorType.INVALID_REQUEST, "compressed request bodies are not accepted"))
-            return
         req = flow.request
-        resp = await self.api.handle(ApiRequest(req.method, req.path, req.headers, req.raw_content or b""))
+        try:
+            resp = await self.api.handle(ApiRequest(req.method, req.path, req.headers, req.raw_content or b""))
+        except Exception:
+            # Never leave the flow unanswered: mitmproxy would try the listener's unused upstream.
+            log.exception("internal error in the canonical addon")
+            resp = error_response(SidecarError(ErrorType.INTERNAL, "internal error; it has been logged"), "")
         flow.response = http.Response.make(resp.status, resp.body, resp.headers)
-        flow.metadata["request_id"] = resp.headers.get("X-Request-Id", "")
-
-    def _error(self, flow: http.HTTPFlow, error: SidecarError) -> None:
-        resp = error_response(error, flow.request.headers.get("x-request-id", ""))
-        flow.response = http.Response.make(resp.status, resp.body, resp.headers)
+        flow.metadata["request_id"] = resp.headers["X-Request-Id"]

@@ -8,7 +8,7 @@ import structlog
 from mitmproxy import ctx, http
 
 from addons.listeners import checked_mode, on_listener
-from sidecar.api import error_response, new_request_id
+from sidecar.api import error_response, request_id_of
 from sidecar.errors import ErrorType, SidecarError
 from sidecar.forward import ForwardProxy
 
@@ -40,7 +40,7 @@ class Forward:
         if flow.response or not on_listener(flow, self.mode_spec):
             return
         req = flow.request
-        request_id = req.headers.get("x-request-id") or new_request_id()
+        request_id = request_id_of(req.headers.get("x-request-id"))
         route = self.proxy.route(req.host)
         if route is None:
             log.warning("forward proxy refused", host=req.host, method=req.method, request_id=request_id)

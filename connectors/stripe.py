@@ -78,6 +78,7 @@ class Stripe(Connector):
         "name": Sensitivity.PERSONAL,
         "line1": Sensitivity.PERSONAL,
         "line2": Sensitivity.PERSONAL,
+        "network_transaction_id": Sensitivity.GATEWAY_ID,  # card networks' ids: 15 digits for Visa
     }
     secret_headers = frozenset({"authorization"})
 

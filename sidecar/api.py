@@ -18,7 +18,7 @@ from connectors import CallContext, Connector, Exchange
 from sidecar import metrics
 from sidecar.dispatch import Dispatcher
 from sidecar.errors import ErrorType, SidecarError, invalid_request, validation_details
-from sidecar.masking import Masker
+from sidecar.masking import Masker, holds_card_number, is_utf8
 from sidecar.models import (
     CaptureRequest,
     ErrorBody,
@@ -33,7 +33,7 @@ from sidecar.models import (
 log = structlog.get_logger("sidecar.api")
 
 _ID = r"(?P<id>[A-Za-z0-9_.:-]{1,255})"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _error_net = Masker()
 
@@ -43,6 +43,14 @@ def new_request_id() -> str:
     # number, masking the very id people correlate by. In base64url such a run is vanishingly rare.
     # Not a secret either: the non-cryptographic generator is enough, and cheaper.
     return base64.urlsafe_b64encode(random.getrandbits(120).to_bytes(15)).decode()
+
+
+def request_id_of(given: str | None) -> str:
+    """The app's X-Request-Id if it is a plain id, else a fresh one: an id is echoed and written in
+    every log line and flow, so one holding a card number is neither echoed nor stored."""
+    if given and _REQUEST_ID.fullmatch(given) and not holds_card_number(given):
+        return given
+    return new_request_id()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +158,7 @@ class CanonicalApi:
         self.in_flight = 0
 
     async def handle(self, req: ApiRequest) -> ApiResponse:
-        request_id = req.headers.get("x-request-id") or ""
-        if not _REQUEST_ID.match(request_id):
-            request_id = new_request_id()
+        request_id = request_id_of(req.headers.get("x-request-id"))
         started = time.perf_counter()
         self.in_flight += 1
         # Known names only: these become metric labels and must not be whatever an app sends.
@@ -163,6 +169,7 @@ class CanonicalApi:
         # Bound for every log line of the call (a context manager per call costs more than this).
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id, connector=connector, account=account)
         try:
+            _check_encoding(req)
             route, match = self._route(req)
             operation = route.operation if route else "openapi"
             if route is None:
@@ -172,7 +179,7 @@ class CanonicalApi:
         except SidecarError as e:
             error = e
         except Exception:
-            log.exception("internal error", path=req.path)
+            log.exception("internal error", path=_error_net.url(req.path))
             error = SidecarError(ErrorType.INTERNAL, "internal error; it has been logged")
         finally:
             self.in_flight -= 1
@@ -186,7 +193,7 @@ class CanonicalApi:
                 "canonical call",
                 operation=operation,
                 method=req.method,
-                path=req.path,
+                path=_error_net.url(req.path),
                 status_code=resp.status,
                 error_type=error.type.value if error else None,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
@@ -215,6 +222,10 @@ class CanonicalApi:
     ) -> ApiResponse:
         if len(req.body) > self.max_body:
             raise SidecarError(ErrorType.PAYLOAD_TOO_LARGE, f"body over {self.max_body} bytes")
+        if req.body and _media_type(req.headers.get("content-type")) != "application/json":
+            raise SidecarError(ErrorType.UNSUPPORTED_MEDIA_TYPE, "the body must be application/json")
+        if req.headers.get("content-encoding", "identity").lower() != "identity":
+            raise SidecarError(ErrorType.UNSUPPORTED_MEDIA_TYPE, "compressed request bodies are not accepted")
         headers = req.headers
         bound = self.dispatcher.bind(headers.get("x-connector"))
         tokens = structlog.contextvars.bind_contextvars(operation=route.operation)
@@ -247,10 +258,21 @@ class CanonicalApi:
         )
 
 
+def _check_encoding(req: ApiRequest) -> None:
+    """The request line and headers are UTF-8 (mitmproxy keeps other bytes as surrogates): anything
+    else is refused before it reaches a gateway call, a log line or a flow."""
+    texts = [req.path, *(part for item in req.headers.items() for part in item)]
+    if not all(is_utf8(text) for text in texts):
+        raise SidecarError(ErrorType.INVALID_REQUEST, "the request line and headers must be UTF-8")
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def error_response(e: SidecarError, request_id: str) -> ApiResponse:
     """API.md's error body. Its text may quote the gateway or the app: the safety net runs over all of it."""
-    if not _REQUEST_ID.match(request_id):
-        request_id = new_request_id()
+    request_id = request_id_of(request_id)
     info = ErrorInfo(
         type=e.type.value,
         message=e.message,

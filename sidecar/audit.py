@@ -5,7 +5,7 @@ safety-net metric counts each catch once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 import structlog
@@ -46,6 +46,11 @@ class GatewayExchange:
 _LOGGED = tuple(f.name for f in fields(GatewayExchange) if f.name != "started")
 
 
+def content_type(headers: Mapping[str, str]) -> str | None:
+    """Header names are case-insensitive (and lower case on HTTP/2), whatever mapping holds them."""
+    return next((value for name, value in headers.items() if name.lower() == "content-type"), None)
+
+
 def outcome_of(response: GatewayResponse | None, error: SidecarError | None) -> str:
     if response is not None:
         return "success" if response.status < 400 else "client_error" if response.status < 500 else "server_error"
@@ -79,14 +84,16 @@ class Audit:
             method=request.method,
             url=masker.url(request.url),
             request_headers=masker.headers(request.headers.items()),
-            request_body=masker.body(request.headers.get("Content-Type"), request.body),
+            request_body=masker.body(content_type(request.headers), request.body),
             request_bytes=len(request.body or b""),
             started=started,
             latency_ms=round(latency * 1000, 3),
             outcome=outcome_of(response, error),
             status_code=response.status if response is not None else None,
             response_headers=masker.headers(response.headers.items()) if response is not None else None,
-            response_body=masker.body(response.headers.get("content-type"), response.body) if response else None,
+            response_body=masker.body(content_type(response.headers), response.body, gateway_ids=True)
+            if response
+            else None,
             response_bytes=len(response.body) if response is not None else None,
             error_type=error.type.value if error else None,
         )

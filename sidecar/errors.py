@@ -21,6 +21,7 @@ class ErrorType(StrEnum):
     CREDENTIALS_MISSING = "credentials_missing"
     FORBIDDEN = "forbidden"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     GATEWAY_AUTHENTICATION = "gateway_authentication"
     GATEWAY_REJECTED = "gateway_rejected"
     GATEWAY_ERROR = "gateway_error"
@@ -39,6 +40,7 @@ HTTP_STATUS: dict[ErrorType, int] = {
     ErrorType.CREDENTIALS_MISSING: 401,
     ErrorType.FORBIDDEN: 403,
     ErrorType.PAYLOAD_TOO_LARGE: 413,
+    ErrorType.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorType.GATEWAY_AUTHENTICATION: 502,
     ErrorType.GATEWAY_REJECTED: 422,
     ErrorType.GATEWAY_ERROR: 502,

@@ -28,7 +28,8 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
     copy.request = http.Request.make(
         req.method,
         masker.url(req.url),
-        masker.body(req.headers.get("content-type"), req.raw_content).encode(),
+        # Decoded where the app compressed it: a gzip body would otherwise be withheld as unparsed.
+        masker.body(req.headers.get("content-type"), req.get_content(strict=False)).encode(),
         _headers(masker.headers(req.headers.items(multi=True))),
     )
     if live.client_conn.proxy_mode.type_name == "reverse":
@@ -39,7 +40,7 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
         resp = live.response
         copy.response = http.Response.make(
             resp.status_code,
-            masker.body(resp.headers.get("content-type"), resp.raw_content).encode(),
+            masker.body(resp.headers.get("content-type"), resp.get_content(strict=False), gateway_ids=True).encode(),
             _headers(masker.headers(resp.headers.items(multi=True))),
         )
         copy.response.timestamp_start, copy.response.timestamp_end = resp.timestamp_start, resp.timestamp_end

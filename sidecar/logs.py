@@ -33,10 +33,29 @@ def _mask_strings(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _dumps(event: dict[str, Any], **kw: Any) -> bytes:
+    """orjson, except that a string that is not valid UTF-8 (a surrogate-escaped byte from a request
+    line) is written escaped rather than failing the call that logs it."""
+    try:
+        return orjson.dumps(event, **kw)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_escape_surrogates(event), **kw)
+
+
+def _escape_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escape_surrogates(v) for v in value]
+    return value
+
+
 def configure(level: str = "info", fmt: str = "json") -> None:
     json_lines = fmt == "json"
     renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=orjson.dumps, option=orjson.OPT_NON_STR_KEYS)
+        structlog.processors.JSONRenderer(serializer=_dumps, option=orjson.OPT_NON_STR_KEYS)
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -1,19 +1,26 @@
 """Masking of everything the sidecar writes down (DESIGN.md, "Masking"; PCI DSS v4 3.3.1, 3.4.1).
 
-Two layers. The first masks by name: the fields and headers a connector declares, plus the common
-ones every gateway uses. The second is a safety net over the resulting text: Luhn-valid runs of 13-19
-digits and known credential patterns, wherever they hide (an error message, a URL, an unknown field).
+Two layers. The first masks by name: the fields and headers a connector declares, the common ones
+every gateway uses, and any name that says CVC in whatever style. The second is a safety net over
+every string that is left: Luhn-valid runs of 13-19 digits, CVCs next to a CVC name, and known
+credential patterns, found in the raw text and in what it says once percent-decoded or
+JSON-unescaped (a card number behind `%22` or `\\u0034` is still a card number).
+
+It fails closed: a body is masked by what it is (JSON, form, XML, multipart), not by what its
+Content-Type claims, and a body that does not fully parse as one of them is never written down.
 What the net catches is counted, so a connector that forgot to declare a field shows up.
 Masking only ever works on copies: what is forwarded or returned is never altered.
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import re
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 from xml.etree import ElementTree
 
 import orjson
@@ -27,6 +34,7 @@ class Sensitivity(StrEnum):
     DROP = "drop"  # CVC, track data, PIN: never written at all
     SECRET = "secret"  # credentials and tokens: ***
     PERSONAL = "personal"  # email, phone, name, address lines: *** unless allowlisted
+    GATEWAY_ID = "gateway_id"  # a gateway's own id in its answers: exempt from the card-number net
 
 
 MASK = "***"
@@ -36,10 +44,6 @@ COMMON_FIELDS: dict[str, Sensitivity] = {
     "number": Sensitivity.PAN,
     "card_number": Sensitivity.PAN,
     "pan": Sensitivity.PAN,
-    "cvc": Sensitivity.DROP,
-    "cvv": Sensitivity.DROP,
-    "cvv2": Sensitivity.DROP,
-    "cvc2": Sensitivity.DROP,
     "track1": Sensitivity.DROP,
     "track2": Sensitivity.DROP,
     "pin": Sensitivity.DROP,
@@ -54,31 +58,51 @@ COMMON_FIELDS: dict[str, Sensitivity] = {
     "line1": Sensitivity.PERSONAL,
     "line2": Sensitivity.PERSONAL,
 }
+# Any field or header named like a card security code, in any separator, bracket or camel style
+# (`cvc`, `card[cvc]`, `card_cvc`, `cardCvv2`, `security-code`, `CID`) is dropped whatever its value.
+_CVC_NAME = r"(?i:cvc|cvv|cvn|security[\W_]{0,3}code)|(?<![A-Za-z])(?i:cid)|Cid|CID"
+_CVC_FIELD = re.compile(_CVC_NAME)
 
 COMMON_SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie", "x-connector-auth"}
 )
+# Header names that carry credentials whoever sends them (Stripe-Signature, X-Auth-Token, ...).
+_SECRET_HEADER_WORDS = ("auth", "secret", "token", "signature", "password", "api-key", "apikey", "cookie")
+# Query parameters that carry credentials: masked wherever they appear, and counted as a catch.
+_SECRET_QUERY_NAMES = frozenset(
+    {"api_key", "apikey", "key", "token", "access_token", "secret", "client_secret", "password", "signature", "sig"}
+)
 
 # 13-19 digits in a run, or grouped as cards are printed (4-4-4-x, Amex 4-6-5) by spaces or dashes;
 # grouped forms need clean edges so UUIDs (8-4-4-4-12) are not mistaken for them.
-_DIGIT_RUN = re.compile(
+_DIGIT_RUN = (
     r"(?<![0-9])[0-9]{13,19}(?![0-9])"
     r"|(?<![0-9A-Za-z-])"
     r"(?:[0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,7}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5})"
     r"(?![0-9A-Za-z-])"
 )
-_KEY_PATTERNS = re.compile(
+_KEY_PATTERNS = (
     r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{6,}"  # Stripe secret, restricted, publishable keys
     r"|\bwhsec_[A-Za-z0-9]{6,}"  # Stripe webhook secrets
     r"|\bAQE[A-Za-z0-9+/=._-]{20,}"  # Adyen API keys
     r"|(?i:\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"  # credentials quoted from a header
     r"|(?i:[?&](?:api_?key|key|token|secret|password|access_token)=)[^&\s\"']+"
 )
-_CVC_NAME = r"(?i:\b(?:cvc2?|cvv2?|security[ _]code))\W{1,3}"
+# A CVC name, a few more name characters (`cvc2`, `cvcValue`), up to 8 separators (`": "`, `]=`).
+_CVC_IN_TEXT = rf"(?:{_CVC_NAME})\w{{0,12}}?[\W_]{{1,8}}"
 # All three in one pattern: one scan of each string instead of three.
-_SAFETY_NET = re.compile(
-    f"(?P<pan>{_DIGIT_RUN.pattern})|(?P<key>{_KEY_PATTERNS.pattern})|(?P<cvc>{_CVC_NAME})[0-9]{{3,4}}\\b"
-)
+_SAFETY_NET = re.compile(f"(?P<pan>{_DIGIT_RUN})|(?P<key>{_KEY_PATTERNS})|(?P<cvc>{_CVC_IN_TEXT})[0-9]{{3,4}}(?![0-9])")
+_LUHN_RUN = re.compile(_DIGIT_RUN)
+
+# What may hide a value from the net: percent-encoding (and `+` for spaces) and JSON escapes.
+_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}|\\|\+")
+_JSON_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|([\"\\/bfnrt]))")
+_JSON_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_MAX_DECODINGS = 3  # %2534 is %34 is 4: a value encoded twice over is still found
+
+# application/x-www-form-urlencoded as clients send it: no spaces, quotes, braces or raw bytes.
+_FORM = re.compile(rb"(?:[A-Za-z0-9._~*!$'(),;:@/?\[\]+=&-]|%[0-9A-Fa-f]{2})*")
+_BARE_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 class Masked(str):
@@ -92,8 +116,37 @@ def mask_pan(digits: str) -> str:
     return only[:6] + "*" * (len(only) - 10) + only[-4:]
 
 
+def withheld(size: int) -> Masked:
+    return Masked(f"<{size} bytes withheld: unparsed body>")
+
+
+def holds_card_number(text: str) -> bool:
+    """Whether a Luhn-valid 13-19 digit run stands anywhere in `text` (checked as it is)."""
+    return any(luhn_valid(m.group(0).replace(" ", "").replace("-", "")) for m in _LUHN_RUN.finditer(text))
+
+
+def is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _decoded(text: str) -> str:
+    if "%" in text or "+" in text:
+        text = unquote_plus(text, errors="replace")
+    if "\\" in text:
+        text = _JSON_ESCAPE.sub(lambda m: chr(int(m[1], 16)) if m[1] else _JSON_SIMPLE_ESCAPES[m[2]], text)
+    return text
+
+
+class Unparsed(ValueError):
+    """A body that is not wholly one of the formats the masker can read field by field."""
+
+
 class Masker:
-    """Masks copies of headers, bodies and text. One instance per connector (its declared fields)."""
+    """Masks copies of headers, bodies, URLs and text. One instance per connector (its declared fields)."""
 
     def __init__(
         self,
@@ -105,14 +158,29 @@ class Masker:
         self.fields = {k.lower(): v for k, v in {**COMMON_FIELDS, **(fields or {})}.items()}
         self.secret_headers = COMMON_SECRET_HEADERS | {h.lower() for h in secret_headers}
         self.allowed_personal = frozenset(f.lower() for f in personal_allowlist)
-        # Called with the kind ("pan", "cvc", "credential") of each thing the safety net had to catch.
+        # Called with the kind ("pan", "cvc", "credential", "gateway_id", "unparsed_body") of each thing
+        # the safety net had to catch, or exempted, or withheld.
         self.on_catch = on_catch or (lambda _kind: None)
 
     # -- the safety net -------------------------------------------------------------------------
 
     def text(self, value: str) -> Masked:
-        """Catches what the named fields missed; counts each catch by kind."""
-        return value if isinstance(value, Masked) else Masked(self._net(value))
+        """Catches what the named fields missed, in every encoding; counts each catch by kind.
+        Where a catch was only visible decoded, the decoded form is what is shown."""
+        if isinstance(value, Masked):
+            return value
+        out = self._net(value)
+        seen = out
+        for _ in range(_MAX_DECODINGS):
+            if not _ENCODED.search(seen):
+                break
+            decoded = _decoded(seen)
+            if decoded == seen:
+                break
+            seen = self._net(decoded)
+            if seen != decoded:
+                out = seen
+        return Masked(out)
 
     def _net(self, value: str) -> str:
         # Nothing the net looks for fits in under 6 characters, or in letters alone (but an Adyen key).
@@ -140,68 +208,198 @@ class Masker:
 
     # -- by name ----------------------------------------------------------------------------------
 
-    def field(self, name: str, value: Any) -> Any:
-        rule = self.fields.get(_leaf(name))
-        if rule is None or value is None or isinstance(value, (dict, list)):
-            return value
-        if rule is Sensitivity.PAN:
-            s = str(value)
-            return mask_pan(s) if sum(ch.isdigit() for ch in s) >= 10 else MASK
-        if rule is Sensitivity.DROP:
-            return DROPPED
-        if rule is Sensitivity.PERSONAL and _leaf(name) in self.allowed_personal:
-            return value
-        return MASK
+    def rule(self, name: str) -> Sensitivity | None:
+        leaf = _leaf(name)
+        rule = self.fields.get(leaf.lower())
+        if rule is None and _CVC_FIELD.search(leaf):
+            return Sensitivity.DROP
+        return rule
 
-    def json_value(self, value: Any) -> Any:
+    def field(self, name: str, value: Any, *, gateway_ids: bool = False) -> Any:
+        """A value masked by its field's name (containers whole, but for PAN); unnamed values as they are."""
+        handled, masked = self._by_name(name, value, gateway_ids)
+        return masked if handled else value
+
+    def _by_name(self, name: str, value: Any, gateway_ids: bool = False) -> tuple[bool, Any]:
+        """(True, masked value) where the field's name decides; (False, None) where the net must."""
+        rule = self.rule(name)
+        if rule is None or value is None:
+            return False, None
+        if rule is Sensitivity.PAN:
+            if isinstance(value, (dict, list)):
+                return False, None
+            s = str(value)
+            return True, mask_pan(s) if sum(ch.isdigit() for ch in s) >= 10 else MASK
+        if rule is Sensitivity.DROP:
+            return True, DROPPED
+        if rule is Sensitivity.GATEWAY_ID:
+            # A gateway's id that looks like a card number (Adyen's 16-digit pspReference) is kept in
+            # the gateway's own answers, so correlation survives; only as a bare token, and counted.
+            if gateway_ids and isinstance(value, (str, int)) and not isinstance(value, bool):
+                if _BARE_ID.fullmatch(str(value)):
+                    if holds_card_number(str(value)):
+                        self.on_catch("gateway_id")
+                    return True, value
+            return False, None
+        if rule is Sensitivity.PERSONAL and _leaf(name).lower() in self.allowed_personal:
+            return False, None
+        return True, MASK
+
+    def json_value(self, value: Any, *, gateway_ids: bool = False) -> Any:
         if isinstance(value, dict):
-            # Keys are text too: a card number can arrive as one.
-            return {self._net(k): self.json_value(self.field(k, v)) for k, v in value.items()}
+            out = {}
+            for k, v in value.items():
+                handled, masked = self._by_name(k, v, gateway_ids)
+                # Keys are text too: a card number can arrive as one.
+                out[str(self.text(k))] = masked if handled else self.json_value(v, gateway_ids=gateway_ids)
+            return out
         if isinstance(value, list):
-            return [self.json_value(v) for v in value]
+            return [self.json_value(v, gateway_ids=gateway_ids) for v in value]
         if isinstance(value, str):
-            return self._net(value)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
+            return self.text(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 10**12:
             # A card number sent as a JSON number is still a card number.
             masked = self._net(str(value))
             return value if masked == str(value) else masked
         return value
 
+    def _scalar(self, name: str, value: str) -> str:
+        """A text value in a named slot (form pair, query pair, header, multipart field)."""
+        handled, masked = self._by_name(name, value)
+        return str(masked) if handled else self.text(value)
+
     def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, value in headers:
-            out[str(name)] = Masked(MASK) if name.lower() in self.secret_headers else self.text(value)
+            lower = str(name).lower()
+            if lower in self.secret_headers or any(word in lower for word in _SECRET_HEADER_WORDS):
+                masked: str = Masked(MASK)
+            else:
+                masked = self._scalar(lower, value)
+            out[self.text(str(name))] = masked
         return out
 
     def url(self, url: str) -> Masked:
-        return self.text(url)
+        """Scheme and host as they are; userinfo password, each path segment, each query pair and
+        the fragment masked in their decoded form, re-encoded only where something was masked."""
+        if not is_utf8(url):  # bytes that are not UTF-8 arrive surrogate-escaped: shown percent-encoded
+            url = quote(url.encode("utf-8", "surrogateescape"), safe="!#$%&'()*+,/:;=?@[]~")
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return self.text(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{self.text(user)}:{MASK}@{host}" if ":" in userinfo else f"{self.text(user)}@{host}"
+        path = "/".join(self._path_segment(s) for s in parts.path.split("/"))
+        return Masked(urlunsplit((parts.scheme, netloc, path, self._query(parts.query), self.text(parts.fragment))))
 
-    def body(self, content_type: str | None, body: bytes | None) -> Masked:
-        """A masked text rendering of a body, whatever its type; never the raw bytes."""
+    def _path_segment(self, segment: str) -> str:
+        if not segment:
+            return segment
+        decoded = unquote(segment, errors="replace")
+        masked = self.text(decoded)
+        return segment if masked == decoded else quote(masked, safe="*:@!$'(),;=")
+
+    def _query(self, query: str) -> str:
+        if not query:
+            return query
+        return "&".join(self._pair(pair) for pair in query.split("&"))
+
+    def _pair(self, pair: str) -> str:
+        raw_key, sep, raw_value = pair.partition("=")
+        key, value = unquote_plus(raw_key, errors="replace"), unquote_plus(raw_value, errors="replace")
+        masked_key = self.text(key)
+        if key.lower() in _SECRET_QUERY_NAMES and value:
+            self.on_catch("credential")
+            masked_value: str = MASK
+        else:
+            masked_value = self._scalar(key, value)
+        if masked_key == key and masked_value == value:
+            return pair
+        return quote_plus(masked_key, safe="[]*") + sep + quote_plus(masked_value, safe="[]*")
+
+    # -- bodies -----------------------------------------------------------------------------------
+
+    def body(self, content_type: str | None, body: bytes | None, *, gateway_ids: bool = False) -> Masked:
+        """A masked text rendering of a body, by what it is; never the raw bytes. `gateway_ids`: the
+        body is a gateway's answer, whose declared id fields are kept (see `_by_name`)."""
         if not body:
             return Masked("")
-        ctype = (content_type or "").split(";")[0].strip().lower()
-        if ctype.endswith("json") or (not ctype and body[:1] in (b"{", b"[")):
+        try:
+            return Masked(self._render(content_type or "", body, gateway_ids))
+        except Unparsed:
+            self.on_catch("unparsed_body")
+            return withheld(len(body))
+
+    def _render(self, content_type: str, body: bytes, gateway_ids: bool) -> str:
+        try:
+            data = orjson.loads(body)  # strict: NaN, a stray byte or a truncated document all fail
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            return orjson.dumps(self.json_value(data, gateway_ids=gateway_ids)).decode()
+        start = body.lstrip()[:1]
+        if start in (b"{", b"["):
+            raise Unparsed("broken JSON")
+        if start == b"<":
+            return self._xml(body)
+        if content_type.split(";", 1)[0].strip().lower().startswith("multipart/"):
+            return self._multipart(content_type, body, gateway_ids)
+        if _FORM.fullmatch(body):
+            return self._form(body)
+        raise Unparsed("not JSON, XML, multipart or a form")
+
+    def _form(self, body: bytes) -> str:
+        out = []
+        for pair in body.decode("ascii").split("&"):
+            raw_key, sep, raw_value = pair.partition("=")
             try:
-                return Masked(orjson.dumps(self.json_value(orjson.loads(body))).decode())
-            except orjson.JSONDecodeError:
-                pass
-        text = body.decode("utf-8", "replace")
-        if ctype == "application/x-www-form-urlencoded":
-            pairs = parse_qsl(text, keep_blank_values=True)
-            return Masked(urlencode([(k, self.text(str(self.field(k, v)))) for k, v in pairs], safe="[]*"))
-        if ctype.endswith("xml"):
-            try:
-                root = SafeElementTree.fromstring(text)
-            except Exception:  # defusedxml raises its own types for entity tricks too
-                return self.text(text)
-            for element in root.iter():
-                if element.text and element.text.strip():
-                    element.text = str(self.field(_xml_local(element.tag), element.text.strip()))
-                for name, value in element.attrib.items():
-                    element.attrib[name] = str(self.field(_xml_local(name), value))
-            return self.text(ElementTree.tostring(root, encoding="unicode"))
-        return self.text(text)
+                key, value = unquote_plus(raw_key, errors="strict"), unquote_plus(raw_value, errors="strict")
+            except UnicodeDecodeError:
+                raise Unparsed("form with percent-encoded bytes that are not UTF-8") from None
+            masked = self._scalar(key, value)
+            out.append(quote_plus(self.text(key), safe="[]*") + sep + quote_plus(masked, safe="[]*"))
+        return "&".join(out)
+
+    def _xml(self, body: bytes) -> str:
+        try:
+            root = SafeElementTree.fromstring(body)
+        except Exception:  # defusedxml raises its own types for entity tricks too
+            raise Unparsed("not well-formed XML") from None
+        for element in root.iter():
+            if element.text and element.text.strip():
+                element.text = str(self.field(_xml_local(element.tag), element.text.strip()))
+            for name, value in element.attrib.items():
+                element.attrib[name] = str(self.field(_xml_local(name), value))
+        return self.text(ElementTree.tostring(root, encoding="unicode"))
+
+    def _multipart(self, content_type: str, body: bytes, gateway_ids: bool) -> str:
+        head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+        boundary = message.get_boundary()
+        parts = message.get_payload() if message.is_multipart() else None
+        if not boundary or not isinstance(parts, list) or message.defects or any(p.defects for p in parts):
+            raise Unparsed("broken multipart")
+        shown = self.text(boundary)
+        out = []
+        for part in parts:
+            headers = self.headers(part.items())
+            payload = part.get_payload(decode=True) or b""
+            name = part.get_param("name", header="content-disposition") or ""
+            if part.get_filename() is None and part.get_content_type() == "text/plain":
+                try:
+                    value = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise Unparsed("multipart field that is not UTF-8") from None
+                masked = self._scalar(str(name), value)
+            else:
+                masked = self._render(part.get_content_type(), payload, gateway_ids) if payload else ""
+            lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            out.append(f"--{shown}\r\n{lines}\r\n{masked}\r\n")
+        return "".join(out) + f"--{shown}--\r\n"
 
 
 def _xml_local(tag: str) -> str:
@@ -212,4 +410,4 @@ def _leaf(name: str) -> str:
     """`payment_method_data[card][number]` -> `number`: form keys are masked by their last segment."""
     if name.endswith("]"):
         name = name[name.rfind("[") + 1 : -1]
-    return name.lower()
+    return name

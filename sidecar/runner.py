@@ -15,6 +15,7 @@ from mitmproxy.master import Master
 
 from addons.audit import AuditFlows
 from addons.canonical import Canonical
+from addons.error_pages import ErrorPages
 from addons.forward import Forward
 from addons.health import Health
 from connectors import REGISTRY
@@ -24,7 +25,7 @@ from sidecar.audit import Audit
 from sidecar.config import Settings
 from sidecar.dispatch import Dispatcher
 from sidecar.forward import ForwardProxy
-from sidecar.masking import Masker
+from sidecar.masking import Masker, Sensitivity
 from sidecar.outbound import OutboundPool
 from sidecar.sandbox import start_sandbox
 from sidecar.sandbox.tls import make_sandbox_tls
@@ -55,8 +56,10 @@ async def serve(settings: Settings) -> int:
     health = Health(pool)
     forward = Forward(ForwardProxy(dispatcher))
     # App-side flows (canonical and forwarded) can carry any connector's fields: mask by all of them.
+    # The canonical answers' ids are the gateways' own.
     app_masker = Masker(
-        {k: v for c in REGISTRY.values() for k, v in c.sensitive_fields.items()},
+        {k: v for c in REGISTRY.values() for k, v in c.sensitive_fields.items()}
+        | {name: Sensitivity.GATEWAY_ID for name in ("id", "payment_id", "operation_id", "network_transaction_id")},
         {h for c in REGISTRY.values() for h in c.secret_headers},
         settings.masking.allow_personal,
         metrics.catch_counter("app"),
@@ -72,6 +75,7 @@ async def serve(settings: Settings) -> int:
         next_layer.NextLayer(),
         tlsconfig.TlsConfig(),
         errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
+        ErrorPages(),
         health,
         Canonical(api),
         forward,

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
-from detector import Detector
+from detector import Detector, gateway_ids
 from harness import SIDECAR, FakeGateway, SidecarProcess, Tinyproxy, free_port
 
 WEB_PASSWORD = "forward-web-pass"
@@ -211,7 +211,9 @@ def test_forwarded_calls_are_logged_and_kept_masked(sidecar, stripe_sdk) -> None
     detector = Detector(
         secrets=["sk_test_sandbox", "sandbox_api_key", APP_PLACEHOLDER_KEY, "app-holds-no-adyen-key"],
         cvcs=["314", "737", "828"],
+        allowed=gateway_ids(sidecar.stdout_path.read_text()),
     )
+    assert not detector.allowed & set(PANS)
     detector.scan("stdout", sidecar.stdout_path.read_text())
     detector.scan("stderr", sidecar.stderr_path.read_text())
     detector.scan("saved flows", sidecar.flows_file.read_bytes())
