@@ -73,12 +73,12 @@ _SECRET_QUERY_NAMES = frozenset(
     {"api_key", "apikey", "key", "token", "access_token", "secret", "client_secret", "password", "signature", "sig"}
 )
 
-# 13-19 digits in a run, or grouped as cards are printed (4-4-4-x, Amex 4-6-5) by spaces or dashes;
+# 13-19 digits in a run, or grouped as cards are printed (4-4-4-x, 4-4-4-4-x, Amex 4-6-5) by spaces or dashes;
 # grouped forms need clean edges so UUIDs (8-4-4-4-12) are not mistaken for them.
 _DIGIT_RUN = (
     r"(?<![0-9])[0-9]{13,19}(?![0-9])"
     r"|(?<![0-9A-Za-z-])"
-    r"(?:[0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,7}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5})"
+    r"(?:[0-9]{4}(?:[ -][0-9]{4}){2,3}[ -][0-9]{1,7}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5})"
     r"(?![0-9A-Za-z-])"
 )
 _KEY_PATTERNS = (
@@ -122,7 +122,8 @@ def withheld(size: int) -> Masked:
 
 def holds_card_number(text: str) -> bool:
     """Whether a Luhn-valid 13-19 digit run stands anywhere in `text` (checked as it is)."""
-    return any(luhn_valid(m.group(0).replace(" ", "").replace("-", "")) for m in _LUHN_RUN.finditer(text))
+    runs = (m.group(0).replace(" ", "").replace("-", "") for m in _LUHN_RUN.finditer(text))
+    return any(13 <= len(digits) <= 19 and luhn_valid(digits) for digits in runs)
 
 
 def is_utf8(text: str) -> bool:
@@ -192,7 +193,7 @@ class Masker:
         found = m.group(0)
         if m.group("pan") is not None:
             digits = found.replace(" ", "").replace("-", "")
-            if not luhn_valid(digits):
+            if not (13 <= len(digits) <= 19 and luhn_valid(digits)):
                 return found
             self.on_catch("pan")
             return mask_pan(digits)

@@ -10,12 +10,12 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, unquote_plus
 
-# A run of 13-19 digits, or the printed groupings (4-4-4-x, 4-6-5) with clean edges, so that UUIDs
+# A run of 13-19 digits, or the printed groupings (4-4-4-x, 4-4-4-4-x, 4-6-5) with clean edges, so that UUIDs
 # (8-4-4-4-12 hex) do not count as card numbers.
 DIGIT_RUN = re.compile(
     r"(?<![0-9])[0-9]{13,19}(?![0-9])"
     r"|(?<![0-9A-Za-z-])"
-    r"(?:[0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,7}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5})"
+    r"(?:[0-9]{4}(?:[ -][0-9]{4}){2,3}[ -][0-9]{1,7}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5})"
     r"(?![0-9A-Za-z-])"
 )
 CVC_NAME = re.compile(
@@ -101,7 +101,7 @@ class Detector:
         found = []
         for m in DIGIT_RUN.finditer(text):
             digits = re.sub(r"[ -]", "", m.group(0))
-            if luhn(digits) and digits not in self.allowed:
+            if 13 <= len(digits) <= 19 and luhn(digits) and digits not in self.allowed:
                 found.append(Finding(source, "pan", f"{digits[:6]}...{digits[-4:]} at {m.start()}"))
         for secret in self.secrets:
             if secret in text:

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from urllib.parse import parse_qs
 
+from hostile import hostile_bodies
 from hypothesis import given, settings
 from strategies import card_numbers
 
@@ -106,3 +107,127 @@ def test_non_card_digit_runs_are_left_alone() -> None:
     m, caught = masker()
     assert m.text("order 1234567890123 at 2026-11-22") == "order 1234567890123 at 2026-11-22"  # not Luhn-valid
     assert not caught
+
+
+# -- fail closed: whatever the input --------------------------------------------------------------
+
+PAN, CVC = "4242424242424242", "314"
+
+
+def test_json_is_masked_as_json_whatever_the_content_type() -> None:
+    body = json.dumps({"card": {"number": PAN, "cvc": CVC}, "email": "jane@example.com"}).encode()
+    for ctype in ("application/x-www-form-urlencoded", "text/plain", None, "application/octet-stream"):
+        m, _ = masker()
+        out = json.loads(m.body(ctype, body))
+        assert out == {"card": {"number": "424242******4242", "cvc": DROPPED}, "email": MASK}, ctype
+
+
+def test_bodies_that_do_not_parse_are_withheld_and_counted() -> None:
+    whole = json.dumps({"card": {"number": PAN, "cvc": CVC}, "name": "Jane Roe"}).encode()
+    for body in (
+        whole[:-3],  # truncated
+        whole.replace(b"{", b'{"x": NaN, ', 1),
+        whole.replace(b"Jane", b"J\xffane"),  # a stray byte that is not UTF-8
+        b"<html><p>card " + PAN.encode() + b" cvc " + CVC.encode(),  # not well-formed
+        b"hello world, cvc " + CVC.encode(),  # text with spaces: neither a form nor JSON
+        b"--xYzZY\r\nContent-Disposition: form-data; name=cvc\r\n\r\n314",  # multipart cut short
+    ):
+        m, caught = masker()
+        out = m.body("multipart/form-data; boundary=xYzZY" if body.startswith(b"--") else "application/json", body)
+        assert out == f"<{len(body)} bytes withheld: unparsed body>", out
+        assert caught == Counter({"unparsed_body": 1})
+
+
+def test_forms_are_masked_by_decoded_names_and_values() -> None:
+    m, caught = masker()
+    body = b"card%5Bnumber%5D=" + PAN.encode() + b"&card%5Bcvc%5D=314&metadata%5B" + PAN.encode() + b"%5D=x&amount=100"
+    out = m.body("application/x-www-form-urlencoded", body)
+    assert PAN not in out and "314" not in out
+    assert parse_qs(out) == {
+        "card[number]": ["424242******4242"],
+        "card[cvc]": [DROPPED],
+        "metadata[424242******4242]": ["x"],
+        "amount": ["100"],
+    }
+    assert caught["pan"] == 1  # the key: the number's own field is declared
+
+
+def test_cvc_names_in_any_style() -> None:
+    m, _ = masker()
+    doc = {name: CVC for name in ("card_cvc", "cardCvv2", "security-code", "securityCode", "cvn", "CID", "card_cid")}
+    assert set(json.loads(m.body("application/json", json.dumps(doc).encode())).values()) == {DROPPED}
+    assert json.loads(m.body(None, b'{"incident": "314", "decided": "314"}')) == {"incident": "314", "decided": "314"}
+    for text in ("card_cvc=314", '"cardCvv": "314"', "security code: 314", "CID 314", "cvc%5D%3D314"):
+        assert CVC not in m.text(text), text
+
+
+def test_card_numbers_behind_encodings_are_found() -> None:
+    m, caught = masker()
+    for hidden in (
+        f"?q=%22{PAN}%22",
+        "%34%32%34%32%34%32%34%32%34%32%34%32%34%32%34%32",
+        "%2534%2532%2534%2532%2534%2532%2534%2532%2534%2532%2534%2532%2534%2532%2534%2532",
+        "".join(f"\\u{ord(c):04x}" for c in PAN),
+        "4242+4242+4242+4242",
+    ):
+        out = m.text(hidden)
+        assert PAN not in out.replace(" ", "").replace("+", "") and "424242******4242" in out, hidden
+    assert caught["pan"] == 5
+
+
+def test_urls_are_masked_part_by_part() -> None:
+    m, caught = masker()
+    url = f"https://user:pa55word@gw.example/v1/payments/{PAN}/capture?note=%22{PAN}%22&card[cvc]=314&limit=3#x"
+    out = m.url(url)
+    assert PAN not in out and "pa55word" not in out and "314" not in out
+    assert out.startswith("https://user:***@gw.example/v1/payments/424242******4242/capture?") and out.endswith(
+        "&limit=3#x"
+    )
+    assert m.url("https://gw.example/v1/payment_intents/pi_123?expand[]=latest_charge") == (
+        "https://gw.example/v1/payment_intents/pi_123?expand[]=latest_charge"
+    )  # nothing to mask: nothing re-encoded
+
+
+def test_headers_names_and_values() -> None:
+    m, _ = masker()
+    out = m.headers(
+        [(f"X-{PAN}", "1"), ("X-Note", f"card {PAN}"), ("X-Card-Cvc", CVC), ("Stripe-Signature", "t=1,v1=ab")]
+    )
+    assert PAN not in json.dumps(out) and out["X-Card-Cvc"] == DROPPED and out["Stripe-Signature"] == MASK
+
+
+def test_multipart_is_masked_part_by_part() -> None:
+    m, _ = masker()
+    body = (
+        b'--xYzZY\r\nContent-Disposition: form-data; name="number"\r\n\r\n' + PAN.encode() + b"\r\n"
+        b'--xYzZY\r\nContent-Disposition: form-data; name="card_cvc"\r\n\r\n314\r\n'
+        b'--xYzZY\r\nContent-Disposition: form-data; name="f"; filename="a.json"\r\n'
+        b"Content-Type: application/json\r\n\r\n"
+        b'{"pan": "' + PAN.encode() + b'"}\r\n--xYzZY--\r\n'
+    )
+    out = m.body("multipart/form-data; boundary=xYzZY", body)
+    assert PAN not in out and "\r\n314\r\n" not in out and out.count("424242******4242") == 2 and DROPPED in out
+
+
+def test_gateway_ids_are_kept_in_gateway_answers_only() -> None:
+    m, caught = masker(fields=Adyen.sensitive_fields)
+    psp = "4111111111111111"  # an id that happens to pass Luhn, as a tenth of Adyen's do
+    answer = json.dumps({"pspReference": psp, "note": psp}).encode()
+    assert json.loads(m.body("application/json", answer, gateway_ids=True)) == {
+        "pspReference": psp,
+        "note": "411111******1111",
+    }
+    assert caught == Counter({"gateway_id": 1, "pan": 1})
+    # In what the app or the sidecar sends, the same field is only a field.
+    assert json.loads(m.body("application/json", answer))["pspReference"] == "411111******1111"
+    # Only a bare token is an id: anything else in the field is masked as usual.
+    assert PAN not in m.body("application/json", json.dumps({"pspReference": f"x {PAN}"}).encode(), gateway_ids=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(example=hostile_bodies())
+def test_no_card_number_or_cvc_survives_any_body(example) -> None:
+    secret, ctype, body = example
+    m, _ = masker()
+    out = m.body(ctype, body)
+    assert secret.leaked_in(out) == [], (ctype, body[:200], out[:300])
