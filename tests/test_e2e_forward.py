@@ -265,10 +265,24 @@ def test_two_sandboxes_on_one_host_are_told_apart_by_port(sidecar) -> None:
             },
         )
         assert r.status_code == 200 and r.json()["resultCode"] == "Authorised"  # Adyen's key was accepted
-    lines = [json.loads(line) for line in sidecar.stdout_path.read_text().splitlines() if "to-the-adyen-sandbox" in line]
-    (call,) = [line for line in lines if line["event"] == "connector call"]
-    assert call["connector"] == "adyen" and call["url"] == f"https://127.0.0.1:{ports['adyen']}/v71/payments"
-    assert call["request_headers"]["X-API-Key"] == "***" and "Authorization" not in call["request_headers"]
+        r = c.post(
+            f"https://127.0.0.1:{ports['stripe']}/v1/payment_intents",
+            headers={"X-Request-Id": "to-the-stripe-sandbox-port"},
+            data={"amount": "700", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"},
+        )
+        assert r.status_code == 200 and r.json()["status"] == "succeeded"  # Stripe's key was accepted
+    calls = {
+        line["request_id"]: line
+        for line in map(json.loads, sidecar.stdout_path.read_text().splitlines())
+        if line["event"] == "connector call" and line["request_id"].endswith("-sandbox-port")
+    }
+    adyen, stripe = calls["to-the-adyen-sandbox-port"], calls["to-the-stripe-sandbox-port"]
+    assert adyen["connector"] == "adyen" and adyen["url"] == f"https://127.0.0.1:{ports['adyen']}/v71/payments"
+    assert adyen["request_headers"]["X-API-Key"] == "***" and "Authorization" not in adyen["request_headers"]
+    assert (
+        stripe["connector"] == "stripe" and stripe["url"] == f"https://127.0.0.1:{ports['stripe']}/v1/payment_intents"
+    )
+    assert stripe["request_headers"]["Authorization"] == "***" and "X-API-Key" not in stripe["request_headers"]
 
 
 def test_tunnel_carrying_anything_but_tls_with_http_inside_is_closed(sidecar) -> None:
@@ -285,7 +299,9 @@ def test_tunnel_carrying_anything_but_tls_with_http_inside_is_closed(sidecar) ->
     assert read_until_closed(tls) == b""
     assert refused(sidecar, "not_tls") == before["not_tls"] + 2
     assert refused(sidecar, "not_http") == before["not_http"] + 1
-    logged = [json.loads(line) for line in sidecar.stdout_path.read_text().splitlines() if "closed a connection" in line]
+    logged = [
+        json.loads(line) for line in sidecar.stdout_path.read_text().splitlines() if "closed a connection" in line
+    ]
     assert {(line["reason"], line["host"], line["port"]) for line in logged} == {
         ("not_tls", "api.stripe.com", 443),
         ("not_http", "api.stripe.com", 443),
