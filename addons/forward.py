@@ -61,7 +61,7 @@ class Forward:
         if not on_listener(flow, self.mode_spec):
             return
         if self.proxy.route("https", flow.request.host, flow.request.port) is None:
-            self._refuse(flow, new_request_id())
+            self._refuse(flow, "https", new_request_id())
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or not on_listener(flow, self.mode_spec):
@@ -70,7 +70,7 @@ class Forward:
         request_id = req.headers.get("x-request-id") or new_request_id()
         route = self.proxy.route(req.scheme, req.host, req.port)
         if route is None:
-            self._refuse(flow, request_id)
+            self._refuse(flow, req.scheme, request_id)
             return
         self.in_flight += 1
         try:
@@ -99,12 +99,13 @@ class Forward:
             self.in_flight -= 1
         flow.metadata["request_id"] = request_id
 
-    def _refuse(self, flow: http.HTTPFlow, request_id: str) -> None:
+    def _refuse(self, flow: http.HTTPFlow, scheme: str, request_id: str) -> None:
         """403: the sidecar is never an open proxy, not even to another port of a gateway's host."""
         req = flow.request
-        log.warning("forward proxy refused", host=req.host, port=req.port, method=req.method, request_id=request_id)
+        address = f"{scheme}://{req.host}:{req.port}"
+        log.warning("forward proxy refused", address=address, method=req.method, request_id=request_id)
         metrics.FORWARD_REFUSED.labels("destination").inc()
-        error = SidecarError(ErrorType.FORBIDDEN, f"{req.host}:{req.port} is not a configured gateway's address")
+        error = SidecarError(ErrorType.FORBIDDEN, f"{address} is not an address of a configured gateway")
         self._error(flow, error, request_id)
 
     def _error(self, flow: http.HTTPFlow, error: SidecarError, request_id: str) -> None:
