@@ -14,7 +14,7 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse
+from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse, PublicApi
 from sidecar.errors import ErrorType, SidecarError, gateway_status_error, invalid_request
 from sidecar.masking import Sensitivity
 from sidecar.models import (
@@ -90,7 +90,10 @@ class Adyen(Connector):
     name = "adyen"
     Credentials = AdyenAccount
     default_base_url = "https://checkout-test.adyen.com/v71"
-    hosts = ("checkout-test.adyen.com", ".adyenpayments.com")
+    # Test: checkout-test.adyen.com/v71/...; live: {prefix}-checkout-live.adyenpayments.com/checkout/v71/...
+    public_api = PublicApi(
+        hosts=("checkout-test.adyen.com", "*-checkout-live.adyenpayments.com"), base_url_version=r"/v\d+"
+    )
     sensitive_fields = {
         "number": Sensitivity.PAN,
         "cvc": Sensitivity.DROP,

@@ -8,6 +8,7 @@ top to bottom in one function and tests can drive it with recorded responses.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
@@ -53,6 +54,26 @@ class CallContext:
     account: str = "default"  # the account's name, for logs
 
 
+@dataclass(frozen=True, slots=True)
+class PublicApi:
+    """Where a gateway's own SDKs send their calls: the forward proxy sends legacy apps' calls to these
+    hosts, on this port only, to the connector's base URL (or the sandbox)."""
+
+    # Host names; a leading `*` stands for the rest of the first label (Adyen live: `{prefix}-checkout-live...`).
+    hosts: tuple[str, ...]
+    port: int = 443
+    # The API version a base URL's path ends with (a regular expression; Adyen: `/v71`), if any. A legacy
+    # call brings its own version in its path, so only what comes before it in the base URL's path
+    # (Adyen live: `/checkout`) is put in front of the call's path.
+    base_url_version: str = ""
+
+    def mount(self, base_path: str) -> str:
+        """The part of a base URL's path that the public API's paths lack: "" when there is none."""
+        path = base_path.rstrip("/")
+        versioned = re.fullmatch(f"(.*)(?:{self.base_url_version})", path) if self.base_url_version else None
+        return versioned[1] if versioned else path
+
+
 type Exchange[T] = Generator[GatewayRequest, GatewayResponse, T]
 
 
@@ -62,9 +83,7 @@ class Connector(ABC):
     name: ClassVar[str]
     Credentials: ClassVar[type[BaseModel]]
     default_base_url: ClassVar[str]
-    # The gateway's public API host names (a leading dot: any subdomain): the forward proxy lets
-    # legacy apps' calls to them through.
-    hosts: ClassVar[tuple[str, ...]]
+    public_api: ClassVar[PublicApi]
     # Field names (JSON keys, or the last bracket segment of a form key) and headers to mask in logs.
     sensitive_fields: ClassVar[Mapping[str, Sensitivity]]
     secret_headers: ClassVar[frozenset[str]]

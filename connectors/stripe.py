@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse
+from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse, PublicApi
 from sidecar.errors import ErrorType, SidecarError, gateway_status_error
 from sidecar.masking import Sensitivity
 from sidecar.models import (
@@ -67,7 +67,7 @@ class Stripe(Connector):
     name = "stripe"
     Credentials = StripeCredentials
     default_base_url = "https://api.stripe.com"
-    hosts = ("api.stripe.com",)
+    public_api = PublicApi(hosts=("api.stripe.com",))  # base URLs carry no version: paths start /v1/
     sensitive_fields = {
         "number": Sensitivity.PAN,
         "cvc": Sensitivity.DROP,

@@ -8,6 +8,7 @@ A connector with no accounts runs against the built-in sandbox: a new user needs
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
@@ -42,6 +43,18 @@ def resolve_secret(value: str) -> str:
         except OSError as e:
             raise ValueError(f"cannot read secret file {path}: {e.strerror}") from None
     return value
+
+
+_HOST_PORT = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?")
+
+
+def host_port(entry: str) -> tuple[str, int]:
+    """`host[:port]` (IPv6 in brackets) -> (host, port), port 443 when not given."""
+    match = _HOST_PORT.fullmatch(entry)
+    port = int(match["port"] or 443) if match else 0
+    if not match or not 0 < port <= 65535:
+        raise ValueError(f"{entry!r} is not host[:port]")
+    return match["host"].strip("[]").lower(), port
 
 
 def _resolve_if_str(value: Any) -> Any:
@@ -140,8 +153,21 @@ class ForwardSettings(_Section):
         default="replace", description="When injecting: replace credentials the app sent, or keep them if present."
     )
     extra_hosts: list[str] = Field(
-        default_factory=list, description="More of this gateway's host names to let through (sent to themselves)."
+        default_factory=list,
+        description="More of this gateway's HTTPS addresses to let through, `host[:port]` (port 443 by default); "
+        "calls to them are sent to themselves.",
     )
+
+    @field_validator("extra_hosts")
+    @classmethod
+    def _host_ports(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            host_port(entry)
+        return entries
+
+    @property
+    def extra_addresses(self) -> list[tuple[str, int]]:
+        return [host_port(entry) for entry in self.extra_hosts]
 
 
 class ConnectorSettings(_Section):

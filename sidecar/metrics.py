@@ -45,6 +45,13 @@ MASKING_CATCHES = Counter(
     ["kind", "source"],
     registry=REGISTRY,
 )
+FORWARD_REFUSED = Counter(
+    "sidecar_forward_refused",
+    "Forward-proxy connections and calls refused, by reason: destination (an address no connector sends to), "
+    "not_tls (a CONNECT tunnel that does not start TLS), not_http (anything but HTTP where HTTP is due).",
+    ["reason"],
+    registry=REGISTRY,
+)
 POOL_CONNECTIONS = Gauge(
     "sidecar_pool_open_connections",
     "Open connections in the outbound (gateway) client pools.",

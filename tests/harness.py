@@ -169,6 +169,7 @@ class FakeGateway:
         self.hits = 0
         self.connections = 0
         self.last_headers: dict[str, str] = {}
+        self.last_path = ""
         self.release = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
@@ -181,6 +182,7 @@ class FakeGateway:
             def _serve(self) -> None:
                 outer.hits += 1
                 outer.last_headers = dict(self.headers.items())
+                outer.last_path = self.path
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 time.sleep(outer.delay)
                 if outer.hang:

@@ -6,6 +6,8 @@ to the sandbox over TLS, and writes everything down masked."""
 from __future__ import annotations
 
 import json
+import re
+import socket
 import ssl
 import subprocess
 from urllib.parse import urlsplit
@@ -19,6 +21,45 @@ from harness import SIDECAR, FakeGateway, SidecarProcess, Tinyproxy, free_port
 WEB_PASSWORD = "forward-web-pass"
 APP_PLACEHOLDER_KEY = "sk_test_appholdsnosecret"  # the SDK insists on some key; the sidecar replaces it
 PANS = ("4242424242424242", "4111111111111111")
+
+
+def sandbox_ports(sidecar: SidecarProcess) -> dict[str, int]:
+    """Each connector's sandbox port, from the start-up line (`sandbox https://127.0.0.1:PORT...`)."""
+    starting = next(json.loads(line) for line in sidecar.stdout_path.read_text().splitlines() if '"starting"' in line)
+    return {name: urlsplit(target.split()[1]).port for name, target in starting["connectors"].items()}
+
+
+def refused(sidecar: SidecarProcess, reason: str) -> float:
+    """The sidecar_forward_refused counter for one reason."""
+    text = httpx.get(sidecar.url + "/metrics").text
+    found = re.search(rf'^sidecar_forward_refused_total{{reason="{reason}"}} (\S+)$', text, re.MULTILINE)
+    return float(found[1]) if found else 0.0
+
+
+def open_tunnel(sidecar: SidecarProcess, address: str) -> tuple[socket.socket, bytes]:
+    """A CONNECT to `address` through the forward proxy: the socket and the proxy's status line."""
+    sock = socket.create_connection(("127.0.0.1", sidecar.forward_port), timeout=10)
+    sock.sendall(f"CONNECT {address} HTTP/1.1\r\nHost: {address}\r\n\r\n".encode())
+    head = b""
+    for _ in range(100):
+        if b"\r\n\r\n" in head:
+            break
+        head += sock.recv(4096)
+    return sock, head.split(b"\r\n", 1)[0]
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """What the peer sends before it closes the connection (a read timeout fails the test)."""
+    received = b""
+    for _ in range(100):
+        try:
+            chunk = sock.recv(65536)
+        except (ssl.SSLEOFError, ConnectionResetError):
+            chunk = b""
+        if not chunk:
+            return received
+        received += chunk
+    raise AssertionError(f"the connection is still open after {len(received)} bytes")
 
 
 @pytest.fixture(scope="module")
@@ -162,18 +203,109 @@ def test_calls_went_through_the_upstream_proxy(sidecar, upstream, stripe_sdk) ->
     stripe_sdk.PaymentIntent.create(
         amount=700, currency="usd", payment_method="pm_card_visa", confirm=True, payment_method_types=["card"]
     )
-    starting = next(json.loads(line) for line in sidecar.stdout_path.read_text().splitlines() if '"starting"' in line)
-    sandbox_ports = {urlsplit(target.split()[1]).port for target in starting["connectors"].values()}
     tunnels = {int(r.split()[1].rsplit(":", 1)[1]) for r in upstream.requests() if r.startswith("CONNECT ")}
-    assert sandbox_ports <= tunnels, (sandbox_ports, upstream.requests())
+    assert set(sandbox_ports(sidecar).values()) <= tunnels, upstream.requests()
 
 
-def test_host_not_on_the_allowlist_is_refused(sidecar) -> None:
-    with httpx.Client(proxy=sidecar.proxy_url, verify=ssl.create_default_context(cafile=sidecar.ca_file)) as c:
-        with pytest.raises(httpx.ProxyError, match="403"):
-            c.get("https://example.com/")  # the CONNECT itself is refused
-        r = c.get("http://example.org/anything")
-        assert r.status_code == 403 and r.json()["error"]["type"] == "forbidden"
+def test_only_the_gateways_https_addresses_are_opened(sidecar) -> None:
+    ports = sandbox_ports(sidecar)
+    web_port = yaml.safe_load(sidecar.config_path.read_text())["web"]["port"]
+    before = refused(sidecar, "destination")
+    for address in (
+        "example.com:443",
+        "api.stripe.com:22",  # a gateway's host, another port
+        "api.stripe.com:80",
+        f"127.0.0.1:{web_port}",  # mitmweb, on the sandbox's host
+        f"127.0.0.1:{sidecar.port}",  # the canonical listener
+        "acme-pal-live.adyenpayments.com:443",  # Adyen's, but not its Checkout API
+    ):
+        sock, status = open_tunnel(sidecar, address)
+        sock.close()
+        assert status.startswith(b"HTTP/1.1 403"), address
+    for address in (
+        "api.stripe.com:443",
+        "checkout-test.adyen.com:443",
+        "acme-checkout-live.adyenpayments.com:443",
+        f"127.0.0.1:{ports['adyen']}",
+    ):
+        sock, status = open_tunnel(sidecar, address)
+        sock.close()
+        assert status.startswith(b"HTTP/1.1 200"), address
+    with httpx.Client(proxy=sidecar.proxy_url) as c:
+        for url in (
+            "http://example.org/anything",
+            "http://api.stripe.com/v1/payment_intents",  # plain HTTP: port 80 is not the gateway's
+            f"http://127.0.0.1:{ports['stripe']}/v1/payment_intents",  # the sandbox's port, but not HTTPS
+        ):
+            r = c.get(url)
+            assert r.status_code == 403 and r.json()["error"]["type"] == "forbidden", url
+    assert refused(sidecar, "destination") == before + 9
+
+
+def test_two_sandboxes_on_one_host_are_told_apart_by_port(sidecar) -> None:
+    ports = sandbox_ports(sidecar)
+    trust = ssl.create_default_context(cafile=sidecar.ca_file)
+    with httpx.Client(proxy=sidecar.proxy_url, verify=trust) as c:
+        r = c.post(
+            f"https://127.0.0.1:{ports['adyen']}/v71/payments",
+            headers={"X-Request-Id": "to-the-adyen-sandbox-port"},
+            json={
+                "amount": {"value": 700, "currency": "EUR"},
+                "reference": "by-port",
+                "merchantAccount": "SidecarSandboxECOM",
+                "returnUrl": "https://shop.example/return",
+                "paymentMethod": {
+                    "type": "scheme",
+                    "number": PANS[1],
+                    "expiryMonth": "03",
+                    "expiryYear": "2030",
+                    "cvc": "737",
+                    "holderName": "J Smith",
+                },
+            },
+        )
+        assert r.status_code == 200 and r.json()["resultCode"] == "Authorised"  # Adyen's key was accepted
+        r = c.post(
+            f"https://127.0.0.1:{ports['stripe']}/v1/payment_intents",
+            headers={"X-Request-Id": "to-the-stripe-sandbox-port"},
+            data={"amount": "700", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"},
+        )
+        assert r.status_code == 200 and r.json()["status"] == "succeeded"  # Stripe's key was accepted
+    calls = {
+        line["request_id"]: line
+        for line in map(json.loads, sidecar.stdout_path.read_text().splitlines())
+        if line["event"] == "connector call" and line["request_id"].endswith("-sandbox-port")
+    }
+    adyen, stripe = calls["to-the-adyen-sandbox-port"], calls["to-the-stripe-sandbox-port"]
+    assert adyen["connector"] == "adyen" and adyen["url"] == f"https://127.0.0.1:{ports['adyen']}/v71/payments"
+    assert adyen["request_headers"]["X-API-Key"] == "***" and "Authorization" not in adyen["request_headers"]
+    assert (
+        stripe["connector"] == "stripe" and stripe["url"] == f"https://127.0.0.1:{ports['stripe']}/v1/payment_intents"
+    )
+    assert stripe["request_headers"]["Authorization"] == "***" and "X-API-Key" not in stripe["request_headers"]
+
+
+def test_tunnel_carrying_anything_but_tls_with_http_inside_is_closed(sidecar) -> None:
+    before = {reason: refused(sidecar, reason) for reason in ("not_tls", "not_http")}
+    raw, _ = open_tunnel(sidecar, "api.stripe.com:443")
+    raw.sendall(b"\x00\x01 neither TLS nor HTTP\r\n")
+    assert read_until_closed(raw) == b""
+    plain, _ = open_tunnel(sidecar, "api.stripe.com:443")
+    plain.sendall(b"GET /v1/payment_intents HTTP/1.1\r\nHost: api.stripe.com\r\n\r\n")
+    assert read_until_closed(plain) == b""
+    trust = ssl.create_default_context(cafile=sidecar.ca_file)
+    tls = trust.wrap_socket(open_tunnel(sidecar, "api.stripe.com:443")[0], server_hostname="api.stripe.com")
+    tls.sendall(b"\x00\x01 TLS, but no HTTP in it\r\n")
+    assert read_until_closed(tls) == b""
+    assert refused(sidecar, "not_tls") == before["not_tls"] + 2
+    assert refused(sidecar, "not_http") == before["not_http"] + 1
+    logged = [
+        json.loads(line) for line in sidecar.stdout_path.read_text().splitlines() if "closed a connection" in line
+    ]
+    assert {(line["reason"], line["host"], line["port"]) for line in logged} == {
+        ("not_tls", "api.stripe.com", 443),
+        ("not_http", "api.stripe.com", 443),
+    }
 
 
 def test_client_that_does_not_trust_the_ca_fails_the_handshake(sidecar) -> None:
@@ -268,8 +400,9 @@ def test_injection_keeps_the_apps_key_when_configured_to(keeping) -> None:
     assert fake.last_headers["Authorization"] == "Bearer sk_test_injectedkey1"  # none sent: injected
     r = client.get("https://api.stripe.com/v1/payment_intents/pi_1", headers={"Authorization": "Bearer sk_test_apps"})
     assert r.status_code == 200 and fake.last_headers["Authorization"] == "Bearer sk_test_apps"  # kept
-    # Plain HTTP to the gateway's host works too; the call still leaves as the connector sends.
-    assert client.get("http://api.stripe.com/v1/payment_intents/pi_1").status_code == 200
+    # Plain HTTP works only to the address of a base URL that is plain HTTP itself.
+    assert client.get(f"{fake.url}/v1/payment_intents/pi_1").status_code == 200
+    assert client.get("http://api.stripe.com/v1/payment_intents/pi_1").status_code == 403
 
 
 def test_forwarded_call_to_a_down_gateway_gets_the_api_error(keeping) -> None:
@@ -277,6 +410,82 @@ def test_forwarded_call_to_a_down_gateway_gets_the_api_error(keeping) -> None:
     r = client.post("https://checkout-test.adyen.com/v71/payments", json={"amount": {"value": 1, "currency": "EUR"}})
     assert r.status_code == 502
     assert r.json()["error"]["type"] == "gateway_unreachable" and r.json()["error"]["outcome"] == "not_sent"
+
+
+@pytest.fixture(scope="module")
+def live_like(tmp_path_factory):
+    """Both connectors on plain-HTTP local gateways, Adyen's with the live base URL's /checkout prefix,
+    and one more local server that is Stripe's extra host."""
+    stripe_gw, adyen_gw, extra = FakeGateway(), FakeGateway(), FakeGateway()
+    config = {
+        "connectors": {
+            "stripe": {
+                "base_url": stripe_gw.url,
+                "accounts": {"default": {"api_key": "sk_test_stripeonly"}},
+                "forward": {"inject_credentials": True, "extra_hosts": [f"127.0.0.1:{extra.port}"]},
+            },
+            "adyen": {
+                "base_url": adyen_gw.url + "/checkout/v71",
+                "accounts": {"default": {"api_key": "adyen_key_only", "merchant_account": "M"}},
+                "forward": {"inject_credentials": True},
+            },
+        }
+    }
+    tmp = tmp_path_factory.mktemp("live-like")
+    proc = SidecarProcess(tmp, config).start()
+    proc.ca_file = tmp / "ca.pem"
+    proc.ca_file.write_bytes(
+        subprocess.run([SIDECAR, "ca", "--config", str(proc.config_path)], capture_output=True, check=True).stdout
+    )
+    client = httpx.Client(proxy=proc.proxy_url, verify=ssl.create_default_context(cafile=proc.ca_file), timeout=20)
+    yield proc, client, stripe_gw, adyen_gw, extra
+    client.close()
+    for gateway in (stripe_gw, adyen_gw, extra):
+        gateway.close()
+    assert proc.stop() == 0
+
+
+def test_public_paths_are_mapped_onto_the_base_urls_prefix_once(live_like) -> None:
+    _, client, _, adyen_gw, _ = live_like
+    for url, path in (
+        ("https://checkout-test.adyen.com/v71/payments", "/checkout/v71/payments"),
+        ("https://checkout-test.adyen.com/v70/payments/P1/refunds?x=1", "/checkout/v70/payments/P1/refunds?x=1"),
+        ("https://acme-checkout-live.adyenpayments.com/checkout/v71/payments", "/checkout/v71/payments"),
+        (f"{adyen_gw.url}/checkout/v71/payments", "/checkout/v71/payments"),  # the base URL's own address
+    ):
+        assert client.post(url, json={}).status_code == 200, url
+        assert adyen_gw.last_path == path, url
+        assert adyen_gw.last_headers["X-API-Key"] == "adyen_key_only" and "Authorization" not in adyen_gw.last_headers
+
+
+def test_calls_to_two_gateways_on_one_host_reach_each_with_its_own_key(live_like) -> None:
+    _, client, stripe_gw, adyen_gw, _ = live_like
+    stripe_hits, adyen_hits = stripe_gw.hits, adyen_gw.hits
+    assert client.get(f"{adyen_gw.url}/checkout/v71/paymentMethods").status_code == 200
+    assert adyen_gw.hits == adyen_hits + 1 and stripe_gw.hits == stripe_hits
+    assert adyen_gw.last_headers["X-API-Key"] == "adyen_key_only" and "Authorization" not in adyen_gw.last_headers
+    assert client.get(f"{stripe_gw.url}/v1/refunds/re_1").status_code == 200
+    assert stripe_gw.hits == stripe_hits + 1 and adyen_gw.hits == adyen_hits + 1
+    assert stripe_gw.last_headers["Authorization"] == "Bearer sk_test_stripeonly"
+    assert "X-API-Key" not in stripe_gw.last_headers
+
+
+def test_nothing_but_intercepted_tls_is_relayed_to_an_allowed_address(live_like) -> None:
+    proc, client, stripe_gw, _, extra = live_like
+    address = f"127.0.0.1:{extra.port}"  # Stripe's extra host: HTTPS only
+    sock, status = open_tunnel(proc, f"127.0.0.1:{stripe_gw.port}")  # a plain-HTTP base URL: no tunnel
+    sock.close()
+    assert status.startswith(b"HTTP/1.1 403")
+    assert client.get(f"http://{address}/v1/files").status_code == 403
+    for payload in (b"\x00\x01 neither TLS nor HTTP\r\n", b"GET /v1/files HTTP/1.1\r\nHost: x\r\n\r\n"):
+        sock, status = open_tunnel(proc, address)
+        assert status.startswith(b"HTTP/1.1 200")
+        sock.sendall(payload)
+        assert read_until_closed(sock) == b""
+    assert extra.connections == 0  # nothing was opened to it
+    # HTTPS in the tunnel is the one thing that goes out (and fails: the server does not speak TLS).
+    r = client.get(f"https://{address}/v1/files")
+    assert r.status_code == 502 and extra.connections == 1
 
 
 def test_ca_loaded_from_mounted_files(tmp_path) -> None:
