@@ -103,6 +103,7 @@ _MAX_DECODINGS = 3  # %2534 is %34 is 4: a value encoded twice over is still fou
 # application/x-www-form-urlencoded as clients send it: no spaces, quotes, braces or raw bytes.
 _FORM = re.compile(rb"(?:[A-Za-z0-9._~*!$'(),;:@/?\[\]+=&-]|%[0-9A-Fa-f]{2})*")
 _BARE_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+_RULE_CACHE_SIZE = 4096
 
 
 class Masked(str):
@@ -162,16 +163,21 @@ class Masker:
         # Called with the kind ("pan", "cvc", "credential", "gateway_id", "unparsed_body") of each thing
         # the safety net had to catch, or exempted, or withheld.
         self.on_catch = on_catch or (lambda _kind: None)
+        self._rules: dict[str, Sensitivity | None] = {}
 
     # -- the safety net -------------------------------------------------------------------------
 
     def text(self, value: str) -> Masked:
         """Catches what the named fields missed, in every encoding; counts each catch by kind.
         Where a catch was only visible decoded, the decoded form is what is shown."""
-        if isinstance(value, Masked):
+        return value if isinstance(value, Masked) else Masked(self._text(value))
+
+    def _text(self, value: str) -> str:
+        # Nothing the net looks for fits in under 6 characters, or in letters alone (but an Adyen key),
+        # however it is encoded: decoding only ever shortens a string.
+        if len(value) < 6 or (value.isalpha() and not value.startswith("AQE")):
             return value
-        out = self._net(value)
-        seen = out
+        out = seen = _SAFETY_NET.sub(self._catch, value)
         for _ in range(_MAX_DECODINGS):
             if not _ENCODED.search(seen):
                 break
@@ -181,7 +187,7 @@ class Masker:
             seen = self._net(decoded)
             if seen != decoded:
                 out = seen
-        return Masked(out)
+        return out
 
     def _net(self, value: str) -> str:
         # Nothing the net looks for fits in under 6 characters, or in letters alone (but an Adyen key).
@@ -210,10 +216,16 @@ class Masker:
     # -- by name ----------------------------------------------------------------------------------
 
     def rule(self, name: str) -> Sensitivity | None:
+        try:
+            return self._rules[name]
+        except KeyError:
+            pass
         leaf = _leaf(name)
         rule = self.fields.get(leaf.lower())
         if rule is None and _CVC_FIELD.search(leaf):
-            return Sensitivity.DROP
+            rule = Sensitivity.DROP
+        if len(self._rules) < _RULE_CACHE_SIZE:  # names come from requests: the cache stays bounded
+            self._rules[name] = rule
         return rule
 
     def field(self, name: str, value: Any, *, gateway_ids: bool = False) -> Any:
@@ -252,12 +264,12 @@ class Masker:
             for k, v in value.items():
                 handled, masked = self._by_name(k, v, gateway_ids)
                 # Keys are text too: a card number can arrive as one.
-                out[str(self.text(k))] = masked if handled else self.json_value(v, gateway_ids=gateway_ids)
+                out[self._text(k)] = masked if handled else self.json_value(v, gateway_ids=gateway_ids)
             return out
         if isinstance(value, list):
             return [self.json_value(v, gateway_ids=gateway_ids) for v in value]
         if isinstance(value, str):
-            return self.text(value)
+            return self._text(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 10**12:
             # A card number sent as a JSON number is still a card number.
             masked = self._net(str(value))
@@ -267,7 +279,7 @@ class Masker:
     def _scalar(self, name: str, value: str) -> str:
         """A text value in a named slot (form pair, query pair, header, multipart field)."""
         handled, masked = self._by_name(name, value)
-        return str(masked) if handled else self.text(value)
+        return str(masked) if handled else self._text(value)
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -361,8 +373,11 @@ class Masker:
                 key, value = unquote_plus(raw_key, errors="strict"), unquote_plus(raw_value, errors="strict")
             except UnicodeDecodeError:
                 raise Unparsed("form with percent-encoded bytes that are not UTF-8") from None
-            masked = self._scalar(key, value)
-            out.append(quote_plus(self.text(key), safe="[]*") + sep + quote_plus(masked, safe="[]*"))
+            masked_key, masked = self._text(key), self._scalar(key, value)
+            if masked_key == key and masked == value:
+                out.append(pair)
+            else:
+                out.append(quote_plus(masked_key, safe="[]*") + sep + quote_plus(masked, safe="[]*"))
         return "&".join(out)
 
     def _xml(self, body: bytes) -> str:
