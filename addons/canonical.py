@@ -46,7 +46,10 @@ class Canonical:
         resp = await self.api.handle(ApiRequest(req.method, req.path, req.headers, req.raw_content or b""))
         flow.response = http.Response.make(resp.status, resp.body, resp.headers)
         flow.metadata["request_id"] = resp.headers.get("X-Request-Id", "")
+        if resp.labels is not None:
+            flow.metadata.update(resp.labels._asdict())
 
     def _error(self, flow: http.HTTPFlow, error: SidecarError) -> None:
         resp = error_response(error, flow.request.headers.get("x-request-id", ""))
         flow.response = http.Response.make(resp.status, resp.body, resp.headers)
+        flow.metadata.update(request_id=resp.headers["X-Request-Id"], outcome=error.type.value)

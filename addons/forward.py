@@ -45,7 +45,9 @@ class Forward:
         if route is None:
             log.warning("forward proxy refused", host=req.host, method=req.method, request_id=request_id)
             self._refuse(flow, request_id)
+            _label(flow, request_id, "-", ErrorType.FORBIDDEN.value)
             return
+        outcome = "ok"
         self.in_flight += 1
         try:
             with structlog.contextvars.bound_contextvars(
@@ -64,13 +66,15 @@ class Forward:
             headers = http.Headers([(k.encode(), v.encode()) for k, v in answer.headers])
             flow.response = http.Response.make(answer.status, answer.body, headers)
         except SidecarError as e:
+            outcome = e.type.value
             self._error(flow, e, request_id)
         except Exception:
+            outcome = ErrorType.INTERNAL.value
             log.exception("internal error in the forward proxy", request_id=request_id)
             self._error(flow, SidecarError(ErrorType.INTERNAL, "internal error; it has been logged"), request_id)
         finally:
             self.in_flight -= 1
-        flow.metadata["request_id"] = request_id
+        _label(flow, request_id, route.bound.connector.name, outcome)
 
     def _refuse(self, flow: http.HTTPFlow, request_id: str = "") -> None:
         error = SidecarError(ErrorType.FORBIDDEN, f"{flow.request.host} is not a configured gateway's host")
@@ -79,3 +83,8 @@ class Forward:
     def _error(self, flow: http.HTTPFlow, error: SidecarError, request_id: str) -> None:
         resp = error_response(error, request_id)
         flow.response = http.Response.make(resp.status, resp.body, resp.headers)
+
+
+def _label(flow: http.HTTPFlow, request_id: str, connector: str, outcome: str) -> None:
+    """The call's labels, as the canonical addon sets them, for its masked copy in mitmweb."""
+    flow.metadata.update(request_id=request_id, connector=connector, operation="forward", outcome=outcome)

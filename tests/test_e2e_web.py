@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from calls import VISA, payment, post
+from calls import VISA, flow_labels, payment, post
 from harness import SidecarProcess, ensure_installed, free_port
 
 PASSWORD = "web-ui-test-password"
@@ -73,5 +73,5 @@ def test_flow_store_keeps_at_most_its_cap(web_sidecar) -> None:
     kept = flows(web_sidecar)
     assert len(kept) == 12
     # The newest are kept: the last call's three flows are all there.
-    last = kept[-1]["comment"].split(":")[0]
-    assert sum(1 for f in kept if f["comment"].startswith(last + ":")) == 3
+    last = flow_labels(kept[-1])["request"]
+    assert sum(1 for f in kept if flow_labels(f)["request"] == last) == 3
