@@ -1,11 +1,12 @@
 // The sidecar's mitmweb is read-only (sidecar/webapp.py). mitmweb edits a flow in place: a click or
 // focus on a request line, header or comment (.inline-input), or a click beside the headers
-// (.kv-editor), turns it into an editor, and the edit shows as made even when the server refuses it.
-// React handles these events at its root element; this capturing listener on the document runs
-// first and stops them there, so the text stays selectable and copyable but never becomes editable.
+// (.kv-editor), turns it into an editor, and leaving it or pressing Enter sends it, even unchanged;
+// an edit shows as made even when the server refuses it. React handles these events at its root
+// element; this capturing listener on the document runs first and stops them there, so the text
+// stays selectable and copyable but is never edited or sent.
 const EDITABLE = ".inline-input, .kv-editor";
 
-for (const type of ["mousedown", "click", "focusin"]) {
+for (const type of ["mousedown", "click", "focusin", "focusout", "keydown"]) {
     document.addEventListener(
         type,
         (event) => {
