@@ -14,7 +14,6 @@ import asyncio
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
 import tornado.httputil
@@ -155,9 +154,7 @@ class ReadOnlyApplication(app.Application):
         return super().find_handler(request, **kwargs)
 
 
-def host_name(host_header: str) -> str | None:
-    """The name in a Host header, lower case, without port or IPv6 brackets; None if it has none."""
-    try:
-        return urlsplit("//" + host_header).hostname
-    except ValueError:  # a port that is not a number
-        return None
+def host_name(host_header: str) -> str:
+    """The name in a Host header, lower case, without port or IPv6 brackets."""
+    host, _ = tornado.httputil.split_host_and_port(host_header.lower())
+    return host.removeprefix("[").removesuffix("]")

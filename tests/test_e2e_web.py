@@ -272,7 +272,13 @@ def test_served_options_and_state_hold_no_secret_or_internal_address(web_sidecar
 
 def test_requests_for_other_hosts_are_refused(web_sidecar) -> None:
     auth = {"Authorization": f"Bearer {PASSWORD}"}
-    for host in ("evil.example", f"evil.example:{web_sidecar.web_port}", "127.0.0.1.evil.example", "[::1]"):
+    refused = (
+        "evil.example",
+        f"evil.example:{web_sidecar.web_port}",
+        "127.0.0.1.evil.example",
+        "[::1]",
+    )
+    for host in refused:
         for path in ("/", "/flows", "/state", "/static/favicon.ico", "/sidecar/readonly.css"):
             r = httpx.get(web_sidecar.web_url + path, headers={**auth, "Host": host})
             assert (r.status_code, r.text) == (403, "this Host is not in web.allowed_hosts\n"), (host, path)
@@ -298,8 +304,9 @@ def test_configured_hosts_replace_the_default_and_updates_carry_no_option(tmp_pa
         proc.proc.send_signal(signal.SIGTERM)
         messages = [json.loads(m) for m in frames(read_to_end(s)) if m.startswith(b"{")]
         s.close()
+        assert proc.proc.wait(20) == 0
     finally:
-        assert proc.stop() == 0
+        proc.stop()
     assert [m["type"] for m in messages].count("flows/add") == 3
     assert [m for m in messages if m["type"] in ("options/update", "state/update")] == []
 
