@@ -44,3 +44,5 @@ class Canonical:
             resp = error_response(SidecarError(ErrorType.INTERNAL, "internal error; it has been logged"), "")
         flow.response = http.Response.make(resp.status, resp.body, resp.headers)
         flow.metadata["request_id"] = resp.headers["X-Request-Id"]
+        if resp.labels is not None:
+            flow.metadata.update(resp.labels._asdict())

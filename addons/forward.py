@@ -71,7 +71,9 @@ class Forward:
         route = self.proxy.route(req.scheme, req.host, req.port)
         if route is None:
             self._refuse(flow, req.scheme, request_id)
+            _label(flow, request_id, "-", ErrorType.FORBIDDEN.value)
             return
+        outcome = "ok"
         self.in_flight += 1
         try:
             with structlog.contextvars.bound_contextvars(
@@ -91,13 +93,15 @@ class Forward:
             headers = http.Headers([(k.encode(), v.encode()) for k, v in answer.headers])
             flow.response = http.Response.make(answer.status, answer.body, headers)
         except SidecarError as e:
+            outcome = e.type.value
             self._error(flow, e, request_id)
         except Exception:
+            outcome = ErrorType.INTERNAL.value
             log.exception("internal error in the forward proxy", request_id=request_id)
             self._error(flow, SidecarError(ErrorType.INTERNAL, "internal error; it has been logged"), request_id)
         finally:
             self.in_flight -= 1
-        flow.metadata["request_id"] = request_id
+        _label(flow, request_id, route.bound.connector.name, outcome)
 
     def _refuse(self, flow: http.HTTPFlow, scheme: str, request_id: str) -> None:
         """403: the sidecar is never an open proxy, not even to another port of a gateway's host."""
@@ -123,3 +127,8 @@ class _Close(layer.Layer):
 
     def _closed(self, event: events.Event) -> layer.CommandGenerator[None]:
         yield from ()
+
+
+def _label(flow: http.HTTPFlow, request_id: str, connector: str, outcome: str) -> None:
+    """The call's labels, as the canonical addon sets them, for its masked copy in mitmweb."""
+    flow.metadata.update(request_id=request_id, connector=connector, operation="forward", outcome=outcome)

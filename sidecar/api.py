@@ -8,8 +8,8 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -61,11 +61,20 @@ class ApiRequest:
     body: bytes
 
 
+class CallLabels(NamedTuple):
+    """What a call was, as its metrics count it; the masked copy in mitmweb shows it too."""
+
+    connector: str
+    operation: str
+    outcome: str  # "ok" or the error type
+
+
 @dataclass(frozen=True, slots=True)
 class ApiResponse:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    labels: CallLabels | None = None
 
 
 type Start = Callable[[Connector, str, Any, CallContext], Exchange[Any]]
@@ -188,7 +197,8 @@ class CanonicalApi:
                 resp = error_response(error, request_id)
                 metrics.ERRORS.labels(error.type.value, connector).inc()
             resp.headers["X-Request-Id"] = request_id
-            metrics.CALLS.labels(connector, operation, error.type.value if error else "ok").inc()
+            labels = CallLabels(connector, operation, error.type.value if error else "ok")
+            metrics.CALLS.labels(*labels).inc()
             log.info(
                 "canonical call",
                 operation=operation,
@@ -198,7 +208,7 @@ class CanonicalApi:
                 error_type=error.type.value if error else None,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
             )
-            return resp
+            return replace(resp, labels=labels)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
 

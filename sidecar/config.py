@@ -7,6 +7,7 @@ A connector with no accounts runs against the built-in sandbox: a new user needs
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -269,12 +270,43 @@ class WebSettings(_Section):
         default=None, description="Required. A secret reference, a value, or an argon2 hash (starting with $)."
     )
     max_flows: int = Field(default=1000, ge=1, description="Flows kept for inspection; the oldest go first.")
+    allowed_hosts: list[str] | None = Field(
+        default=None,
+        description="Host header names (any port) mitmweb answers; others are refused, against DNS rebinding. "
+        "Default: the web host, localhost and 127.0.0.1, so `kubectl port-forward` works.",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str] | None) -> list[str] | None:
+        if hosts is None:
+            return None
+        names = []
+        for host in hosts:
+            name = host.strip().lower().removeprefix("[").removesuffix("]")
+            if not name or any(c in name for c in "/@ \t") or (":" in name and not _is_ipv6(name)):
+                raise ValueError(f"{host!r} is not a host name: give names like sidecar.example or 10.0.0.5, no port")
+            names.append(name)
+        return names
+
+    @property
+    def allowed_host_names(self) -> list[str]:
+        if self.allowed_hosts is not None:
+            return self.allowed_hosts
+        return [self.host.lower(), "localhost", "127.0.0.1"]
 
     @model_validator(mode="after")
     def _password_required(self) -> WebSettings:
         if self.enabled and not (self.password and self.password.get_secret_value()):
             raise ValueError("mitmweb needs a password: it shows every payment call, if masked")
         return self
+
+
+def _is_ipv6(name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name).version == 6
+    except ValueError:
+        return False
 
 
 def _default_connectors() -> dict[str, ConnectorSettings]:

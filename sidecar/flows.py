@@ -46,9 +46,15 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
         copy.response.timestamp_start, copy.response.timestamp_end = resp.timestamp_start, resp.timestamp_end
     if live.error is not None:
         copy.error = flow.Error(masker.text(live.error.msg), live.error.timestamp)
-    request_id = live.metadata.get("request_id", "")
-    copy.comment = f"request {request_id}: app call" if request_id else "app call"
-    copy.metadata["request_id"] = request_id
+    meta = live.metadata
+    label(
+        copy,
+        "app call",
+        meta.get("request_id", ""),
+        meta.get("connector", "-"),
+        meta.get("operation", "-"),
+        meta.get("outcome", "-"),
+    )
     return copy
 
 
@@ -69,7 +75,18 @@ def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:
         f.response.timestamp_start = f.response.timestamp_end = finished
     else:
         f.error = flow.Error(f"{ex.error_type}: outcome {ex.outcome}", finished)
-    step = f", {ex.step}" if ex.step else ""
-    f.comment = f"request {ex.request_id}: gateway call ({ex.connector} {ex.operation}{step})"
-    f.metadata["request_id"] = ex.request_id
+    label(f, "gateway call", ex.request_id, ex.connector, ex.operation, ex.outcome, ex.step)
     return f
+
+
+def label(
+    f: http.HTTPFlow, kind: str, request_id: str, connector: str, operation: str, outcome: str, step: str | None = None
+) -> None:
+    """What mitmweb's flow list shows of a call, in its comment column, as `key=value` words that
+    its search box filters on (`~comment "connector=stripe"`): e.g. `connector=stripe
+    operation=authorize outcome=success request=3fX... gateway call: create payment intent`. The
+    same labels go into the metadata, for scripts that read the saved flows."""
+    f.comment = f"connector={connector} operation={operation} outcome={outcome} request={request_id or '-'} {kind}" + (
+        f": {step}" if step else ""
+    )
+    f.metadata.update(request_id=request_id, connector=connector, operation=operation, outcome=outcome)

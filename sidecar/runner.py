@@ -37,6 +37,10 @@ log = structlog.get_logger("sidecar")
 _NOWHERE = "http://127.0.0.1:9"
 
 
+# The comment column carries each flow's connector, operation, outcome and request id (sidecar/flows.py).
+WEB_COLUMNS = ["icon", "method", "path", "status", "comment", "size", "time"]
+
+
 def canonical_mode(host: str, port: int) -> str:
     return f"reverse:{_NOWHERE}@{host}:{port}"
 
@@ -83,7 +87,7 @@ async def serve(settings: Settings) -> int:
     ]
     master: Master
     if view is not None:
-        master = SidecarWebMaster(opts, view)
+        master = SidecarWebMaster(opts, view, settings.web.allowed_host_names)
         master.add_sidecar_addons(*addons)
     else:
         master = Master(opts)
@@ -105,7 +109,11 @@ async def serve(settings: Settings) -> int:
         web = settings.web
         assert web.password is not None  # the config refuses web without one
         opts.update(
-            web_host=web.host, web_port=web.port, web_password=web.password.get_secret_value(), web_open_browser=False
+            web_host=web.host,
+            web_port=web.port,
+            web_password=web.password.get_secret_value(),
+            web_open_browser=False,
+            web_columns=WEB_COLUMNS,
         )
 
     loop = asyncio.get_running_loop()

@@ -1,14 +1,17 @@
 """mitmweb for the sidecar: mitmproxy's web UI over a flow store that only ever holds masked
-copies, capped in size, behind a password."""
+copies, capped in size, behind a password, read-only (sidecar/webapp.py)."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from mitmproxy import http, master, options
 from mitmproxy.addons import eventstore, view
-from mitmproxy.tools.web import app, webaddons
+from mitmproxy.tools.web import webaddons
 from mitmproxy.tools.web.master import WebMaster
+
+from sidecar.webapp import SHOWN_OPTIONS, ReadOnlyApplication
 
 
 class MaskedView(view.View):
@@ -50,12 +53,14 @@ class MaskedView(view.View):
 
 
 class SidecarWebMaster(WebMaster):
-    """WebMaster with the sidecar's own addons instead of mitmproxy's defaults, and the masked view.
-    The signal wiring is WebMaster's own; its __init__ is skipped because it adds the default addons
-    (the stock flow saver among them, which would write real flows to disk)."""
+    """WebMaster with the sidecar's own addons instead of mitmproxy's defaults, the masked view and
+    the read-only web app. The signal wiring is WebMaster's own; its __init__ is skipped because it
+    adds the default addons (the stock flow saver among them, which would write real flows to disk).
+    Updates pushed to the UI carry only the options it may show, and never the proxy servers."""
 
-    def __init__(self, opts: options.Options, masked_view: MaskedView) -> None:
+    def __init__(self, opts: options.Options, masked_view: MaskedView, allowed_hosts: Iterable[str]) -> None:
         master.Master.__init__(self, opts, with_termlog=False)
+        self.allowed_hosts = list(allowed_hosts)
         self.view = masked_view
         self.view.sig_view_add.connect(self._sig_view_add)
         self.view.sig_view_remove.connect(self._sig_view_remove)
@@ -70,6 +75,9 @@ class SidecarWebMaster(WebMaster):
     def add_sidecar_addons(self, *addons: object) -> None:
         """Adds the sidecar's addons, then the web app, which needs the proxy server among them."""
         self.addons.add(*addons)
-        self.app = app.Application(self, self.options.web_debug)
+        self.app = ReadOnlyApplication(self, self.allowed_hosts)
         self.proxyserver = self.addons.get("proxyserver")
-        self.proxyserver.servers.changed.connect(self._sig_servers_changed)
+
+    def _sig_options_update(self, updated: set[str]) -> None:
+        if shown := updated & SHOWN_OPTIONS:
+            super()._sig_options_update(shown)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from calls import payment, post
+from calls import flow_labels, payment, post
 from detector import Detector, gateway_ids
 from harness import SIDECAR, FakeGateway, SidecarProcess, Tinyproxy, free_port, wait_until
 
@@ -313,11 +313,24 @@ def test_golden_lines_carry_the_call(parts, traffic) -> None:
 def test_mitmweb_links_the_app_call_to_the_gateway_calls(parts, traffic) -> None:
     base, auth = web_api(parts["sidecars"]["happy"])
     flows = httpx.get(base + "/flows", headers=auth).json()
-    app_calls = [f for f in flows if f["comment"].endswith("app call") and f["request"]["path"] == "/v1/payments"]
+    app_calls = [f for f in flows if flow_labels(f)["call"] == "app" and f["request"]["path"] == "/v1/payments"]
     assert app_calls
-    request_id = app_calls[0]["comment"].split()[1].rstrip(":")
-    linked = [f for f in flows if f["comment"].startswith(f"request {request_id}:")]
-    assert {f["comment"].split(": ", 1)[1].split(" (")[0] for f in linked} == {"app call", "gateway call"}
+    request_id = flow_labels(app_calls[0])["request"]
+    linked = [flow_labels(f) for f in flows if flow_labels(f)["request"] == request_id]
+    assert {labels["call"] for labels in linked} == {"app", "gateway"}
+    assert {labels["connector"] for labels in linked} == {"stripe"}
+    assert {labels["operation"] for labels in linked} == {"authorize"}
+
+
+def test_mitmweb_labels_each_flow_with_its_outcome(parts, traffic) -> None:
+    base, auth = web_api(parts["sidecars"]["faulty"])
+    labels = [flow_labels(f) for f in httpx.get(base + "/flows", headers=auth).json()]
+    timeout = next(lab for lab in labels if lab["outcome"] == "gateway_timeout")
+    assert timeout["call"] == "app" and timeout["connector"] == "stripe" and timeout["operation"] == "authorize"
+    # The gateway call it made has the same request id and says the money's fate is unknown.
+    gateway = [lab for lab in labels if lab["request"] == timeout["request"] and lab["call"] == "gateway"]
+    assert [lab["outcome"] for lab in gateway] == ["unknown"]
+    assert any(lab["outcome"] == "server_error" and lab["call"] == "gateway" for lab in labels)
 
 
 def test_metrics(parts, traffic) -> None:
