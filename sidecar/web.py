@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from mitmproxy import http, master, options
+from mitmproxy import http, log, master, options
 from mitmproxy.addons import eventstore, view
 from mitmproxy.tools.web import webaddons
 from mitmproxy.tools.web.master import WebMaster
 
+from sidecar.masking import Masker
+from sidecar.metrics import catch_counter
 from sidecar.webapp import SHOWN_OPTIONS, ReadOnlyApplication
 
 
@@ -52,6 +54,16 @@ class MaskedView(view.View):
     def dns_error(self, f) -> None: ...
 
 
+class MaskedEventStore(eventstore.EventStore):
+    """mitmweb's event log: mitmproxy's own warnings and errors (an addon's exception text, say),
+    through the same safety net as every log line before anyone can read them."""
+
+    _net = Masker(on_catch=catch_counter("log"))
+
+    def _add_log(self, entry: log.LogEntry) -> None:
+        super()._add_log(log.LogEntry(self._net.text(entry.msg), entry.level))
+
+
 class SidecarWebMaster(WebMaster):
     """WebMaster with the sidecar's own addons instead of mitmproxy's defaults, the masked view and
     the read-only web app. The signal wiring is WebMaster's own; its __init__ is skipped because it
@@ -66,7 +78,7 @@ class SidecarWebMaster(WebMaster):
         self.view.sig_view_remove.connect(self._sig_view_remove)
         self.view.sig_view_update.connect(self._sig_view_update)
         self.view.sig_view_refresh.connect(self._sig_view_refresh)
-        self.events = eventstore.EventStore()
+        self.events = MaskedEventStore()
         self.events.sig_add.connect(self._sig_events_add)
         self.events.sig_refresh.connect(self._sig_events_refresh)
         self.options.changed.connect(self._sig_options_update)

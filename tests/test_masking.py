@@ -231,3 +231,20 @@ def test_no_card_number_or_cvc_survives_any_body(example) -> None:
     m, _ = masker()
     out = m.body(ctype, body)
     assert secret.leaked_in(out) == [], (ctype, body[:200], out[:300])
+
+
+def test_mitmweb_event_log_is_masked() -> None:
+    """mitmproxy's own warnings reach mitmweb's event log; the same net runs over them."""
+    import asyncio
+
+    from mitmproxy import log
+
+    from sidecar.web import MaskedEventStore
+
+    async def record() -> list[str]:
+        store = MaskedEventStore()
+        store._add_log(log.LogEntry(f"Addon error: card {PAN} cvc: {CVC} refused", "error"))
+        store.done()
+        return [e.msg for e in store.data]
+
+    assert asyncio.run(record()) == ["Addon error: card 424242******4242 cvc: [removed] refused"]
