@@ -67,9 +67,11 @@ def _creatable(setting: str, directory: Path) -> list[str]:
 
 def _appendable(setting: str, path: Path) -> list[str]:
     if not path.exists():
-        if not path.parent.exists():  # the flow file's directory is not made for it
-            return [f"{setting}: cannot create {path}: {path.parent} does not exist"]
-        return _creatable(setting, path.parent)
+        parent = path.parent  # not made for the file
+        if not parent.is_dir():
+            why = "is not a directory" if parent.exists() else "does not exist"
+            return [f"{setting}: cannot create {path}: {parent} {why}"]
+        return _creatable(setting, parent)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
         return []
