@@ -14,7 +14,6 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,6 +22,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -275,14 +275,40 @@ def _default_connectors() -> dict[str, ConnectorSettings]:
     return {name: ConnectorSettings() for name in REGISTRY}
 
 
-def _known_connector(name: str) -> str:
-    if name not in REGISTRY:
-        raise ValueError(f"no such connector (known: {', '.join(sorted(REGISTRY))})")
-    return name
+_UNKNOWN_CONNECTOR = f"no such connector (known: {', '.join(sorted(REGISTRY))})"
 
 
-# Checked as a dict key, so every unknown name is reported beside every other bad field.
-ConnectorName = Annotated[str, AfterValidator(_known_connector)]
+def _account_problems(name: str, conn: ConnectorSettings) -> list[InitErrorDetails]:
+    """Resolves each account's secrets and validates it; keeps the valid ones on the connector."""
+    problems = [_problem((name,), "a sandbox connector takes no accounts")] if conn.sandbox and conn.accounts else []
+    for account, raw in conn.accounts.items():
+        where = (name, "accounts", account)
+        resolved, missing = {}, []
+        for key, value in raw.items():
+            try:
+                resolved[key] = _resolve_if_str(value)
+            except ValueError as e:
+                missing.append(_problem((*where, key), str(e)))
+        if missing:  # a missing secret would only repeat itself as "field required"
+            problems += missing
+            continue
+        try:
+            conn._credentials[account] = REGISTRY[name].Credentials.model_validate(resolved)
+        except ValidationError as e:
+            problems += _problems(e, where)
+    return problems
+
+
+def _problem(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("config", message), loc=loc, input=None)
+
+
+def _problems(e: ValidationError, where: tuple[str | int, ...] = ()) -> list[InitErrorDetails]:
+    """A ValidationError's errors, to be raised again with others; the messages as they were, the inputs left out."""
+    return [
+        _problem((*where, *err["loc"]), err["msg"])
+        for err in e.errors(include_url=False, include_input=False, include_context=False)
+    ]
 
 
 class Settings(BaseSettings):
@@ -292,14 +318,16 @@ class Settings(BaseSettings):
     client_connections: ClientConnections = Field(default_factory=ClientConnections)
     allow_request_credentials: bool = Field(default=False, description="Accept X-Connector-Auth per call.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
-    drain_seconds: float = Field(default=15.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
+    drain_seconds: float = Field(
+        default=15.0, ge=0, description="On SIGTERM or SIGINT, how long in-flight calls may finish."
+    )
     forward_proxy: ForwardProxySettings = Field(default_factory=ForwardProxySettings)
     log: LogSettings = Field(default_factory=LogSettings)
     masking: MaskingSettings = Field(default_factory=MaskingSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     save_flows: Path | None = Field(default=None, description="Append masked copies of every flow to this file.")
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
-    connectors: dict[ConnectorName, ConnectorSettings] = Field(default_factory=_default_connectors)
+    connectors: dict[str, ConnectorSettings] = Field(default_factory=_default_connectors)
     # After `connectors`, which its check reads.
     default_connector: str | None = None
 
@@ -319,35 +347,24 @@ class Settings(BaseSettings):
             sources += (InitSettingsSource(settings_cls, cls._yaml_data),)
         return sources
 
-    @field_validator("connectors")
+    @field_validator("connectors", mode="wrap")
     @classmethod
-    def _resolve_accounts(cls, connectors: dict[str, ConnectorSettings]) -> dict[str, ConnectorSettings]:
-        """Validates each account against its connector's Credentials model. A field validator, so
-        its problems are reported together with every other field's."""
-        problems: list[InitErrorDetails] = []
-
-        def problem(loc: tuple[str | int, ...], message: str) -> None:
-            problems.append(InitErrorDetails(type=PydanticCustomError("account", message), loc=loc, input=None))
-
+    def _checked_connectors(cls, raw: Any, handler: ValidatorFunctionWrapHandler) -> dict[str, ConnectorSettings]:
+        """Unknown connector names and each account's problems (its secrets resolved, then validated
+        against its connector's Credentials model), reported with the connectors' other errors and,
+        this being a field's validator, with every other field's."""
+        problems = (
+            [_problem((name,), _UNKNOWN_CONNECTOR) for name in raw if name not in REGISTRY]
+            if isinstance(raw, dict)
+            else []
+        )
+        try:
+            connectors: dict[str, ConnectorSettings] = handler(raw)
+        except ValidationError as e:  # accounts are checked once the connectors are well-formed
+            raise ValidationError.from_exception_data("connectors", problems + _problems(e)) from None
         for name, conn in connectors.items():
-            if conn.sandbox and conn.accounts:
-                problem((name,), "a sandbox connector takes no accounts")
-            for account, raw in conn.accounts.items():
-                where = (name, "accounts", account)
-                resolved, missing = {}, False
-                for key, value in raw.items():
-                    try:
-                        resolved[key] = _resolve_if_str(value)
-                    except ValueError as e:
-                        problem((*where, key), str(e))
-                        missing = True
-                if missing:  # a missing secret would only repeat itself as "field required"
-                    continue
-                try:
-                    conn._credentials[account] = REGISTRY[name].Credentials.model_validate(resolved)
-                except ValidationError as e:
-                    for err in e.errors(include_url=False, include_input=False, include_context=False):
-                        problem((*where, *err["loc"]), _reason(err["msg"]))
+            if name in REGISTRY:
+                problems += _account_problems(name, conn)
         if problems:
             raise ValidationError.from_exception_data("connectors", problems)
         return connectors
@@ -415,11 +432,6 @@ def _error_lines(exc: ValidationError) -> list[str]:
     """`loc: reason` lines. Pydantic's own str() would print the rejected input: it may be a secret."""
     lines = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        # A bad dict key (an unknown connector name) is located at the key itself, not "[key]".
-        loc = ".".join(str(p) for p in err["loc"] if p != "[key]") or "(top level)"
-        lines.append(f"{loc}: {_reason(err['msg'])}")
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
     return lines
-
-
-def _reason(msg: str) -> str:
-    return msg.removeprefix("Value error, ")

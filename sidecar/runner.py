@@ -46,113 +46,113 @@ def canonical_mode(host: str, port: int) -> str:
 async def serve(settings: Settings) -> int:
     """Serves until stopped by a signal; returns the exit status (sidecar.drain). Raises ConfigError
     when it cannot start (the CA, a listener)."""
-    fd_limit = fdlimit.raise_soft_limit(fdlimit.needed(settings))
-    if fd_limit < fdlimit.needed(settings):
+    needed = fdlimit.needed(settings)
+    if (fd_limit := fdlimit.raise_soft_limit(needed)) < needed:
         log.warning(
-            "the open-file limit is below what the connection cap and pools need; raise the hard limit",
-            limit=fd_limit,
-            needed=fdlimit.needed(settings),
+            "the open-file limit is below what the connection cap and pools need", limit=fd_limit, needed=needed
         )
     # Unwound in reverse on the way out, however it goes: the pool, the sandbox, temporary files.
     async with contextlib.AsyncExitStack() as cleanup:
-        # The CA is mitmproxy's confdir from the start: set later, TlsConfig would first make and load a
-        # second CA in ~/.mitmproxy.
-        confdir = cleanup.enter_context(ca.confdir(settings.forward_proxy.ca))
-        sandbox, sandbox_tls = None, None
-        if any(c.uses_sandbox for c in settings.connectors.values()):
-            sandbox_tls = make_sandbox_tls()
-            cleanup.callback(sandbox_tls.remove)
-            s = settings.sandbox
-            sandbox = await start_sandbox(s.host, s.stripe_port, s.adyen_port, sandbox_tls.server_context)
-            cleanup.push_async_callback(sandbox.close)
-        pool = OutboundPool()
-        cleanup.push_async_callback(pool.aclose)
-        audit = Audit()
-        dispatcher = Dispatcher(
-            settings, pool, audit, sandbox.base_urls if sandbox else {}, sandbox_tls.ca_file if sandbox_tls else None
+        status = await _run(settings, cleanup, fd_limit)
+    log.info("stopped", exit_status=status)
+    return status
+
+
+async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit: int) -> int:
+    # The CA is mitmproxy's confdir from the start: set later, TlsConfig would first make and load a
+    # second CA in ~/.mitmproxy.
+    confdir = cleanup.enter_context(ca.confdir(settings.forward_proxy.ca))
+    sandbox, sandbox_tls = None, None
+    if any(c.uses_sandbox for c in settings.connectors.values()):
+        sandbox_tls = make_sandbox_tls()
+        cleanup.callback(sandbox_tls.remove)
+        s = settings.sandbox
+        sandbox = await start_sandbox(s.host, s.stripe_port, s.adyen_port, sandbox_tls.server_context)
+        cleanup.push_async_callback(sandbox.close)
+    pool = OutboundPool()
+    cleanup.push_async_callback(pool.aclose)
+    audit = Audit()
+    dispatcher = Dispatcher(
+        settings, pool, audit, sandbox.base_urls if sandbox else {}, sandbox_tls.ca_file if sandbox_tls else None
+    )
+    api = CanonicalApi(dispatcher, openapi.document)
+    health = Health(pool)
+    forward = Forward(ForwardProxy(dispatcher))
+    connections = ClientConnections()
+    # App-side flows (canonical and forwarded) can carry any connector's fields: mask by all of them.
+    app_masker = Masker(
+        {k: v for c in REGISTRY.values() for k, v in c.sensitive_fields.items()},
+        {h for c in REGISTRY.values() for h in c.secret_headers},
+        settings.masking.allow_personal,
+        metrics.catch_counter("app"),
+    )
+
+    opts = options.Options(confdir=str(confdir))
+    view = MaskedView(settings.web.max_flows) if settings.web.enabled else None
+    addons = [
+        core.Core(),
+        proxyserver.Proxyserver(),
+        next_layer.NextLayer(),
+        tlsconfig.TlsConfig(),
+        StartupErrors(),
+        connections,
+        health,
+        Canonical(api),
+        forward,
+        AuditFlows(audit, app_masker, view),
+    ]
+    master: Master
+    if view is not None:
+        master = SidecarWebMaster(opts, view)
+        master.add_sidecar_addons(*addons)
+    else:
+        master = Master(opts)
+        master.addons.add(*addons)
+    canonical = canonical_mode(settings.listen.host, settings.listen.port)
+    fp = settings.forward_proxy
+    forward_spec = f"regular@{fp.host}:{fp.port}" if fp.enabled else ""
+    cc = settings.client_connections
+    try:
+        opts.update(
+            mode=[canonical, forward_spec] if forward_spec else [canonical],
+            canonical_mode=canonical,
+            forward_mode=forward_spec,
+            # The addons answer every request themselves; mitmproxy must never open an upstream connection.
+            connection_strategy="lazy",
+            keep_host_header=True,  # masked copies show the Host the app sent
+            body_size_limit=str(settings.max_body_bytes),
+            save_masked_flows=str(settings.save_flows or ""),
+            client_header_timeout=cc.header_timeout,
+            client_idle_timeout=cc.idle_timeout,
+            max_client_connections=cc.max_open,
         )
-        api = CanonicalApi(dispatcher, openapi.document)
-        health = Health(pool)
-        forward = Forward(ForwardProxy(dispatcher))
-        connections = ClientConnections()
-        # App-side flows (canonical and forwarded) can carry any connector's fields: mask by all of them.
-        app_masker = Masker(
-            {k: v for c in REGISTRY.values() for k, v in c.sensitive_fields.items()},
-            {h for c in REGISTRY.values() for h in c.secret_headers},
-            settings.masking.allow_personal,
-            metrics.catch_counter("app"),
+    except exceptions.OptionsError as e:
+        raise ConfigError([str(e)]) from None
+    if view is not None:
+        web = settings.web
+        assert web.password is not None  # the config refuses web without one
+        opts.update(
+            web_host=web.host, web_port=web.port, web_password=web.password.get_secret_value(), web_open_browser=False
         )
 
-        opts = options.Options(confdir=str(confdir))
-        view = MaskedView(settings.web.max_flows) if settings.web.enabled else None
-        addons = [
-            core.Core(),
-            proxyserver.Proxyserver(),
-            next_layer.NextLayer(),
-            tlsconfig.TlsConfig(),
-            StartupErrors(),
-            connections,
-            health,
-            Canonical(api),
-            forward,
-            AuditFlows(audit, app_masker, view),
-        ]
-        master: Master
-        if view is not None:
-            master = SidecarWebMaster(opts, view)
-            master.add_sidecar_addons(*addons)
-        else:
-            master = Master(opts)
-            master.addons.add(*addons)
-        canonical = canonical_mode(settings.listen.host, settings.listen.port)
-        fp = settings.forward_proxy
-        forward_spec = f"regular@{fp.host}:{fp.port}" if fp.enabled else ""
-        cc = settings.client_connections
-        try:
-            opts.update(
-                mode=[canonical, forward_spec] if forward_spec else [canonical],
-                canonical_mode=canonical,
-                forward_mode=forward_spec,
-                # The addons answer every request themselves; mitmproxy must never open an upstream connection.
-                connection_strategy="lazy",
-                keep_host_header=True,  # masked copies show the Host the app sent
-                body_size_limit=str(settings.max_body_bytes),
-                save_masked_flows=str(settings.save_flows or ""),
-                client_header_timeout=cc.header_timeout,
-                client_idle_timeout=cc.idle_timeout,
-                max_client_connections=cc.max_open,
-            )
-        except exceptions.OptionsError as e:
-            raise ConfigError([str(e)]) from None
-        if view is not None:
-            web = settings.web
-            assert web.password is not None  # the config refuses web without one
-            opts.update(
-                web_host=web.host,
-                web_port=web.port,
-                web_password=web.password.get_secret_value(),
-                web_open_browser=False,
-            )
+    def in_flight() -> int:
+        # Requests on open connections, and calls whose app has gone but whose gateway call is still out.
+        return max(connections.calls_in_progress, api.in_flight + forward.in_flight)
 
-        def in_flight() -> int:
-            # Requests on open connections, and calls whose app has gone but whose gateway call is still out.
-            return max(connections.calls_in_progress, api.in_flight + forward.in_flight)
-
-        drain = Drain(master, connections, health, pool, in_flight, settings.drain_seconds)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, drain.on_signal, sig)
-        log.info(
-            "starting",
-            listen=f"{settings.listen.host}:{settings.listen.port}",
-            forward_proxy=f"{fp.host}:{fp.port}" if fp.enabled else None,
-            web=f"http://{settings.web.host}:{settings.web.port}/" if view is not None else None,
-            connectors={
-                name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url
-                for name, b in dispatcher.connectors.items()
-            },
-            open_files_limit=fd_limit,
-        )
-        await master.run()
-    log.info("stopped", exit_status=drain.exit_status)
+    drain = Drain(master, connections, health, pool, in_flight, settings.drain_seconds)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, drain.on_signal, sig)
+    log.info(
+        "starting",
+        listen=f"{settings.listen.host}:{settings.listen.port}",
+        forward_proxy=f"{fp.host}:{fp.port}" if fp.enabled else None,
+        web=f"http://{settings.web.host}:{settings.web.port}/" if view is not None else None,
+        connectors={
+            name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url
+            for name, b in dispatcher.connectors.items()
+        },
+        open_files_limit=fd_limit,
+    )
+    await master.run()
     return drain.exit_status
