@@ -45,7 +45,7 @@ class Drain:
         self.exit_status = CLEAN
         self._signals = 0
         self._forced = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # held: the event loop keeps only weak references
 
     def on_signal(self, signum: int) -> None:
         self._signals += 1
