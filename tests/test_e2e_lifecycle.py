@@ -120,6 +120,7 @@ def test_a_signal_drains_the_call_in_flight_then_exits_zero_leaving_nothing_behi
     answer = results[0]
     assert isinstance(answer, httpx.Response) and answer.status_code == 200
     assert answer.json()["status"] == "charged"
+    assert answer.headers["connection"] == "close"  # the app reconnects, to a sidecar that serves
     assert sidecar.proc.wait(10) == 0
     kept_alive.close()
     names = [e["event"] for e in events(sidecar)]
