@@ -4,6 +4,7 @@ forward proxy) and each gateway call it caused, linked by request id, into mitmw
 
 from __future__ import annotations
 
+import os
 from typing import BinaryIO
 
 from mitmproxy import ctx, exceptions, http, io
@@ -35,7 +36,9 @@ class AuditFlows:
             self.done()
             if path := ctx.options.save_masked_flows:
                 try:
-                    self._file = open(path, "ab")  # noqa: SIM115 - kept open for the process's life
+                    # 0600: masked, yet still payment traffic. A file that exists keeps its mode.
+                    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                    self._file = os.fdopen(fd, "ab")  # kept open for the process's life
                 except OSError as e:
                     raise exceptions.OptionsError(f"cannot open {path} to save flows: {e.strerror}") from None
                 self._writer = io.FlowWriter(self._file)

@@ -8,8 +8,11 @@ import os
 import sys
 from pathlib import Path
 
-from sidecar import logs
+from sidecar import logs, preflight
 from sidecar.config import ConfigError, Settings, load_settings
+
+# Exit statuses besides sidecar.drain's: 2 when the configuration, or the machine, does not let it run.
+CONFIG_ERROR = 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,24 +43,30 @@ def main(argv: list[str] | None = None) -> int:
     path = args.config or (Path(os.environ["SIDECAR_CONFIG"]) if os.environ.get("SIDECAR_CONFIG") else None)
     try:
         settings = load_settings(path)
+        if args.command == "ca":
+            from sidecar import ca
+
+            sys.stdout.write(ca.certificate_pem(settings.forward_proxy.ca).decode())
+            return 0
+        if problems := preflight.problems(settings, ports=args.command == "run"):
+            raise ConfigError(problems)
+        if args.command == "check":
+            print(_summary(settings, path))
+            return 0
+
+        from sidecar.runner import serve
+
+        logs.configure(settings.log.level, settings.log.format)
+        return asyncio.run(serve(settings))
     except ConfigError as e:
-        print(f"configuration {path or '(defaults)'} is not valid:", file=sys.stderr)
+        config = f"configuration {path or '(defaults)'}"
+        if args.command == "check":
+            print(f"{config} is not valid:", file=sys.stderr)
+        else:
+            print(f"sidecar {args.command} cannot start with {config}:", file=sys.stderr)
         for line in e.lines:
             print(f"  {line}", file=sys.stderr)
-        return 2
-    if args.command == "check":
-        print(_summary(settings, path))
-        return 0
-    if args.command == "ca":
-        from sidecar import ca
-
-        sys.stdout.write(ca.certificate_pem(settings.forward_proxy.ca).decode())
-        return 0
-
-    from sidecar.runner import serve
-
-    logs.configure(settings.log.level, settings.log.format)
-    return asyncio.run(serve(settings))
+        return CONFIG_ERROR
 
 
 def _summary(settings: Settings, path: Path | None) -> str:

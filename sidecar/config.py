@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
+import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -22,10 +23,13 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connectors import REGISTRY
 
@@ -73,6 +77,22 @@ class _Section(BaseModel):
 class Listen(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+
+
+class ClientConnections(_Section):
+    """Limits on the apps' connections to the canonical and forward-proxy listeners."""
+
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a new connection has to send its first request head."
+    )
+    idle_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a kept-alive connection may wait, after an answer, for the next request head.",
+    )
+    max_open: int = Field(
+        default=4096, ge=1, description="Open client connections over both listeners; more are refused."
+    )
 
 
 class ProxySettings(_Section):
@@ -313,14 +333,52 @@ def _default_connectors() -> dict[str, ConnectorSettings]:
     return {name: ConnectorSettings() for name in REGISTRY}
 
 
+_UNKNOWN_CONNECTOR = f"no such connector (known: {', '.join(sorted(REGISTRY))})"
+
+
+def _account_problems(name: str, conn: ConnectorSettings) -> list[InitErrorDetails]:
+    """Resolves each account's secrets and validates it; keeps the valid ones on the connector."""
+    problems = [_problem((name,), "a sandbox connector takes no accounts")] if conn.sandbox and conn.accounts else []
+    for account, raw in conn.accounts.items():
+        where = (name, "accounts", account)
+        resolved, missing = {}, []
+        for key, value in raw.items():
+            try:
+                resolved[key] = _resolve_if_str(value)
+            except ValueError as e:
+                missing.append(_problem((*where, key), str(e)))
+        if missing:  # a missing secret would only repeat itself as "field required"
+            problems += missing
+            continue
+        try:
+            conn._credentials[account] = REGISTRY[name].Credentials.model_validate(resolved)
+        except ValidationError as e:
+            problems += _problems(e, where)
+    return problems
+
+
+def _problem(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("config", message), loc=loc, input=None)
+
+
+def _problems(e: ValidationError, where: tuple[str | int, ...] = ()) -> list[InitErrorDetails]:
+    """A ValidationError's errors, to be raised again with others; the messages as they were, the inputs left out."""
+    return [
+        _problem((*where, *err["loc"]), err["msg"])
+        for err in e.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIDECAR_", env_nested_delimiter="__", extra="forbid")
 
     listen: Listen = Field(default_factory=Listen)
-    default_connector: str | None = None
+    client_connections: ClientConnections = Field(default_factory=ClientConnections)
     allow_request_credentials: bool = Field(default=False, description="Accept X-Connector-Auth per call.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
-    drain_seconds: float = Field(default=15.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
+    drain_seconds: float = Field(
+        default=15.0, ge=0, description="On SIGTERM or SIGINT, how long in-flight calls may finish."
+    )
     forward_proxy: ForwardProxySettings = Field(default_factory=ForwardProxySettings)
     log: LogSettings = Field(default_factory=LogSettings)
     masking: MaskingSettings = Field(default_factory=MaskingSettings)
@@ -328,8 +386,10 @@ class Settings(BaseSettings):
     save_flows: Path | None = Field(default=None, description="Append masked copies of every flow to this file.")
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     connectors: dict[str, ConnectorSettings] = Field(default_factory=_default_connectors)
+    # After `connectors`, which its check reads.
+    default_connector: str | None = None
 
-    _yaml_file: ClassVar[Path | None] = None
+    _yaml_data: ClassVar[dict[str, Any] | None] = None
 
     @classmethod
     def settings_customise_sources(
@@ -341,38 +401,39 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
-        if cls._yaml_file is not None:
-            sources += (YamlConfigSettingsSource(settings_cls, yaml_file=cls._yaml_file),)
+        if cls._yaml_data is not None:
+            sources += (InitSettingsSource(settings_cls, cls._yaml_data),)
         return sources
 
-    def resolve_accounts(self) -> list[str]:
-        """Validates each account against its connector's Credentials model; returns the problems."""
-        errors: list[str] = []
-        if self.default_connector is not None and self.default_connector not in self.connectors:
-            errors.append(f"default_connector: {self.default_connector!r} is not a configured connector")
-        for name, conn in self.connectors.items():
-            connector = REGISTRY.get(name)
-            if connector is None:
-                errors.append(f"connectors.{name}: no such connector (known: {', '.join(sorted(REGISTRY))})")
-                continue
-            if conn.sandbox and conn.accounts:
-                errors.append(f"connectors.{name}: a sandbox connector takes no accounts")
-            for account, raw in conn.accounts.items():
-                where = f"connectors.{name}.accounts.{account}"
-                resolved, problems = {}, []
-                for key, value in raw.items():
-                    try:
-                        resolved[key] = _resolve_if_str(value)
-                    except ValueError as e:
-                        problems.append(f"{where}.{key}: {e}")
-                if problems:  # a missing secret would only repeat itself as "field required"
-                    errors += problems
-                    continue
-                try:
-                    conn._credentials[account] = connector.Credentials.model_validate(resolved)
-                except ValidationError as e:
-                    errors += [f"{where}.{line}" for line in _error_lines(e)]
-        return errors
+    @field_validator("connectors", mode="wrap")
+    @classmethod
+    def _checked_connectors(cls, raw: Any, handler: ValidatorFunctionWrapHandler) -> dict[str, ConnectorSettings]:
+        """Unknown connector names and each account's problems (its secrets resolved, then validated
+        against its connector's Credentials model), reported with the connectors' other errors and,
+        this being a field's validator, with every other field's."""
+        problems = (
+            [_problem((name,), _UNKNOWN_CONNECTOR) for name in raw if name not in REGISTRY]
+            if isinstance(raw, dict)
+            else []
+        )
+        try:
+            connectors: dict[str, ConnectorSettings] = handler(raw)
+        except ValidationError as e:  # accounts are checked once the connectors are well-formed
+            raise ValidationError.from_exception_data("connectors", problems + _problems(e)) from None
+        for name, conn in connectors.items():
+            if name in REGISTRY:
+                problems += _account_problems(name, conn)
+        if problems:
+            raise ValidationError.from_exception_data("connectors", problems)
+        return connectors
+
+    @field_validator("default_connector")
+    @classmethod
+    def _default_is_configured(cls, name: str | None, info: ValidationInfo) -> str | None:
+        connectors = info.data.get("connectors")  # absent when the connectors themselves are invalid
+        if name is not None and connectors is not None and name not in connectors:
+            raise ValueError(f"{name!r} is not a configured connector")
+        return name
 
 
 class ConfigError(Exception):
@@ -384,20 +445,45 @@ class ConfigError(Exception):
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    if path is not None and not path.is_file():
-        raise ConfigError([f"{path}: no such file"])
-    Settings._yaml_file = path
+    Settings._yaml_data = _read_yaml(path) if path is not None else None
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as e:
         raise ConfigError(_error_lines(e)) from None
-    except ValueError as e:  # YAML syntax errors surface as ValueError subclasses
-        raise ConfigError([f"{path}: {e}"]) from None
     finally:
-        Settings._yaml_file = None
-    if errors := settings.resolve_accounts():
-        raise ConfigError(errors)
-    return settings
+        Settings._yaml_data = None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read: {e.strerror}"]) from None
+    except yaml.MarkedYAMLError as e:
+        raise ConfigError([_yaml_error_line(path, e)]) from None
+    except yaml.YAMLError as e:  # no position known
+        raise ConfigError([f"{path}: YAML syntax error: {type(e).__name__}"]) from None
+    if data is None:  # an empty file: every default
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping of settings, not a {type(data).__name__}"])
+    return data
+
+
+def _yaml_error_line(path: Path, e: yaml.MarkedYAMLError) -> str:
+    """`file:line:column: YAML syntax error: problem`. Only PyYAML's descriptions and positions:
+    its str() quotes the offending line, which may hold a secret."""
+    mark = e.problem_mark or e.context_mark
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    line = f"{where}: YAML syntax error: {e.problem or e.context}"
+    if e.problem and e.context:
+        started = (
+            f" started at line {e.context_mark.line + 1}, column {e.context_mark.column + 1}" if e.context_mark else ""
+        )
+        line += f" ({e.context}{started})"
+    return line
 
 
 def _error_lines(exc: ValidationError) -> list[str]:

@@ -58,6 +58,23 @@ POOL_CONNECTIONS = Gauge(
     registry=REGISTRY,
 )
 
+CLIENT_CONNECTIONS = Gauge(
+    "sidecar_client_connections",
+    "Open client connections to the canonical and forward-proxy listeners.",
+    registry=REGISTRY,
+)
+CLIENT_CONNECTIONS_REFUSED = Counter(
+    "sidecar_client_connections_refused",
+    "Client connections closed at once because client_connections.max_open were already open.",
+    registry=REGISTRY,
+)
+CLIENT_CONNECTIONS_TIMED_OUT = Counter(
+    "sidecar_client_connections_timed_out",
+    "Client connections closed by a timeout: header (no request head in time) or idle (kept alive, unused).",
+    ["timeout"],
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

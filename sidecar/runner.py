@@ -1,29 +1,32 @@
 """`sidecar run`: mitmproxy embedded in our process with only the addons the sidecar needs, the
-sandbox gateways when a connector has no credentials, and a graceful drain on SIGTERM (mitmproxy has
-none: stop listening, let in-flight calls finish up to a deadline, then shut down)."""
+sandbox gateways when a connector has no credentials, and a graceful drain on SIGTERM or SIGINT
+(sidecar.drain: mitmproxy has none)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Callable
 
 import structlog
-from mitmproxy import options
-from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfig
+from mitmproxy import exceptions, options
+from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
 from addons.audit import AuditFlows
 from addons.canonical import Canonical
+from addons.connections import ClientConnections
 from addons.error_pages import ErrorPages
 from addons.forward import Forward
 from addons.health import Health
+from addons.startup import StartupErrors
 from connectors import REGISTRY
-from sidecar import ca, metrics, openapi
+from sidecar import ca, fdlimit, metrics, openapi
 from sidecar.api import CanonicalApi
 from sidecar.audit import Audit
-from sidecar.config import Settings
+from sidecar.config import ConfigError, Settings
 from sidecar.dispatch import Dispatcher
+from sidecar.drain import Drain
 from sidecar.forward import ForwardProxy
 from sidecar.masking import Masker, Sensitivity
 from sidecar.outbound import OutboundPool
@@ -46,12 +49,33 @@ def canonical_mode(host: str, port: int) -> str:
 
 
 async def serve(settings: Settings) -> int:
+    """Serves until stopped by a signal; returns the exit status (sidecar.drain). Raises ConfigError
+    when it cannot start (the CA, a listener)."""
+    needed = fdlimit.needed(settings)
+    if (fd_limit := fdlimit.raise_soft_limit(needed)) < needed:
+        log.warning(
+            "the open-file limit is below what the connection cap and pools need", limit=fd_limit, needed=needed
+        )
+    # Unwound in reverse on the way out, however it goes: the pool, the sandbox, temporary files.
+    async with contextlib.AsyncExitStack() as cleanup:
+        status = await _run(settings, cleanup, fd_limit)
+    log.info("stopped", exit_status=status)
+    return status
+
+
+async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit: int) -> int:
+    # The CA is mitmproxy's confdir from the start: set later, TlsConfig would first make and load a
+    # second CA in ~/.mitmproxy.
+    confdir = cleanup.enter_context(ca.confdir(settings.forward_proxy.ca))
     sandbox, sandbox_tls = None, None
     if any(c.uses_sandbox for c in settings.connectors.values()):
         sandbox_tls = make_sandbox_tls()
+        cleanup.callback(sandbox_tls.remove)
         s = settings.sandbox
         sandbox = await start_sandbox(s.host, s.stripe_port, s.adyen_port, sandbox_tls.server_context)
+        cleanup.push_async_callback(sandbox.close)
     pool = OutboundPool()
+    cleanup.push_async_callback(pool.aclose)
     audit = Audit()
     dispatcher = Dispatcher(
         settings, pool, audit, sandbox.base_urls if sandbox else {}, sandbox_tls.ca_file if sandbox_tls else None
@@ -59,6 +83,7 @@ async def serve(settings: Settings) -> int:
     api = CanonicalApi(dispatcher, openapi.document)
     health = Health(pool)
     forward = Forward(ForwardProxy(dispatcher))
+    connections = ClientConnections()
     # App-side flows (canonical and forwarded) can carry any connector's fields: mask by all of them.
     # The canonical answers' ids are the gateways' own.
     app_masker = Masker(
@@ -69,17 +94,16 @@ async def serve(settings: Settings) -> int:
         metrics.catch_counter("app"),
     )
 
-    # The CA is mitmproxy's confdir from the start: set later, TlsConfig would first make and load a
-    # second CA in ~/.mitmproxy.
-    opts = options.Options(confdir=str(ca.confdir(settings.forward_proxy.ca)))
+    opts = options.Options(confdir=str(confdir))
     view = MaskedView(settings.web.max_flows) if settings.web.enabled else None
     addons = [
         core.Core(),
         proxyserver.Proxyserver(),
         next_layer.NextLayer(),
         tlsconfig.TlsConfig(),
-        errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
+        StartupErrors(),
         ErrorPages(),
+        connections,
         health,
         Canonical(api),
         forward,
@@ -95,16 +119,23 @@ async def serve(settings: Settings) -> int:
     canonical = canonical_mode(settings.listen.host, settings.listen.port)
     fp = settings.forward_proxy
     forward_spec = f"regular@{fp.host}:{fp.port}" if fp.enabled else ""
-    opts.update(
-        mode=[canonical, forward_spec] if forward_spec else [canonical],
-        canonical_mode=canonical,
-        forward_mode=forward_spec,
-        # The addons answer every request themselves; mitmproxy must never open an upstream connection.
-        connection_strategy="lazy",
-        keep_host_header=True,  # masked copies show the Host the app sent
-        body_size_limit=str(settings.max_body_bytes),
-        save_masked_flows=str(settings.save_flows or ""),
-    )
+    cc = settings.client_connections
+    try:
+        opts.update(
+            mode=[canonical, forward_spec] if forward_spec else [canonical],
+            canonical_mode=canonical,
+            forward_mode=forward_spec,
+            # The addons answer every request themselves; mitmproxy must never open an upstream connection.
+            connection_strategy="lazy",
+            keep_host_header=True,  # masked copies show the Host the app sent
+            body_size_limit=str(settings.max_body_bytes),
+            save_masked_flows=str(settings.save_flows or ""),
+            client_header_timeout=cc.header_timeout,
+            client_idle_timeout=cc.idle_timeout,
+            max_client_connections=cc.max_open,
+        )
+    except exceptions.OptionsError as e:
+        raise ConfigError([str(e)]) from None
     if view is not None:
         web = settings.web
         assert web.password is not None  # the config refuses web without one
@@ -116,18 +147,14 @@ async def serve(settings: Settings) -> int:
             web_columns=WEB_COLUMNS,
         )
 
-    loop = asyncio.get_running_loop()
-    draining: list[asyncio.Task[None]] = []
-
     def in_flight() -> int:
-        return api.in_flight + forward.in_flight
+        # Requests on open connections, and calls whose app has gone but whose gateway call is still out.
+        return max(connections.calls_in_progress, api.in_flight + forward.in_flight)
 
-    def on_signal(signum: int) -> None:
-        if not draining:
-            draining.append(loop.create_task(_drain(master, in_flight, health, settings.drain_seconds, signum)))
-
+    drain = Drain(master, connections, health, pool, in_flight, settings.drain_seconds)
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
+        loop.add_signal_handler(sig, drain.on_signal, sig)
     log.info(
         "starting",
         listen=f"{settings.listen.host}:{settings.listen.port}",
@@ -137,27 +164,7 @@ async def serve(settings: Settings) -> int:
             name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url
             for name, b in dispatcher.connectors.items()
         },
+        open_files_limit=fd_limit,
     )
-    try:
-        await master.run()
-    finally:
-        await pool.aclose()
-        if sandbox is not None:
-            await sandbox.close()
-        if sandbox_tls is not None:
-            sandbox_tls.remove()
-    log.info("stopped")
-    return 0
-
-
-async def _drain(master: Master, in_flight: Callable[[], int], health: Health, seconds: float, signum: int) -> None:
-    health.draining = True
-    log.info("draining", signal=signal.Signals(signum).name, in_flight=in_flight(), deadline_s=seconds)
-    master.options.update(server=False)  # closes the listening sockets; open connections carry on
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while in_flight() and loop.time() < deadline:
-        await asyncio.sleep(0.02)
-    if in_flight():
-        log.warning("drain deadline passed; calls still in flight are cut", in_flight=in_flight())
-    master.shutdown()
+    await master.run()
+    return drain.exit_status

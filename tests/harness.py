@@ -46,8 +46,13 @@ class SidecarProcess:
         self.ca_dir = workdir / f"ca-{self.port}"
         config = {
             "listen": {"host": "127.0.0.1", "port": self.port},
-            "forward_proxy": {"port": self.forward_port, "ca": {"dir": str(self.ca_dir)}},
             **config,
+            # Merged, so a test can set one forward-proxy field and keep the free port and private CA.
+            "forward_proxy": {
+                "port": self.forward_port,
+                "ca": {"dir": str(self.ca_dir)},
+                **config.get("forward_proxy", {}),
+            },
         }
         self.config_path = workdir / f"sidecar-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
@@ -88,6 +93,10 @@ class SidecarProcess:
 
     def output(self) -> str:
         return self.stdout_path.read_text() + self.stderr_path.read_text()
+
+    def error_lines(self) -> list[str]:
+        """Error-level log lines and tracebacks in the output: a clean run and stop has none."""
+        return [line for line in self.output().splitlines() if '"level":"error"' in line or "Traceback" in line]
 
     def client(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kw)
