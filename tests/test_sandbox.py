@@ -258,6 +258,9 @@ def test_stripe_manual_capture_partial_then_refunds(stripe: StripeSandbox) -> No
     assert captured["status"] == "succeeded"
     assert (captured["amount_received"], captured["amount_capturable"]) == (600, 0)
     assert captured["latest_charge"]["amount_captured"] == 600
+    # Stripe releases the 400 not captured and counts it as refunded ("any additional amount will be
+    # automatically refunded", https://docs.stripe.com/api/payment_intents/capture).
+    assert (captured["latest_charge"]["amount_refunded"], captured["latest_charge"]["refunded"]) == (400, False)
 
     again = s_post(stripe, f"/v1/payment_intents/{pi['id']}/capture", {})
     assert again.json()["error"]["code"] == "payment_intent_unexpected_state"
@@ -279,7 +282,7 @@ def test_stripe_manual_capture_partial_then_refunds(stripe: StripeSandbox) -> No
     assert done.json()["error"]["code"] == "charge_already_refunded"
     synced = s_get(stripe, f"/v1/payment_intents/{pi['id']}", "expand[0]=latest_charge").json()
     charge = synced["latest_charge"]
-    assert (charge["amount_refunded"], charge["refunded"]) == (600, True)
+    assert (charge["amount_refunded"], charge["refunded"]) == (1000, True)  # 400 released, 600 refunded
 
 
 def test_stripe_refund_of_1337_is_pending(stripe: StripeSandbox) -> None:
