@@ -222,7 +222,7 @@ class Adyen(Connector):
             operation_id=data.get("pspReference"),
             connector=self.name,
             status=PaymentStatus.CAPTURE_INITIATED,
-            amount=req.amount,
+            amount=self._answered_amount(data, req.amount),
             connector_status=data.get("status", "received"),
         )
 
@@ -266,7 +266,7 @@ class Adyen(Connector):
             payment_id=data.get("paymentPspReference") or payment_id,
             connector=self.name,
             status=RefundStatus.PENDING,
-            amount=req.amount,
+            amount=self._answered_amount(data, req.amount),
             connector_status=data.get("status", "received"),
         )
 
@@ -309,8 +309,7 @@ class Adyen(Connector):
         if status is PaymentStatus.AUTHORIZED and req.capture is CaptureMethod.AUTOMATIC:
             status = PaymentStatus.CHARGED
         extra = data.get("additionalData") or {}
-        given = data.get("amount")
-        amount = self.from_gateway(given.get("value"), given.get("currency")) if isinstance(given, dict) else req.amount
+        amount = self._answered_amount(data, req.amount)
         error = None
         if status in (PaymentStatus.AUTHORIZATION_FAILED, PaymentStatus.FAILURE):
             reason_code = str(data.get("refusalReasonCode", ""))
@@ -334,6 +333,11 @@ class Adyen(Connector):
             connector_status=result,
             error=error,
         )
+
+    def _answered_amount(self, data: dict[str, Any], sent: Money) -> Money:
+        """The amount in Adyen's answer, back in ISO minor units; the one sent where Adyen echoes none."""
+        given = data.get("amount")
+        return self.from_gateway(given.get("value"), given.get("currency")) if isinstance(given, dict) else sent
 
     def _modification(self, resp: GatewayResponse) -> dict[str, Any]:
         if resp.status == 422 and self.json_object(resp).get("errorCode") == _UNSUPPORTED_CURRENCY:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
-from spec_validation import validate_adyen_request
+from spec_validation import requires_specs, validate_adyen_request
 from strategies import (
     context,
     drive,
@@ -16,10 +16,11 @@ from strategies import (
     idempotency_keys,
     json_response,
     money,
-    payment_requests,
+    payment_requests_with,
     refunds,
     requests_of,
     voids,
+    whole_addresses,
 )
 
 from connectors.adyen import Adyen, AdyenAccount
@@ -48,8 +49,9 @@ def payment_answer(result: str = "Authorised", **extra) -> GatewayResponse:
     )
 
 
+@requires_specs
 @settings(max_examples=120, deadline=None)
-@given(req=payment_requests, key=idempotency_keys)
+@given(req=payment_requests_with(whole_addresses), key=idempotency_keys)
 def test_authorize_requests_validate_against_the_spec(req, key) -> None:
     (request,) = requests_of(adyen.authorize(req, context(account, BASE, key)), [payment_answer()])
     body = check(request)
@@ -59,8 +61,18 @@ def test_authorize_requests_validate_against_the_spec(req, key) -> None:
     assert body["returnUrl"] == (req.return_url or "https://shop.example/return")
     assert (body.get("additionalData", {}).get("manualCapture") == "true") == (req.capture == "manual")
     assert request.headers.get("Idempotency-Key") == key
+    assert body.get("metadata") == (req.metadata or None)
+    customer = req.customer
+    assert body.get("shopperReference") == (customer.id if customer else None)
+    if customer and customer.phone:
+        assert body["telephoneNumber"].startswith("+") and body["telephoneNumber"][1:].isdigit()
+    if req.billing_address:
+        assert "" not in body["billingAddress"].values()
+        assert body["billingAddress"]["houseNumberOrName"] == req.billing_address.line2
+    assert body.get("shopperStatement") == req.statement_descriptor
 
 
+@requires_specs
 @settings(max_examples=60, deadline=None)
 @given(pid=gateway_ids, amount=money, void=voids, ref=refunds, key=idempotency_keys)
 def test_follow_up_requests_validate_against_the_spec(pid, amount, void, ref, key) -> None:
@@ -153,8 +165,9 @@ def test_modifications_are_initiated_not_final() -> None:
     amount = Money(minor=500, currency="EUR")
     payment, _ = drive(adyen.capture("PSP0001", CaptureRequest(amount=amount), ctx), lambda _r: answer)
     assert payment.status is PaymentStatus.CAPTURE_INITIATED and payment.id == "PSP0001"
+    assert payment.operation_id == "MOD1"  # what the CAPTURE webhook will carry
     payment, _ = drive(adyen.void("PSP0001", VoidRequest(), ctx), lambda _r: answer)
-    assert payment.status is PaymentStatus.VOID_INITIATED
+    assert payment.status is PaymentStatus.VOID_INITIATED and payment.operation_id == "MOD1"
     refund, _ = drive(adyen.refund("PSP0001", RefundRequest(amount=amount), ctx), lambda _r: answer)
     assert refund.status is RefundStatus.PENDING and refund.id == "MOD1" and refund.payment_id == "PSP0001"
 

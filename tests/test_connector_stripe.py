@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spec_validation import validate_stripe_request
+from spec_validation import requires_specs, validate_stripe_request
 from strategies import (
     captures,
     context,
@@ -47,11 +47,23 @@ def intent(status: str = "requires_capture", **extra) -> dict:
         "amount": 1000,
         "currency": "usd",
         "amount_received": 1000 if status == "succeeded" else 0,
-        "metadata": {"reference": "order-1"},
+        "metadata": {"sidecar_reference": "order-1"},
         **extra,
     }
 
 
+def answering(final: dict, currency: str = "usd"):
+    """Answers the currency lookup a capture or refund with an amount makes first, then the call itself."""
+
+    def answer(request):
+        if request.step == "read payment currency":
+            return json_response(200, intent(currency=currency))
+        return json_response(200, final)
+
+    return answer
+
+
+@requires_specs
 @settings(max_examples=150, deadline=None)
 @given(req=payment_requests, key=idempotency_keys)
 def test_authorize_requests_validate_against_the_spec(req, key) -> None:
@@ -66,7 +78,15 @@ def test_authorize_requests_validate_against_the_spec(req, key) -> None:
     assert pm["card[number]"] == [req.payment_method.card.number]
     assert pi["amount"] == [str(req.amount.minor)] and pi["currency"] == [req.amount.currency.lower()]
     assert pi["capture_method"] == [req.capture.value] and pi["payment_method"] == ["pm_1"]
-    assert pi["metadata[reference]"] == [req.reference]
+    assert pi["metadata[sidecar_reference]"] == [req.reference]
+    for key_, value in (req.metadata or {}).items():
+        assert pi.get(f"metadata[{key_}]", [""]) == [value]  # Stripe drops an empty value: so does the encoding
+    if req.customer and req.customer.id:
+        assert pi["metadata[sidecar_customer_id]"] == [req.customer.id] and "customer" not in pi
+    if req.statement_descriptor:
+        assert pi["statement_descriptor_suffix"] == [req.statement_descriptor]
+    if req.customer and req.customer.phone:
+        assert pm["billing_details[phone]"][0].startswith("+") and " " not in pm["billing_details[phone]"][0]
     if key:
         # Distinct calls need distinct keys, each stable across the app's retries.
         assert sent[0].headers["Idempotency-Key"] == f"{key}:payment_method"
@@ -75,28 +95,34 @@ def test_authorize_requests_validate_against_the_spec(req, key) -> None:
         assert all("Idempotency-Key" not in r.headers for r in sent)
 
 
+@requires_specs
 @settings(max_examples=60, deadline=None)
 @given(pid=gateway_ids, cap=captures, void=voids, ref=refunds, key=idempotency_keys)
 def test_follow_up_requests_validate_against_the_spec(pid, cap, void, ref, key) -> None:
     ctx = context(creds, BASE, key)
     refund_obj = {"id": "re_1", "object": "refund", "status": "succeeded", "amount": 10, "currency": "usd"}
-    for exchange, answer in [
-        (stripe.capture(pid, cap, ctx), intent("succeeded")),
-        (stripe.void(pid, void, ctx), intent("canceled")),
-        (stripe.refund(pid, ref, ctx), refund_obj),
-        (stripe.sync(pid, ctx), intent()),
-        (stripe.refund_sync(pid, ctx), refund_obj),
+    for exchange, answer, amount in [
+        (stripe.capture(pid, cap, ctx), intent("succeeded"), cap.amount),
+        (stripe.void(pid, void, ctx), intent("canceled"), None),
+        (stripe.refund(pid, ref, ctx), refund_obj, ref.amount),
+        (stripe.sync(pid, ctx), intent(), None),
+        (stripe.refund_sync(pid, ctx), refund_obj, None),
     ]:
-        (request,) = requests_of(exchange, [json_response(200, answer)])
-        check(request)
+        currency = amount.currency.lower() if amount else "usd"
+        _, sent = drive(exchange, answering(answer, currency))
+        # With an amount, the payment's currency is read first: one GET, then the call.
+        assert [r.step == "read payment currency" for r in sent] == ([True, False] if amount else [False])
+        for request in sent:
+            check(request)
 
 
 def test_capture_sends_partial_amount_and_void_maps_reasons() -> None:
     ctx = context(creds, BASE)
-    (r,) = requests_of(
+    _, (lookup, r) = drive(
         stripe.capture("pi_1", CaptureRequest(amount=Money(minor=500, currency="USD")), ctx),
-        [json_response(200, intent("succeeded"))],
+        answering(intent("succeeded")),
     )
+    assert (lookup.method, urlsplit(lookup.url).path) == ("GET", "/v1/payment_intents/pi_1")
     assert parse_qs(r.body.decode())["amount_to_capture"] == ["500"]
     (r,) = requests_of(
         stripe.void("pi_1", VoidRequest(reason="changed mind"), ctx), [json_response(200, intent("canceled"))]
@@ -130,6 +156,9 @@ def test_payment_status_map(status, received, expected) -> None:
 def test_approved_payment_carries_card_and_network_id() -> None:
     charge = {
         "id": "ch_1",
+        "amount": 1000,
+        "amount_captured": 1000,
+        "captured": True,
         "amount_refunded": 300,
         "payment_method_details": {
             "card": {
@@ -249,18 +278,24 @@ def test_rejected_parameter_is_named_in_details() -> None:
     assert e.value.details[0].path == "amount" and e.value.details[0].type == "amount_too_large"
 
 
-def test_card_refused_at_payment_method_creation_is_rejected_not_a_payment(sample_payment_request) -> None:
-    body = {
-        "error": {
-            "type": "card_error",
-            "code": "incorrect_number",
-            "param": "number",
-            "message": "Your card number is incorrect.",
-        }
-    }
-    with pytest.raises(SidecarError) as e:
-        drive(stripe.authorize(sample_payment_request, context(creds, BASE)), lambda _r: json_response(402, body))
-    assert e.value.type is ErrorType.GATEWAY_REJECTED
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("invalid_expiry_year", "Your card's expiration year is invalid."),
+        ("incorrect_number", "Your card number is incorrect."),
+    ],
+)
+def test_card_refused_at_payment_method_creation_is_a_decline_without_id(sample_payment_request, code, message) -> None:
+    # API.md v1.1: a decline at Stripe's PaymentMethod step is a Payment with no id; the reference is the handle.
+    # (Before v1.1 this was a 422, so an expired card was an error, not a decline.)
+    body = {"error": {"type": "card_error", "code": code, "param": "exp_year", "message": message}}
+    payment, sent = drive(
+        stripe.authorize(sample_payment_request, context(creds, BASE)), lambda _r: json_response(402, body)
+    )
+    assert len(sent) == 1  # no PaymentIntent was created
+    assert payment.id is None and payment.reference == sample_payment_request.reference
+    assert payment.status is PaymentStatus.AUTHORIZATION_FAILED and payment.amount == sample_payment_request.amount
+    assert (payment.error.code, payment.error.connector_code, payment.connector_status) == (code, code, "card_error")
 
 
 @pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b"", b"[1,2]", b'{"no": "status"}'])
