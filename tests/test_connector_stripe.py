@@ -24,7 +24,7 @@ from strategies import (
 
 from connectors.stripe import API_VERSION, Stripe, StripeCredentials
 from sidecar.errors import ErrorType, SidecarError
-from sidecar.models import CaptureRequest, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
+from sidecar.models import CaptureRequest, Customer, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
 
 BASE = "https://api.stripe.com"
 stripe = Stripe()
@@ -350,3 +350,128 @@ def test_form_encoding_round_trips_nested_keys(data) -> None:
     decoded = parse_qs(encoded, keep_blank_values=True)
     assert decoded["expand[]"] == ["latest_charge"] and decoded["confirm"] == ["true"]
     assert {k[9:-1]: v[0] for k, v in decoded.items() if k.startswith("metadata[")} == meta
+
+
+# -- v1.1: money, meaning kept ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", ["capture", "refund"])
+def test_an_amount_in_another_currency_is_400_after_one_lookup_and_no_money_call(call) -> None:
+    eur = Money(minor=500, currency="EUR")
+    exchange = (
+        stripe.capture("pi_1", CaptureRequest(amount=eur), context(creds, BASE))
+        if call == "capture"
+        else stripe.refund("pi_1", RefundRequest(amount=eur), context(creds, BASE))
+    )
+    sent = []
+    with pytest.raises(SidecarError) as e:
+        drive(exchange, lambda r: sent.append(r) or json_response(200, intent(currency="usd")))
+    assert [(r.method, urlsplit(r.url).path) for r in sent] == [("GET", "/v1/payment_intents/pi_1")]
+    assert e.value.type is ErrorType.INVALID_REQUEST and e.value.details[0].path == "amount.currency"
+    assert "USD, not EUR" in e.value.message
+
+
+def test_no_lookup_without_an_amount() -> None:
+    _, sent = drive(stripe.capture("pi_1", CaptureRequest(), context(creds, BASE)), answering(intent("succeeded")))
+    assert [urlsplit(r.url).path for r in sent] == ["/v1/payment_intents/pi_1/capture"]
+
+
+def test_an_amount_stripe_cannot_hold_is_400_before_any_call() -> None:
+    exchange = stripe.capture("pi_1", CaptureRequest(amount=Money(minor=1005, currency="KWD")), context(creds, BASE))
+    with pytest.raises(SidecarError) as e:
+        next(exchange)
+    assert e.value.details[0].path == "amount.minor" and "multiples of 0.010 KWD" in e.value.message
+
+
+def test_refund_keeps_free_text_and_the_payments_reference_and_refuses_a_capture_id() -> None:
+    amount = Money(minor=300, currency="USD")
+    _, (_, r) = drive(
+        stripe.refund("pi_1", RefundRequest(amount=amount, reason="item arrived broken"), context(creds, BASE)),
+        answering({"id": "re_1", "status": "succeeded", "amount": 300, "currency": "usd"}),
+    )
+    form = parse_qs(r.body.decode())
+    assert "reason" not in form and form["metadata[sidecar_reason]"] == ["item arrived broken"]
+    assert form["metadata[sidecar_reference]"] == ["order-1"]  # the payment's, read in the lookup
+    _, (r,) = drive(
+        stripe.refund("pi_1", RefundRequest(reason="duplicate", reference="rf-9"), context(creds, BASE)),
+        lambda _r: json_response(200, {"id": "re_1", "status": "succeeded", "amount": 300, "currency": "usd"}),
+    )
+    form = parse_qs(r.body.decode())
+    assert form["reason"] == ["duplicate"] and form["metadata[sidecar_reference]"] == ["rf-9"]
+    with pytest.raises(SidecarError) as e:
+        next(stripe.refund("pi_1", RefundRequest(capture_id="ch_1"), context(creds, BASE)))
+    assert e.value.details[0].path == "capture_id"
+
+
+def test_customer_ids_go_where_stripe_takes_them(sample_payment_request) -> None:
+    def sent_intent(customer_id: str) -> dict:
+        req = sample_payment_request.model_copy(update={"customer": Customer(id=customer_id, phone="+1 415-555-0123")})
+        _, (pm, pi) = drive(
+            stripe.authorize(req, context(creds, BASE)),
+            lambda r: json_response(200, {"id": "pm_1"} if r.url.endswith("payment_methods") else intent()),
+        )
+        assert parse_qs(pm.body.decode())["billing_details[phone]"] == ["+14155550123"]
+        return parse_qs(pi.body.decode())
+
+    own = sent_intent("cus_Nx81")
+    assert own["customer"] == ["cus_Nx81"] and "metadata[sidecar_customer_id]" not in own
+    foreign = sent_intent("crm-1234")
+    assert "customer" not in foreign and foreign["metadata[sidecar_customer_id]"] == ["crm-1234"]
+
+
+def test_payments_made_before_the_namespace_still_report_their_reference() -> None:
+    payment, _ = drive(
+        stripe.sync("pi_1", context(creds, BASE)),
+        lambda _r: json_response(200, intent(metadata={"reference": "old-order"})),
+    )
+    assert payment.reference == "old-order"
+    payment, _ = drive(
+        stripe.sync("pi_1", context(creds, BASE)),
+        lambda _r: json_response(200, intent(metadata={"reference": "the app's key", "sidecar_reference": "order-2"})),
+    )
+    assert payment.reference == "order-2"
+
+
+@pytest.mark.parametrize(
+    "status, charge, refunded",
+    [
+        # A void releases the whole authorization: Stripe shows it as refunded, nothing was.
+        ("canceled", {"amount": 1000, "amount_captured": 0, "captured": False, "amount_refunded": 1000}, None),
+        # A partial capture of 600 releases 400 the same way; then 200 of the 600 are refunded.
+        ("succeeded", {"amount": 1000, "amount_captured": 600, "captured": True, "amount_refunded": 600}, 200),
+        ("succeeded", {"amount": 1000, "amount_captured": 1000, "captured": True, "amount_refunded": 0}, None),
+    ],
+)
+def test_refunded_counts_refunds_only_never_released_authorizations(status, charge, refunded) -> None:
+    received = charge["amount_captured"]
+    payment, _ = drive(
+        stripe.sync("pi_1", context(creds, BASE)),
+        lambda _r: json_response(200, intent(status, amount_received=received, latest_charge=charge)),
+    )
+    assert payment.refunded == (Money(minor=refunded, currency="USD") if refunded else None)
+    if status == "canceled":
+        assert payment.status is PaymentStatus.VOIDED and payment.captured is None
+
+
+def test_a_non_card_payment_error_keeps_its_own_code() -> None:
+    failed = intent(
+        "requires_payment_method",
+        last_payment_error={
+            "type": "invalid_request_error",
+            "code": "payment_intent_authentication_failure",
+            "message": "The provided PaymentMethod has failed authentication.",
+        },
+    )
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: json_response(200, failed))
+    assert payment.error.code == "payment_intent_authentication_failure"
+    no_code = intent("requires_payment_method", last_payment_error={"type": "api_error", "message": "x"})
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: json_response(200, no_code))
+    assert payment.error.code == "api_error" and payment.status is PaymentStatus.AUTHORIZATION_FAILED
+
+
+@pytest.mark.parametrize("descriptor", ["12345", "JO'S SHOP", "SHOP*1", "Café"])
+def test_statement_descriptors_stripe_refuses_are_400_before_any_call(sample_payment_request, descriptor) -> None:
+    req = sample_payment_request.model_copy(update={"statement_descriptor": descriptor})
+    with pytest.raises(SidecarError) as e:
+        next(stripe.authorize(req, context(creds, BASE)))
+    assert e.value.details[0].path == "statement_descriptor"
