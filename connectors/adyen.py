@@ -8,13 +8,16 @@ Capture and refund need the amount: Adyen requires it and the sidecar keeps no p
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse, PublicApi
+from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse, PublicApi, segment
+from connectors.contact import split_name
+from connectors.metadata import MetadataLimits
+from connectors.money import GatewayCurrencies
 from sidecar.errors import ErrorType, SidecarError, gateway_status_error, invalid_request
 from sidecar.masking import Sensitivity
 from sidecar.models import (
@@ -69,12 +72,44 @@ DECLINE_CODE = {
     "31": "fraudulent",
 }
 
+# Adyen's merchantRefundReason enum; any other reason is OTHER (a refund has no free-text field).
 REFUND_REASONS = {
     "fraudulent": "FRAUD",
     "requested_by_customer": "CUSTOMER REQUEST",
     "duplicate": "DUPLICATE",
     "return": "RETURN",
 }
+
+# Adyen's minor units, https://docs.adyen.com/development-resources/currency-codes: two decimals unless
+# listed. Where Adyen differs from ISO 4217 its page says so, and "the decimals in the table on this
+# page are leading": CLP 2 and ISK 2 (ISO: 0), CVE 0 and IDR 0 (ISO: 2). The page's rows past ETB were
+# read from Adyen's Android SDK, which mirrors it (CheckoutCurrency.kt). adyen-web's display helper
+# counts ISK in whole units, against the page: the page wins.
+_TWO_DECIMAL = (
+    "AED ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BWP BYN BZD CAD CHF CLP CNY COP "
+    "CRC CUP CZK DKK DOP DZD EGP ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF ILS INR ISK JMD "
+    "KES KGS KHR KYD KZT LAK LBP LKR MAD MDL MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR "
+    "NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SEK SGD SHP SLE SOS SRD STN SVC SZL THB TOP TRY "
+    "TTD TWD TZS UAH USD UYU UZS WST XCD YER ZAR ZMW"
+).split()
+_ZERO_DECIMAL = "CVE DJF GNF IDR JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split()
+_THREE_DECIMAL = "BHD IQD JOD KWD LYD OMR TND".split()
+CURRENCIES = GatewayCurrencies(
+    "adyen",
+    exponents={**dict.fromkeys(_TWO_DECIMAL, 2), **dict.fromkeys(_ZERO_DECIMAL, 0), **dict.fromkeys(_THREE_DECIMAL, 3)},
+)
+
+# Checkout v71, PaymentRequest.metadata: "Maximum 20 key-value pairs per request", "Maximum 20 characters
+# per key", "Maximum 80 characters per value".
+METADATA_LIMITS = MetadataLimits("adyen", max_pairs=20, max_key_length=20, max_value_length=80)
+
+# Checkout v71, PaymentRequest.shopperStatement: "Allowed characters: a-z, A-Z, 0-9, spaces, and special
+# characters . , ' _ - ? + * /".
+_SHOPPER_STATEMENT = re.compile(r"[A-Za-z0-9 .,'_?+*/-]+")
+# Adyen's pspReference: 16 characters, digits in older ones, upper-case letters and digits now.
+_PSP_REFERENCE = re.compile(r"[A-Za-z0-9]{16}")
+# Adyen answers 422 with this code when a modification's currency is not the payment's.
+_UNSUPPORTED_CURRENCY = "138"
 
 
 class AdyenAccount(BaseModel):
@@ -112,6 +147,9 @@ class Adyen(Connector):
         "networkTxReference": Sensitivity.GATEWAY_ID,
     }
     secret_headers = frozenset({"x-api-key"})
+    currencies = CURRENCIES
+    metadata_limits = METADATA_LIMITS
+    id_patterns = {"payment": _PSP_REFERENCE, "refund": _PSP_REFERENCE, "capture": _PSP_REFERENCE}
 
     def auth_headers(self, credentials: AdyenAccount) -> dict[str, str]:
         return {"X-API-Key": credentials.api_key.get_secret_value()}
@@ -136,11 +174,12 @@ class Adyen(Connector):
             "expiryYear": str(card.exp_year),
             "cvc": card.cvc,
         }
-        holder = card.holder_name or (req.customer.name if req.customer else None)
+        customer = req.customer
+        holder = card.holder_name or (customer.name if customer else None)
         if holder:
             method["holderName"] = holder
         body: dict[str, Any] = {
-            "amount": _amount(req.amount),
+            "amount": self._amount(req.amount, "amount"),
             "reference": req.reference,
             "merchantAccount": account.merchant_account,
             "returnUrl": return_url,
@@ -151,51 +190,52 @@ class Adyen(Connector):
             body["additionalData"] = {"manualCapture": "true"}
         else:
             body["captureDelayHours"] = 0
-        if req.customer:
-            if req.customer.email:
-                body["shopperEmail"] = req.customer.email
-            if req.customer.phone:
-                body["telephoneNumber"] = req.customer.phone
-            if req.customer.id and len(req.customer.id) >= 3:  # Adyen's minimum; it is only a risk signal
-                body["shopperReference"] = req.customer.id
-        if req.billing_address and req.billing_address.country:
-            a = req.billing_address
-            # Adyen requires every part of an address; an absent part is sent empty as it allows.
-            body["billingAddress"] = {
-                "street": a.line1 or "",
-                "houseNumberOrName": a.line2 or "",
-                "city": a.city or "",
-                "postalCode": a.postal_code or "",
-                "country": a.country,
-                **({"stateOrProvince": a.state} if a.state else {}),
-            }
+        if name := split_name((customer.name if customer else None) or card.holder_name or ""):
+            body["shopperName"] = {"firstName": name[0], "lastName": name[1]}
+        if customer and customer.email:
+            body["shopperEmail"] = customer.email
+        if phone := self.phone(req):
+            body["telephoneNumber"] = phone
+        if customer and customer.id:
+            body["shopperReference"] = _shopper_reference(customer.id)
+        if req.billing_address:
+            body["billingAddress"] = _billing_address(req)
+        if req.statement_descriptor:
+            body["shopperStatement"] = _shopper_statement(req.statement_descriptor)
         if req.three_ds is not None:
             body["authenticationData"] = {"attemptAuthentication": "always" if req.three_ds else "never"}
         if req.metadata:
-            body["metadata"] = req.metadata
+            body["metadata"] = self.metadata(req.metadata, {})
         resp = yield self._post(ctx, "/payments", body)
         return self._payment(resp, req)
 
     def capture(self, payment_id: str, req: CaptureRequest, ctx: CallContext) -> Exchange[Payment]:
         if req.amount is None:
             raise _amount_required("capture")
-        body = {"merchantAccount": ctx.credentials.merchant_account, "amount": _amount(req.amount)}
-        resp = yield self._post(ctx, f"/payments/{quote(payment_id)}/captures", body)
+        body = {"merchantAccount": ctx.credentials.merchant_account, "amount": self._amount(req.amount, "amount")}
+        if req.reference:
+            body["reference"] = req.reference
+        resp = yield self._post(ctx, f"/payments/{segment(payment_id)}/captures", body)
         data = self._modification(resp)
         return Payment(
             id=data.get("paymentPspReference") or payment_id,
+            operation_id=data.get("pspReference"),
             connector=self.name,
             status=PaymentStatus.CAPTURE_INITIATED,
-            amount=req.amount,
+            amount=self._answered_amount(data, req.amount),
             connector_status=data.get("status", "received"),
         )
 
     def void(self, payment_id: str, req: VoidRequest, ctx: CallContext) -> Exchange[Payment]:
+        # Adyen's cancel takes no reason at all: only the app's reference for it.
         body = {"merchantAccount": ctx.credentials.merchant_account}
-        resp = yield self._post(ctx, f"/payments/{quote(payment_id)}/cancels", body)
+        if req.reference:
+            body["reference"] = req.reference
+        resp = yield self._post(ctx, f"/payments/{segment(payment_id)}/cancels", body)
         data = self._modification(resp)
         return Payment(
             id=data.get("paymentPspReference") or payment_id,
+            operation_id=data.get("pspReference"),
             connector=self.name,
             status=PaymentStatus.VOID_INITIATED,
             connector_status=data.get("status", "received"),
@@ -204,12 +244,19 @@ class Adyen(Connector):
     def refund(self, payment_id: str, req: RefundRequest, ctx: CallContext) -> Exchange[Refund]:
         if req.amount is None:
             raise _amount_required("refund")
-        body: dict[str, Any] = {"merchantAccount": ctx.credentials.merchant_account, "amount": _amount(req.amount)}
+        if req.capture_id is not None:
+            # Accepted and not sent: Adyen refunds a card payment as a whole, whichever capture the money
+            # came from; its capturePspReference "is only available for PayPal refunds" (Checkout v71).
+            self.check_id("capture", req.capture_id, "capture_id")
+        body: dict[str, Any] = {
+            "merchantAccount": ctx.credentials.merchant_account,
+            "amount": self._amount(req.amount, "amount"),
+        }
         if req.reference:
             body["reference"] = req.reference
-        if req.reason in REFUND_REASONS:
-            body["merchantRefundReason"] = REFUND_REASONS[req.reason]
-        resp = yield self._post(ctx, f"/payments/{quote(payment_id)}/refunds", body)
+        if req.reason:
+            body["merchantRefundReason"] = REFUND_REASONS.get(req.reason, "OTHER")
+        resp = yield self._post(ctx, f"/payments/{segment(payment_id)}/refunds", body)
         data = self._modification(resp)
         refund_id = data.get("pspReference")
         if not isinstance(refund_id, str):
@@ -219,7 +266,7 @@ class Adyen(Connector):
             payment_id=data.get("paymentPspReference") or payment_id,
             connector=self.name,
             status=RefundStatus.PENDING,
-            amount=req.amount,
+            amount=self._answered_amount(data, req.amount),
             connector_status=data.get("status", "received"),
         )
 
@@ -230,6 +277,9 @@ class Adyen(Connector):
         raise self.unsupported("refund sync", "Adyen's Checkout API has no refund lookup; state arrives by webhook")
 
     # -- requests ---------------------------------------------------------------------------------
+
+    def _amount(self, money: Money, path: str) -> dict[str, Any]:
+        return {"value": self.to_gateway(money, path), "currency": money.currency}
 
     def _post(self, ctx: CallContext, path: str, body: dict[str, Any]) -> GatewayRequest:
         headers = {
@@ -249,15 +299,17 @@ class Adyen(Connector):
         data = self.json_object(resp)
         result = data.get("resultCode")
         psp = data.get("pspReference")
-        if not isinstance(result, str) or not isinstance(psp, str):
+        status = PAYMENT_STATUS.get(result, PaymentStatus.UNRESOLVED) if isinstance(result, str) else None
+        # An answer asking for an action may come before Adyen made a transaction: no pspReference yet, and
+        # the app's reference is the handle (API.md v1.1). Any other answer without one is not an answer.
+        if status is None or not (isinstance(psp, str) or status is PaymentStatus.AUTHENTICATION_PENDING):
             raise SidecarError(
                 ErrorType.GATEWAY_ERROR, "adyen answered without resultCode and pspReference", connector=self.name
             )
-        status = PAYMENT_STATUS.get(result, PaymentStatus.UNRESOLVED)
         if status is PaymentStatus.AUTHORIZED and req.capture is CaptureMethod.AUTOMATIC:
             status = PaymentStatus.CHARGED
         extra = data.get("additionalData") or {}
-        amount = _money(data.get("amount")) or req.amount
+        amount = self._answered_amount(data, req.amount)
         error = None
         if status in (PaymentStatus.AUTHORIZATION_FAILED, PaymentStatus.FAILURE):
             reason_code = str(data.get("refusalReasonCode", ""))
@@ -282,7 +334,22 @@ class Adyen(Connector):
             error=error,
         )
 
+    def _answered_amount(self, data: dict[str, Any], sent: Money) -> Money:
+        """The amount in Adyen's answer, back in ISO minor units; the one sent where Adyen echoes none."""
+        given = data.get("amount")
+        return self.from_gateway(given.get("value"), given.get("currency")) if isinstance(given, dict) else sent
+
     def _modification(self, resp: GatewayResponse) -> dict[str, Any]:
+        if resp.status == 422 and self.json_object(resp).get("errorCode") == _UNSUPPORTED_CURRENCY:
+            # Every currency Adyen does not take was refused before sending: on a capture or refund this is
+            # Adyen saying the amount is not in the payment's currency ("The `currency` must match the
+            # currency used in authorisation", Checkout v71). It moved no money.
+            raise invalid_request(
+                "adyen: the amount is not in the payment's currency; no money was moved",
+                path="amount.currency",
+                detail="must be the payment's currency",
+                type="currency_mismatch",
+            )
         if resp.status not in (200, 201):
             raise self._error(resp)
         return self.json_object(resp)
@@ -296,14 +363,50 @@ class Adyen(Connector):
         return gateway_status_error(resp.status, message, self.name, details)
 
 
-def _amount(money: Money) -> dict[str, Any]:
-    return {"value": money.minor, "currency": money.currency}
+def _shopper_reference(customer_id: str) -> str:
+    if len(customer_id) < 3:
+        raise invalid_request(
+            "adyen's shopperReference takes at least 3 characters",
+            path="customer.id",
+            detail="at least 3 characters for adyen",
+        )
+    return customer_id
 
 
-def _money(value: Any) -> Money | None:
-    if isinstance(value, dict) and isinstance(value.get("value"), int) and isinstance(value.get("currency"), str):
-        return Money(minor=value["value"], currency=value["currency"].upper())
-    return None
+# Checkout v71 BillingAddress: every one of these is required; Adyen gets all of them or no address,
+# never a part sent empty. The canonical line2 is Adyen's house number or name.
+_ADDRESS_PARTS = {
+    "street": "line1",
+    "houseNumberOrName": "line2",
+    "city": "city",
+    "postalCode": "postal_code",
+    "country": "country",
+}
+
+
+def _billing_address(req: PaymentRequest) -> dict[str, str]:
+    address = req.billing_address.model_dump(exclude_none=True) if req.billing_address else {}
+    missing = [ours for ours in _ADDRESS_PARTS.values() if ours not in address]
+    if missing:
+        raise invalid_request(
+            "adyen takes a billing address only whole: " + ", ".join(missing) + " missing",
+            path="billing_address",
+            detail="adyen requires line1 (street), line2 (house number or name), city, postal_code and country",
+        )
+    result = {theirs: address[ours] for theirs, ours in _ADDRESS_PARTS.items()}
+    if "state" in address:
+        result["stateOrProvince"] = address["state"]
+    return result
+
+
+def _shopper_statement(text: str) -> str:
+    if not _SHOPPER_STATEMENT.fullmatch(text):
+        raise invalid_request(
+            "adyen statement descriptors take only a-z, A-Z, 0-9, spaces and . , ' _ - ? + * /",
+            path="statement_descriptor",
+            detail="Checkout v71 PaymentRequest.shopperStatement",
+        )
+    return text
 
 
 def _amount_required(what: str) -> SidecarError:

@@ -12,21 +12,28 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
 import orjson
 from pydantic import BaseModel
 
-from sidecar.errors import ErrorType, SidecarError
+from connectors.contact import e164
+from connectors.metadata import MetadataError, MetadataLimits
+from connectors.money import GatewayCurrencies, MoneyError
+from sidecar.errors import ErrorType, SidecarError, invalid_request
 from sidecar.masking import Sensitivity
 from sidecar.models import (
     CaptureRequest,
+    Money,
     Payment,
     PaymentRequest,
     Refund,
     RefundRequest,
     VoidRequest,
 )
+
+IdKind = Literal["payment", "refund", "capture"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,14 @@ class PublicApi:
 type Exchange[T] = Generator[GatewayRequest, GatewayResponse, T]
 
 
+def segment(value: str) -> str:
+    """One path segment of a gateway URL: percent-encoded whole, so a `/` cannot split it, and never
+    `.` or `..`, which HTTP clients resolve away (`/payment_intents/./capture` is `/payment_intents/capture`)."""
+    if value in ("", ".", ".."):
+        raise invalid_request("an id cannot be empty, . or ..", path="id", detail="not an id")
+    return quote(value, safe="")
+
+
 class Connector(ABC):
     """Defaults say "unsupported" (501): a connector overrides exactly what its gateway can do."""
 
@@ -87,6 +102,11 @@ class Connector(ABC):
     # Field names (JSON keys, or the last bracket segment of a form key) and headers to mask in logs.
     sensitive_fields: ClassVar[Mapping[str, Sensitivity]]
     secret_headers: ClassVar[frozenset[str]]
+    # The gateway's currencies and its minor units for each (connectors/money.py).
+    currencies: ClassVar[GatewayCurrencies]
+    metadata_limits: ClassVar[MetadataLimits]
+    # The gateway's own id charset per kind of id an app sends (API.md v1.1): any other is 400 before any call.
+    id_patterns: ClassVar[Mapping[IdKind, re.Pattern[str]]]
 
     @abstractmethod
     def auth_headers(self, credentials: Any) -> dict[str, str]:
@@ -109,6 +129,65 @@ class Connector(ABC):
 
     def refund_sync(self, refund_id: str, ctx: CallContext) -> Exchange[Refund]:
         raise self.unsupported("refund sync")
+
+    # -- the kit: checks and conversions every connector makes the same way ------------------------
+
+    def check_id(self, kind: IdKind, value: str, path: str = "id") -> str:
+        """`value` if it is one of the gateway's ids of that kind; else 400 (the message does not quote it)."""
+        pattern = self.id_patterns[kind]
+        if not pattern.fullmatch(value):
+            raise invalid_request(
+                f"not a {self.name} {kind} id", path=path, detail=f"{self.name} {kind} ids match {pattern.pattern}"
+            )
+        return value
+
+    def to_gateway(self, money: Money, path: str) -> int:
+        """The gateway's value for `money`, or 400 where the gateway cannot hold it exactly."""
+        try:
+            return self.currencies.to_gateway(money.minor, money.currency)
+        except MoneyError as e:
+            raise invalid_request(str(e), path=f"{path}.{e.field}", detail=str(e), type="not_representable") from None
+
+    def from_gateway(self, value: Any, currency: Any) -> Money:
+        """Canonical money for a gateway's value and currency code; gateway_error when they are not money."""
+        if not isinstance(value, int) or isinstance(value, bool) or not isinstance(currency, str):
+            raise SidecarError(
+                ErrorType.GATEWAY_ERROR, f"{self.name} answered without a usable amount", connector=self.name
+            )
+        currency = currency.upper()
+        try:
+            return Money(minor=self.currencies.from_gateway(value, currency), currency=currency)
+        except MoneyError as e:
+            raise SidecarError(ErrorType.GATEWAY_ERROR, str(e), connector=self.name) from None
+
+    def same_currency(self, given: Money, currency: str, path: str) -> None:
+        """A capture or refund moves money in the payment's currency only (API.md v1.1): else 400."""
+        if given.currency != currency:
+            raise invalid_request(
+                f"the payment is in {currency}, not {given.currency}; no money was moved",
+                path=f"{path}.currency",
+                detail=f"must be the payment's currency, {currency}",
+                type="currency_mismatch",
+            )
+
+    def metadata(self, app: Mapping[str, str] | None, own: Mapping[str, str]) -> dict[str, str]:
+        """The app's metadata plus the sidecar's own keys, within the gateway's limits; else 400."""
+        try:
+            return self.metadata_limits.merge(app, own)
+        except MetadataError as e:
+            raise invalid_request(str(e), path="metadata", detail=str(e), type="metadata_limit") from None
+
+    def phone(self, req: PaymentRequest) -> str | None:
+        """The customer's phone in E.164, or 400; None when there is none."""
+        if not (req.customer and req.customer.phone):
+            return None
+        country = req.billing_address.country if req.billing_address else None
+        try:
+            return e164(req.customer.phone, country)
+        except ValueError as e:
+            raise invalid_request(
+                "customer.phone is not a phone number", path="customer.phone", detail=str(e)
+            ) from None
 
     def unsupported(self, what: str, why: str = "") -> SidecarError:
         message = f"{self.name} does not support {what}" + (f": {why}" if why else "")

@@ -7,13 +7,16 @@ Declines come back as HTTP 402 `card_error` carrying the PaymentIntent; they are
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse, PublicApi
-from sidecar.errors import ErrorType, SidecarError, gateway_status_error
+from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse, PublicApi, segment
+from connectors.metadata import MetadataLimits
+from connectors.money import GatewayCurrencies
+from sidecar.errors import ErrorType, SidecarError, gateway_status_error, invalid_request
 from sidecar.masking import Sensitivity
 from sidecar.models import (
     CaptureRequest,
@@ -57,6 +60,45 @@ DECLINE_CODE = {"generic_decline": "card_declined", "do_not_honor": "card_declin
 CANCELLATION_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
 REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 
+# Stripe's currencies, from https://docs.stripe.com/currencies. Amounts go in the currency's smallest
+# unit ("to charge 10 USD, provide an amount value of 1000"), two decimals unless listed below.
+_PRESENTMENT = (
+    "USD AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BIF BMD BND BOB BRL BSD BWP BYN BZD CAD CDF "
+    "CHF CLP CNY COP CRC CVE CZK DJF DKK DOP DZD EGP ETB EUR FJD FKP GBP GEL GIP GMD GNF GTQ GYD HKD HNL HTG "
+    "HUF IDR ILS INR ISK JMD JPY KES KGS KHR KMF KRW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP "
+    "MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD "
+    "SCR SEK SGD SHP SLE SOS SRD STD SZL THB TJS TOP TRY TTD TWD TZS UAH UGX UYU UZS VND VUV WST XAF XCD XOF "
+    "XPF YER ZAR ZMW"
+).split()
+# #zero-decimal: "provide amounts as an integer but without multiplying by 100" (MGA too, though ISO
+# gives it two decimals: an MGA amount must then be whole ariary). UGX is on that list as well, but
+# #special-cases, the more specific rule, says to send it with two decimals: it is below.
+_ZERO_DECIMAL = "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF VND VUV XAF XOF XPF".split()
+# #three-decimal: "these API calls require the least-significant (last) digit to be 0".
+_THREE_DECIMAL = "BHD JOD KWD OMR TND".split()
+# #special-cases: ISK and UGX are in effect zero-decimal, still sent with two decimals, and "the amount
+# value must be evenly divisible by 100" (ISK since 2023-04-14, also for refunds:
+# https://support.stripe.com/questions/deprecation-of-fractional-isk-charges-and-refunds). HUF and TWD
+# are charged with two decimals; their whole-unit rule is for payouts, which the sidecar does not make.
+CURRENCIES = GatewayCurrencies(
+    "stripe",
+    exponents={**dict.fromkeys(_PRESENTMENT, 2), **dict.fromkeys(_ZERO_DECIMAL, 0), **dict.fromkeys(_THREE_DECIMAL, 3)},
+    steps={**dict.fromkeys(_THREE_DECIMAL, 10), "ISK": 100, "UGX": 100},
+)
+
+# https://docs.stripe.com/api/metadata: "up to 50 keys, with key names up to 40 characters long and values
+# up to 500 characters long"; "you can't use square brackets ([ and ]) in keys".
+METADATA_LIMITS = MetadataLimits(
+    "stripe", max_pairs=50, max_key_length=40, max_value_length=500, forbidden_key_chars="[]"
+)
+
+# Only a Stripe Customer's own id can go in `customer`; any other customer id is kept in metadata.
+_CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9]{1,250}")
+# https://docs.stripe.com/get-started/account/statement-descriptors: Latin characters, at least one
+# letter, none of < > \ ' " *; the 22-character limit is the canonical model's.
+_STATEMENT_DESCRIPTOR = re.compile(r"(?=.*[A-Za-z])[\x20-\x7e]+")
+_DESCRIPTOR_FORBIDDEN = set("<>\\'\"*")
+
 
 class StripeCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -81,10 +123,38 @@ class Stripe(Connector):
         "network_transaction_id": Sensitivity.GATEWAY_ID,  # card networks' ids: 15 digits for Visa
     }
     secret_headers = frozenset({"authorization"})
+    currencies = CURRENCIES
+    metadata_limits = METADATA_LIMITS
+    id_patterns = {"payment": re.compile(r"pi_[A-Za-z0-9]{1,250}"), "refund": re.compile(r"re_[A-Za-z0-9]{1,250}")}
 
     # -- operations -------------------------------------------------------------------------------
 
     def authorize(self, req: PaymentRequest, ctx: CallContext) -> Exchange[Payment]:
+        amount = self.to_gateway(req.amount, "amount")
+        own = {"sidecar_reference": req.reference}
+        customer = req.customer.id if req.customer and req.customer.id else None
+        if customer and not _CUSTOMER_ID.fullmatch(customer):
+            own["sidecar_customer_id"], customer = customer, None
+        intent: dict[str, Any] = {
+            "amount": amount,
+            "currency": req.amount.currency.lower(),
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "capture_method": req.capture.value,
+            "metadata": self.metadata(req.metadata, own),
+            "expand": ["latest_charge"],
+        }
+        if customer:
+            intent["customer"] = customer
+        if req.description:
+            intent["description"] = req.description
+        if req.statement_descriptor:
+            # For card payments Stripe takes only a suffix to the account's own descriptor.
+            intent["statement_descriptor_suffix"] = _statement_descriptor(req.statement_descriptor)
+        if req.return_url:
+            intent["return_url"] = req.return_url
+        if req.three_ds:
+            intent["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
         card = req.payment_method.card
         method = {
             "type": "card",
@@ -94,71 +164,94 @@ class Stripe(Connector):
                 "exp_year": card.exp_year,
                 "cvc": card.cvc,
             },
-            "billing_details": _billing_details(req),
+            "billing_details": self._billing_details(req),
         }
         resp = yield self._post(
             ctx, "/v1/payment_methods", method, key_suffix="payment_method", step="create payment method"
         )
+        if resp.status == 402 and (error := self._error_object(resp)).get("type") == "card_error":
+            # Stripe refused the card (number, expiry, CVC) before any payment existed: a decline with no
+            # id, the app's reference its handle (API.md v1.1).
+            return Payment(
+                connector=self.name,
+                status=PaymentStatus.AUTHORIZATION_FAILED,
+                reference=req.reference,
+                amount=req.amount,
+                connector_status=error["type"],
+                error=_decline(error),
+            )
         if resp.status != 200:
-            # A card Stripe refuses to even store (bad number, expiry, CVC) never became a payment.
             raise self._error(resp)
         pm_id = self.json_object(resp).get("id")
         if not isinstance(pm_id, str):
             raise self.unparseable(resp)
-
-        intent: dict[str, Any] = {
-            "amount": req.amount.minor,
-            "currency": req.amount.currency.lower(),
-            "payment_method": pm_id,
-            "payment_method_types": ["card"],
-            "confirm": True,
-            "capture_method": req.capture.value,
-            "metadata": {**(req.metadata or {}), "reference": req.reference},
-            "expand": ["latest_charge"],
-        }
-        if req.customer and req.customer.id:
-            intent["metadata"]["customer_id"] = req.customer.id
-        if req.description:
-            intent["description"] = req.description
-        if req.return_url:
-            intent["return_url"] = req.return_url
-        if req.three_ds:
-            intent["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
+        intent["payment_method"] = pm_id
         resp = yield self._post(ctx, "/v1/payment_intents", intent, step="create payment intent")
         return self._payment(resp)
 
     def sync(self, payment_id: str, ctx: CallContext) -> Exchange[Payment]:
-        resp = yield self._get(ctx, f"/v1/payment_intents/{quote(payment_id)}", {"expand": ["latest_charge"]})
+        resp = yield self._get(ctx, f"/v1/payment_intents/{segment(payment_id)}", {"expand": ["latest_charge"]})
         return self._payment(resp)
 
     def capture(self, payment_id: str, req: CaptureRequest, ctx: CallContext) -> Exchange[Payment]:
         params: dict[str, Any] = {"expand": ["latest_charge"]}
         if req.amount is not None:
-            params["amount_to_capture"] = req.amount.minor
-        resp = yield self._post(ctx, f"/v1/payment_intents/{quote(payment_id)}/capture", params)
+            params["amount_to_capture"] = self.to_gateway(req.amount, "amount")
+            yield from self._payment_in_currency(payment_id, req.amount, ctx)
+        resp = yield self._post(ctx, f"/v1/payment_intents/{segment(payment_id)}/capture", params)
         return self._payment(resp)
 
     def void(self, payment_id: str, req: VoidRequest, ctx: CallContext) -> Exchange[Payment]:
         params: dict[str, Any] = {"expand": ["latest_charge"]}
+        # Stripe's cancel takes one of its own reasons and nothing else: free text has nowhere to go.
         if req.reason in CANCELLATION_REASONS:
             params["cancellation_reason"] = req.reason
-        resp = yield self._post(ctx, f"/v1/payment_intents/{quote(payment_id)}/cancel", params)
+        resp = yield self._post(ctx, f"/v1/payment_intents/{segment(payment_id)}/cancel", params)
         return self._payment(resp)
 
     def refund(self, payment_id: str, req: RefundRequest, ctx: CallContext) -> Exchange[Refund]:
+        if req.capture_id is not None:
+            # Stripe captures have no id of their own (no operation_id is ever returned): a payment has one
+            # capture and refunds come out of it, so any capture_id names something Stripe does not have.
+            raise invalid_request(
+                "stripe refunds a payment, not a capture: leave capture_id out",
+                path="capture_id",
+                detail="stripe captures have no id of their own",
+            )
         params: dict[str, Any] = {"payment_intent": payment_id}
+        reference = req.reference
         if req.amount is not None:
-            params["amount"] = req.amount.minor
+            params["amount"] = self.to_gateway(req.amount, "amount")
+            intent = yield from self._payment_in_currency(payment_id, req.amount, ctx)
+            reference = reference or _reference(intent)
+        own: dict[str, str] = {}
+        if reference:
+            own["sidecar_reference"] = reference
         if req.reason in REFUND_REASONS:
             params["reason"] = req.reason
-        if req.reference:
-            params["metadata"] = {"reference": req.reference}
+        elif req.reason:
+            own["sidecar_reason"] = req.reason  # free text: Stripe's refund has no field for it but metadata
+        if own:
+            params["metadata"] = self.metadata(None, own)
         resp = yield self._post(ctx, "/v1/refunds", params)
         return self._refund(resp)
 
     def refund_sync(self, refund_id: str, ctx: CallContext) -> Exchange[Refund]:
-        resp = yield self._get(ctx, f"/v1/refunds/{quote(refund_id)}", {})
+        resp = yield self._get(ctx, f"/v1/refunds/{segment(refund_id)}", {})
         return self._refund(resp)
+
+    def _payment_in_currency(self, payment_id: str, amount: Money, ctx: CallContext) -> Exchange[dict[str, Any]]:
+        """Stripe's captures and refunds carry no currency: its record of the payment is read first, so that
+        an amount in another currency is refused before any money moves (API.md v1.1)."""
+        resp = yield self._get(ctx, f"/v1/payment_intents/{segment(payment_id)}", {}, step="read payment currency")
+        if resp.status != 200:
+            raise self._error(resp)
+        intent = self.json_object(resp)
+        currency = intent.get("currency")
+        if not isinstance(currency, str):
+            raise self.unparseable(resp)
+        self.same_currency(amount, currency.upper(), "amount")
+        return intent
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -180,9 +273,24 @@ class Stripe(Connector):
         body = form_encode(params).encode()
         return GatewayRequest("POST", ctx.base_url + path, headers, body, step)
 
-    def _get(self, ctx: CallContext, path: str, params: dict[str, Any]) -> GatewayRequest:
+    def _get(self, ctx: CallContext, path: str, params: dict[str, Any], step: str = "") -> GatewayRequest:
         query = form_encode(params)
-        return GatewayRequest("GET", ctx.base_url + path + ("?" + query if query else ""), self._headers(ctx))
+        return GatewayRequest(
+            "GET", ctx.base_url + path + ("?" + query if query else ""), self._headers(ctx), step=step
+        )
+
+    def _billing_details(self, req: PaymentRequest) -> dict[str, Any]:
+        details: dict[str, Any] = {}
+        name = req.payment_method.card.holder_name or (req.customer.name if req.customer else None)
+        if name:
+            details["name"] = name
+        if req.customer and req.customer.email:
+            details["email"] = req.customer.email
+        if phone := self.phone(req):
+            details["phone"] = phone
+        if req.billing_address:
+            details["address"] = req.billing_address.model_dump(exclude_none=True)
+        return details
 
     # -- answers ----------------------------------------------------------------------------------
 
@@ -199,25 +307,25 @@ class Stripe(Connector):
     def _payment_from_intent(self, pi: dict[str, Any], decline: DeclineInfo | None = None) -> Payment:
         try:
             connector_status = pi["status"]
-            currency = pi["currency"].upper()
-            amount = pi["amount"]
             payment_id = pi["id"]
-        except (KeyError, TypeError, AttributeError):
+            currency = pi["currency"]
+        except (KeyError, TypeError):
             raise SidecarError(
                 ErrorType.GATEWAY_ERROR, "stripe answered without a usable PaymentIntent", connector=self.name
             ) from None
+        amount = self.from_gateway(pi.get("amount"), currency)
+        received = self.from_gateway(pi.get("amount_received") or 0, currency)
         status = PAYMENT_STATUS.get(connector_status, PaymentStatus.UNRESOLVED)
         if decline is None and pi.get("last_payment_error") and connector_status == "requires_payment_method":
             decline = _decline(pi["last_payment_error"])
         if decline is not None and connector_status == "requires_payment_method":
             status = PaymentStatus.AUTHORIZATION_FAILED
-        received = pi.get("amount_received") or 0
-        if status is PaymentStatus.CHARGED and received < amount:
+        if status is PaymentStatus.CHARGED and received.minor < amount.minor:
             status = PaymentStatus.PARTIALLY_CHARGED
 
         charge = pi.get("latest_charge") if isinstance(pi.get("latest_charge"), dict) else {}
         card = ((charge.get("payment_method_details") or {}).get("card")) or {}
-        refunded = charge.get("amount_refunded") or 0
+        refunded = self.from_gateway(_refunded(charge), currency)
         redirect = None
         next_action = pi.get("next_action") or {}
         if next_action.get("type") == "redirect_to_url":
@@ -226,10 +334,10 @@ class Stripe(Connector):
             id=payment_id,
             connector=self.name,
             status=status,
-            reference=(pi.get("metadata") or {}).get("reference"),
-            amount=Money(minor=amount, currency=currency),
-            captured=Money(minor=received, currency=currency) if received else None,
-            refunded=Money(minor=refunded, currency=currency) if refunded else None,
+            reference=_reference(pi),
+            amount=amount,
+            captured=received if received.minor else None,
+            refunded=refunded if refunded.minor else None,
             card=CardSummary(
                 brand=card.get("brand"),
                 last4=card.get("last4"),
@@ -250,12 +358,12 @@ class Stripe(Connector):
         re = self.json_object(resp)
         try:
             connector_status = re["status"]
-            money = Money(minor=re["amount"], currency=re["currency"].upper())
             refund_id = re["id"]
-        except (KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError):
             raise SidecarError(
                 ErrorType.GATEWAY_ERROR, "stripe answered without a usable Refund", connector=self.name
             ) from None
+        money = self.from_gateway(re.get("amount"), re.get("currency"))
         status = REFUND_STATUS.get(connector_status, RefundStatus.MANUAL_REVIEW)
         error = None
         if status is RefundStatus.FAILED and re.get("failure_reason"):
@@ -284,7 +392,6 @@ class Stripe(Connector):
         error = self._error_object(resp)
         message = f"stripe: {error.get('message') or error.get('type') or 'error'}"
         if resp.status == 402 or error.get("type") == "card_error":
-            # The card was refused before any payment existed: the request could not be processed.
             return SidecarError(ErrorType.GATEWAY_REJECTED, message, connector=self.name, details=_error_details(error))
         if resp.status == 400 and error.get("code") == "resource_missing":
             return SidecarError(ErrorType.NOT_FOUND, message, connector=self.name)
@@ -292,14 +399,43 @@ class Stripe(Connector):
 
 
 def _decline(error: dict[str, Any]) -> DeclineInfo:
-    code = error.get("decline_code") or error.get("code") or "card_declined"
+    # Only a card error without a code of its own is a plain card decline; any other error (3-D Secure
+    # failed, a processing error) keeps its own code, or at least its type.
+    card_error = error.get("type") == "card_error"
+    code = error.get("decline_code") or error.get("code") or ("card_declined" if card_error else error.get("type"))
     return DeclineInfo(
-        code=DECLINE_CODE.get(code, code),
-        message=error.get("message") or "The card was declined.",
+        code=DECLINE_CODE.get(code, code) if code else "payment_failed",
+        message=error.get("message") or ("The card was declined." if card_error else "The payment failed."),
         connector_code=error.get("code"),
         connector_message=error.get("message"),
         decline_code=error.get("decline_code"),
     )
+
+
+def _reference(intent: dict[str, Any]) -> str | None:
+    # Payments made before the sidecar namespaced its keys carry the reference as `reference`.
+    metadata = intent.get("metadata") or {}
+    return metadata.get("sidecar_reference") or metadata.get("reference")
+
+
+def _refunded(charge: dict[str, Any]) -> int:
+    """What was refunded after capture, in Stripe's units. Stripe counts an uncaptured amount it released
+    in `amount_refunded` too: all of it when the payment was voided, the rest after a partial capture
+    ("any additional amount will be automatically refunded", https://docs.stripe.com/api/payment_intents/capture)."""
+    if not charge.get("captured"):
+        return 0
+    released = (charge.get("amount") or 0) - (charge.get("amount_captured") or 0)
+    return max((charge.get("amount_refunded") or 0) - released, 0)
+
+
+def _statement_descriptor(text: str) -> str:
+    if not _STATEMENT_DESCRIPTOR.fullmatch(text) or _DESCRIPTOR_FORBIDDEN & set(text):
+        raise invalid_request(
+            "stripe statement descriptors are Latin characters with at least one letter and none of < > \\ ' \" *",
+            path="statement_descriptor",
+            detail="https://docs.stripe.com/get-started/account/statement-descriptors",
+        )
+    return text
 
 
 def _error_details(error: dict[str, Any]) -> list[ErrorDetail] | None:
@@ -312,22 +448,6 @@ def _error_details(error: dict[str, Any]) -> list[ErrorDetail] | None:
             type=error.get("code") or error.get("type") or "error",
         )
     ]
-
-
-def _billing_details(req: PaymentRequest) -> dict[str, Any]:
-    details: dict[str, Any] = {}
-    if req.payment_method.card.holder_name:
-        details["name"] = req.payment_method.card.holder_name
-    if req.customer:
-        if req.customer.name and "name" not in details:
-            details["name"] = req.customer.name
-        if req.customer.email:
-            details["email"] = req.customer.email
-        if req.customer.phone:
-            details["phone"] = req.customer.phone
-    if req.billing_address:
-        details["address"] = req.billing_address.model_dump(exclude_none=True)
-    return details
 
 
 def form_encode(params: dict[str, Any]) -> str:

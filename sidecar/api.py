@@ -15,6 +15,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from connectors import CallContext, Connector, Exchange
+from connectors.base import IdKind
 from sidecar import metrics
 from sidecar.dispatch import Dispatcher
 from sidecar.errors import ErrorType, SidecarError, invalid_request, validation_details
@@ -29,10 +30,13 @@ from sidecar.models import (
     RefundRequest,
     VoidRequest,
 )
+from sidecar.strict_json import DuplicateKey, loads_unique
 
 log = structlog.get_logger("sidecar.api")
 
-_ID = r"(?P<id>[A-Za-z0-9_.:-]{1,255})"
+# Any one path segment: whether it is an id is the connector's to say (its gateway's id charset), so that
+# `.`, `..`, `%2F` and the like are a 400 naming the rule, not a 404.
+_ID = r"(?P<id>[^/]{1,255})"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _error_net = Masker()
@@ -89,6 +93,7 @@ class Route:
     body: type[BaseModel] | None
     response: type[BaseModel]
     start: Start  # starts the connector's exchange for this operation
+    id_kind: IdKind | None = None  # what kind of gateway id `{id}` is
     pattern: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +118,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         Payment,
         lambda c, id, _body, ctx: c.sync(id, ctx),
+        "payment",
     ),
     Route(
         "POST",
@@ -122,6 +128,7 @@ ROUTES: tuple[Route, ...] = (
         CaptureRequest,
         Payment,
         lambda c, id, body, ctx: c.capture(id, body, ctx),
+        "payment",
     ),
     Route(
         "POST",
@@ -131,6 +138,7 @@ ROUTES: tuple[Route, ...] = (
         VoidRequest,
         Payment,
         lambda c, id, body, ctx: c.void(id, body, ctx),
+        "payment",
     ),
     Route(
         "POST",
@@ -140,6 +148,7 @@ ROUTES: tuple[Route, ...] = (
         RefundRequest,
         Refund,
         lambda c, id, body, ctx: c.refund(id, body, ctx),
+        "payment",
     ),
     Route(
         "GET",
@@ -149,6 +158,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         Refund,
         lambda c, id, _body, ctx: c.refund_sync(id, ctx),
+        "refund",
     ),
 )
 
@@ -241,6 +251,9 @@ class CanonicalApi:
         tokens = structlog.contextvars.bind_contextvars(operation=route.operation)
         try:
             body = _parse(route.body, req.body) if route.body else None
+            gateway_id = match.groupdict().get("id", "")
+            if route.id_kind:
+                bound.connector.check_id(route.id_kind, gateway_id)
             creds = self.dispatcher.credentials(bound, account, headers.get("x-connector-auth"))
             key = headers.get("idempotency-key")
             if key is not None and not _IDEMPOTENCY_KEY.match(key):
@@ -256,7 +269,7 @@ class CanonicalApi:
                 idempotency_key=key,
                 account=account,
             )
-            exchange = route.start(bound.connector, match.groupdict().get("id", ""), body, ctx)
+            exchange = route.start(bound.connector, gateway_id, body, ctx)
             result = await self.dispatcher.run(bound, ctx, exchange, route.operation)
         except SidecarError as e:
             e.connector = e.connector or bound.connector.name
@@ -301,8 +314,15 @@ def error_response(e: SidecarError, request_id: str) -> ApiResponse:
 def _parse[M: BaseModel](model: type[M], body: bytes) -> M:
     try:
         # An empty body is an empty object: capture, void and refund need no fields.
-        return model.model_validate_json(body if body.strip() else b"{}")
+        parsed = model.model_validate_json(body if body.strip() else b"{}")
+        if body.strip():
+            loads_unique(body)  # valid, and with one meaning only: pydantic kept the last of a repeated key
+        return parsed
     except ValidationError as e:
         raise SidecarError(
             ErrorType.INVALID_REQUEST, "the request body is not valid", details=validation_details(e)
+        ) from None
+    except DuplicateKey as e:
+        raise invalid_request(
+            "the request body is not valid", path="body", detail=str(e), type="duplicate_key"
         ) from None

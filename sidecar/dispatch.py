@@ -3,7 +3,6 @@ connector's exchange through the outbound pool, have each gateway call written d
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sidecar.errors import ErrorType, SidecarError, validation_details
 from sidecar.masking import Masker
 from sidecar.outbound import OutboundPool
 from sidecar.sandbox import sandbox_credentials
+from sidecar.strict_json import loads_unique
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Dispatcher:
                     ErrorType.FORBIDDEN, "per-request credentials (X-Connector-Auth) are not allowed", connector=name
                 )
             try:
-                return bound.connector.Credentials.model_validate(json.loads(per_request))
+                return bound.connector.Credentials.model_validate(loads_unique(per_request))
             except (ValueError, ValidationError) as e:
                 details = validation_details(e, "X-Connector-Auth.") if isinstance(e, ValidationError) else None
                 raise SidecarError(

@@ -373,11 +373,8 @@ class Masker:
                 key, value = unquote_plus(raw_key, errors="strict"), unquote_plus(raw_value, errors="strict")
             except UnicodeDecodeError:
                 raise Unparsed("form with percent-encoded bytes that are not UTF-8") from None
-            masked_key, masked = self._text(key), self._scalar(key, value)
-            if masked_key == key and masked == value:
-                out.append(pair)
-            else:
-                out.append(quote_plus(masked_key, safe="[]*") + sep + quote_plus(masked, safe="[]*"))
+            # Re-encoded with brackets as they are: `card[cvc]`, not `card%5Bcvc%5D`, whatever was sent.
+            out.append(quote_plus(self._text(key), safe="[]*") + sep + quote_plus(self._scalar(key, value), safe="[]*"))
         return "&".join(out)
 
     def _xml(self, body: bytes) -> str:

@@ -54,6 +54,7 @@ class _Response(BaseModel):
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 
 
 def luhn_valid(digits: str) -> bool:
@@ -67,8 +68,18 @@ def luhn_valid(digits: str) -> bool:
 
 
 class Money(_Request):
-    minor: int = Field(ge=0, le=10**15, description="Amount in the currency's minor units.")
-    currency: Currency = Field(description="ISO 4217 alpha-3, upper case.")
+    minor: int = Field(ge=0, le=10**15, description="Amount in the currency's ISO 4217 minor units.")
+    currency: Currency = Field(description="An active ISO 4217 alpha-3 code, upper case.")
+
+    @field_validator("currency")
+    @classmethod
+    def _active(cls, currency: str) -> str:
+        # Imported here: the connectors package imports these models.
+        from connectors import money
+
+        if not money.is_active(currency):
+            raise ValueError(f"not an active ISO 4217 currency (ISO table of {money.ISO_TABLE_PUBLISHED})")
+        return currency
 
 
 class Card(_Request):
@@ -115,7 +126,7 @@ class Customer(_Request):
 
 
 class PaymentRequest(_Request):
-    reference: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    reference: Reference
     amount: Money
     capture: CaptureMethod
     payment_method: PaymentMethod
@@ -124,27 +135,36 @@ class PaymentRequest(_Request):
     three_ds: bool | None = None
     return_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=1024)] | None = None
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    statement_descriptor: Annotated[str, StringConstraints(min_length=1, max_length=22)] | None = Field(
+        default=None, description="What the shopper's bank statement shows; gateways add their own rules."
+    )
+    # The widest gateway's limits (Stripe's); each connector checks its own gateway's, its own keys counted.
     metadata: (
         dict[
             Annotated[str, StringConstraints(min_length=1, max_length=40)],
             Annotated[str, StringConstraints(max_length=500)],
         ]
         | None
-    ) = Field(default=None, max_length=40)
+    ) = Field(default=None, max_length=50)
 
 
 class CaptureRequest(_Request):
     amount: Money | None = None
+    reference: Reference | None = Field(default=None, description="Sent to gateways that take one per capture.")
 
 
 class VoidRequest(_Request):
     reason: ShortText | None = None
+    reference: Reference | None = Field(default=None, description="Sent to gateways that take one per cancel.")
 
 
 class RefundRequest(_Request):
     amount: Money | None = None
     reason: ShortText | None = None
-    reference: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    reference: Reference | None = None
+    capture_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None, description="A capture's operation_id, for gateways that refund per capture."
+    )
 
 
 class DeclineInfo(_Response):
@@ -169,7 +189,11 @@ class Redirect(_Response):
 
 
 class Payment(_Response):
-    id: str
+    # Absent only where the gateway created no transaction yet: then `reference` is the handle.
+    id: str | None = None
+    # The gateway's own id of a capture or void where it differs from the payment's (Adyen's modification
+    # pspReference): what the webhook that settles it carries.
+    operation_id: str | None = None
     connector: str
     status: PaymentStatus
     reference: str | None = None

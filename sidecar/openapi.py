@@ -54,8 +54,9 @@ ID_PARAM = {
     "name": "id",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,255}$"},
-    "description": "The gateway's id as returned in `id`.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,255}$"},
+    "description": "The gateway's id as returned in `id`, in that gateway's own id charset "
+    "(Stripe `pi_...` and `re_...`, Adyen 16 letters and digits); any other id is 400 before any gateway call.",
 }
 
 ERROR_STATUSES = sorted({HTTP_STATUS[t] for t in ErrorType})

@@ -2,7 +2,11 @@
 
 Used by connector tests: a connector and the sandbox gateway are both ours, so they could agree on a
 request the real gateway would reject. Checking every request a connector builds against the
-official spec (copies in tests/specs/, see SOURCES.md there) closes that gap.
+official spec closes that gap.
+
+The specs are read from `../shared/specs/` beside the repository (see SOURCES.md there): the project
+keeps no copy. Tests that need them are marked `requires_specs` and skip with a reason where the folder
+is absent; with `SIDECAR_REQUIRE_SPECS=1` (CI) they run, and a missing spec fails them.
 
 Deliberately self-contained: it imports nothing from the project, so it keeps working while the
 project's own modules change, and it can never share a bug with the code it checks.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,12 +25,28 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import jsonschema
+import pytest
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
-SPECS_DIR = Path(__file__).resolve().parent / "specs"
+SPECS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
+SPEC_FILES = ("stripe.openapi.json", "adyen-checkout-v71.openapi.json")
+SPECS_REQUIRED = os.environ.get("SIDECAR_REQUIRE_SPECS") == "1"
+SPECS_MISSING = [name for name in SPEC_FILES if not (SPECS_DIR / name).is_file()]
 
-__all__ = ["SpecViolation", "validate_stripe_request", "validate_adyen_request", "mask_sensitive"]
+requires_specs = pytest.mark.skipif(
+    bool(SPECS_MISSING) and not SPECS_REQUIRED,
+    reason=f"the gateways' specs are not at {SPECS_DIR} (missing: {', '.join(SPECS_MISSING)}); "
+    "SIDECAR_REQUIRE_SPECS=1 makes this a failure",
+)
+
+__all__ = [
+    "SpecViolation",
+    "mask_sensitive",
+    "requires_specs",
+    "validate_adyen_request",
+    "validate_stripe_request",
+]
 
 
 class SpecViolation(Exception):

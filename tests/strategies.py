@@ -41,10 +41,20 @@ card_numbers = (
     .map(luhn_complete)
 )
 
+# Currencies every connector counts as ISO 4217 does (tests/test_money.py covers all the others).
 currencies = st.sampled_from(["USD", "EUR", "GBP", "JPY", "SEK", "BRL", "INR"])
 money = st.builds(Money, minor=st.integers(min_value=1, max_value=99_999_999), currency=currencies)
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40)
 refs = st.from_regex(r"\A[A-Za-z0-9_-]{1,40}\Z")
+customer_ids = st.from_regex(r"\A[A-Za-z0-9_-]{3,40}\Z")  # Adyen's shopperReference takes 3 or more
+# As apps send them: with a country code, or national and read in the billing country.
+phones = st.sampled_from(
+    ["+14155550123", "+1 (415) 555-0123", "+49 151 12345678", "+31 20 123 4567", "+44 20 7946 0958"]
+)
+statement_descriptors = st.from_regex(r"\A[A-Za-z][A-Za-z0-9 .-]{0,21}\Z")
+metadata = st.dictionaries(
+    st.from_regex(r"\A[a-z_]{1,20}\Z").filter(lambda k: not k.startswith("sidecar_")), st.text(max_size=60), max_size=5
+)
 
 cards = st.builds(
     Card,
@@ -54,35 +64,48 @@ cards = st.builds(
     cvc=st.from_regex(r"\A[0-9]{3,4}\Z"),
     holder_name=st.none() | text,
 )
+postal_codes = st.from_regex(r"\A[A-Z0-9 -]{3,10}\Z")
+countries = st.sampled_from(["US", "DE", "GB", "NL", "BR"])
 addresses = st.builds(
     Address,
     line1=st.none() | text,
     line2=st.none() | text,
     city=st.none() | text,
     state=st.none() | text,
-    postal_code=st.none() | st.from_regex(r"\A[A-Z0-9 -]{3,10}\Z"),
-    country=st.none() | st.sampled_from(["US", "DE", "GB", "NL", "BR"]),
+    postal_code=st.none() | postal_codes,
+    country=st.none() | countries,
+)
+# Every part Adyen requires of a billing address.
+whole_addresses = st.builds(
+    Address, line1=text, line2=text, city=text, state=st.none() | text, postal_code=postal_codes, country=countries
 )
 customers = st.builds(
     Customer,
-    id=st.none() | refs,
+    id=st.none() | customer_ids,
     email=st.none() | st.emails().filter(lambda e: len(e) <= 254),
     name=st.none() | text,
-    phone=st.none() | st.from_regex(r"\A\+[0-9]{6,14}\Z"),
+    phone=st.none() | phones,
 )
-payment_requests = st.builds(
-    PaymentRequest,
-    reference=refs,
-    amount=money,
-    capture=st.sampled_from(list(CaptureMethod)),
-    payment_method=st.builds(CardPaymentMethod, type=st.just("card"), card=cards),
-    customer=st.none() | customers,
-    billing_address=st.none() | addresses,
-    three_ds=st.none() | st.booleans(),
-    return_url=st.none() | st.just("https://shop.example/return?order=1"),
-    description=st.none() | text,
-    metadata=st.none() | st.dictionaries(st.from_regex(r"\A[a-z_]{1,20}\Z"), st.text(max_size=60), max_size=5),
-)
+
+
+def payment_requests_with(address: st.SearchStrategy[Address]) -> st.SearchStrategy[PaymentRequest]:
+    return st.builds(
+        PaymentRequest,
+        reference=refs,
+        amount=money,
+        capture=st.sampled_from(list(CaptureMethod)),
+        payment_method=st.builds(CardPaymentMethod, type=st.just("card"), card=cards),
+        customer=st.none() | customers,
+        billing_address=st.none() | address,
+        three_ds=st.none() | st.booleans(),
+        return_url=st.none() | st.just("https://shop.example/return?order=1"),
+        description=st.none() | text,
+        statement_descriptor=st.none() | statement_descriptors,
+        metadata=st.none() | metadata,
+    )
+
+
+payment_requests = payment_requests_with(addresses)
 captures = st.builds(CaptureRequest, amount=st.none() | money)
 voids = st.builds(
     VoidRequest, reason=st.none() | st.sampled_from(["requested_by_customer", "duplicate", "fraud?", "changed mind"])

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
-from spec_validation import validate_adyen_request
+from spec_validation import requires_specs, validate_adyen_request
 from strategies import (
     context,
     drive,
@@ -16,16 +16,27 @@ from strategies import (
     idempotency_keys,
     json_response,
     money,
-    payment_requests,
+    payment_requests_with,
     refunds,
     requests_of,
     voids,
+    whole_addresses,
 )
 
 from connectors.adyen import Adyen, AdyenAccount
 from connectors.base import GatewayResponse
 from sidecar.errors import ErrorType, SidecarError
-from sidecar.models import CaptureMethod, CaptureRequest, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
+from sidecar.models import (
+    Address,
+    CaptureMethod,
+    CaptureRequest,
+    Customer,
+    Money,
+    PaymentStatus,
+    RefundRequest,
+    RefundStatus,
+    VoidRequest,
+)
 
 BASE = "https://checkout-test.adyen.com/v71"
 adyen = Adyen()
@@ -48,8 +59,9 @@ def payment_answer(result: str = "Authorised", **extra) -> GatewayResponse:
     )
 
 
+@requires_specs
 @settings(max_examples=120, deadline=None)
-@given(req=payment_requests, key=idempotency_keys)
+@given(req=payment_requests_with(whole_addresses), key=idempotency_keys)
 def test_authorize_requests_validate_against_the_spec(req, key) -> None:
     (request,) = requests_of(adyen.authorize(req, context(account, BASE, key)), [payment_answer()])
     body = check(request)
@@ -59,8 +71,18 @@ def test_authorize_requests_validate_against_the_spec(req, key) -> None:
     assert body["returnUrl"] == (req.return_url or "https://shop.example/return")
     assert (body.get("additionalData", {}).get("manualCapture") == "true") == (req.capture == "manual")
     assert request.headers.get("Idempotency-Key") == key
+    assert body.get("metadata") == (req.metadata or None)
+    customer = req.customer
+    assert body.get("shopperReference") == (customer.id if customer else None)
+    if customer and customer.phone:
+        assert body["telephoneNumber"].startswith("+") and body["telephoneNumber"][1:].isdigit()
+    if req.billing_address:
+        assert "" not in body["billingAddress"].values()
+        assert body["billingAddress"]["houseNumberOrName"] == req.billing_address.line2
+    assert body.get("shopperStatement") == req.statement_descriptor
 
 
+@requires_specs
 @settings(max_examples=60, deadline=None)
 @given(pid=gateway_ids, amount=money, void=voids, ref=refunds, key=idempotency_keys)
 def test_follow_up_requests_validate_against_the_spec(pid, amount, void, ref, key) -> None:
@@ -153,8 +175,9 @@ def test_modifications_are_initiated_not_final() -> None:
     amount = Money(minor=500, currency="EUR")
     payment, _ = drive(adyen.capture("PSP0001", CaptureRequest(amount=amount), ctx), lambda _r: answer)
     assert payment.status is PaymentStatus.CAPTURE_INITIATED and payment.id == "PSP0001"
+    assert payment.operation_id == "MOD1"  # what the CAPTURE webhook will carry
     payment, _ = drive(adyen.void("PSP0001", VoidRequest(), ctx), lambda _r: answer)
-    assert payment.status is PaymentStatus.VOID_INITIATED
+    assert payment.status is PaymentStatus.VOID_INITIATED and payment.operation_id == "MOD1"
     refund, _ = drive(adyen.refund("PSP0001", RefundRequest(amount=amount), ctx), lambda _r: answer)
     assert refund.status is RefundStatus.PENDING and refund.id == "MOD1" and refund.payment_id == "PSP0001"
 
@@ -239,3 +262,113 @@ def test_html_answer_is_a_gateway_error(sample_payment_request) -> None:
     with pytest.raises(SidecarError) as e:
         drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: html)
     assert e.value.type is ErrorType.GATEWAY_ERROR
+
+
+# -- v1.1: money, ids, meaning kept ----------------------------------------------------------------
+
+
+def test_capture_cancel_and_refund_send_the_apps_references_and_report_the_modification_ids() -> None:
+    ctx = context(account, BASE)
+    amount = Money(minor=500, currency="EUR")
+    answer = json_response(201, {"pspReference": "MOD1", "paymentPspReference": "PSP0001", "status": "received"})
+    for exchange in (
+        adyen.capture("PSP0001", CaptureRequest(amount=amount, reference="cap-1"), ctx),
+        adyen.void("PSP0001", VoidRequest(reference="cap-1"), ctx),
+        adyen.refund("PSP0001", RefundRequest(amount=amount, reference="cap-1"), ctx),
+    ):
+        _, (request,) = drive(exchange, lambda _r: answer)
+        assert json.loads(request.body)["reference"] == "cap-1"
+
+
+@pytest.mark.parametrize(
+    "reason, sent", [("fraudulent", "FRAUD"), ("return", "RETURN"), ("item arrived broken", "OTHER"), (None, None)]
+)
+def test_refund_reasons_map_to_adyens_enum(reason, sent) -> None:
+    answer = json_response(201, {"pspReference": "MOD1", "status": "received"})
+    req = RefundRequest(amount=Money(minor=1, currency="EUR"), reason=reason)
+    _, (request,) = drive(adyen.refund("PSP0001", req, context(account, BASE)), lambda _r: answer)
+    assert json.loads(request.body).get("merchantRefundReason") == sent
+
+
+def test_capture_id_is_checked_and_not_sent_for_cards() -> None:
+    answer = json_response(201, {"pspReference": "MOD2", "status": "received"})
+    req = RefundRequest(amount=Money(minor=1, currency="EUR"), capture_id="QFQTPCQ8HXSKGK82")
+    _, (request,) = drive(adyen.refund("PSP0001", req, context(account, BASE)), lambda _r: answer)
+    assert "capturePspReference" not in json.loads(request.body)
+    with pytest.raises(SidecarError) as e:
+        next(adyen.refund("PSP0001", req.model_copy(update={"capture_id": "ch_1"}), context(account, BASE)))
+    assert e.value.details[0].path == "capture_id"
+
+
+def test_a_modification_in_another_currency_is_400_not_a_rejection() -> None:
+    refused = json_response(
+        422, {"status": 422, "errorCode": "138", "message": "Unsupported currency specified", "errorType": "validation"}
+    )
+    with pytest.raises(SidecarError) as e:
+        drive(
+            adyen.capture("PSP0001", CaptureRequest(amount=Money(minor=1, currency="USD")), context(account, BASE)),
+            lambda _r: refused,
+        )
+    assert e.value.type is ErrorType.INVALID_REQUEST and e.value.details[0].path == "amount.currency"
+
+
+def test_shopper_name_phone_reference_and_statement(sample_payment_request) -> None:
+    req = sample_payment_request.model_copy(
+        update={
+            "customer": Customer(id="crm-1234", name="Ludwig van Beethoven", phone="030 1234567"),
+            "billing_address": Address(line1="Bonngasse", line2="20", city="Bonn", postal_code="53111", country="DE"),
+            "statement_descriptor": "SHOP*ORDER 42",
+        }
+    )
+    _, (request,) = drive(adyen.authorize(req, context(account, BASE)), lambda _r: payment_answer())
+    body = json.loads(request.body)
+    assert body["shopperName"] == {"firstName": "Ludwig", "lastName": "van Beethoven"}
+    assert body["telephoneNumber"] == "+49301234567"  # read in the billing country, sent in E.164
+    assert body["shopperReference"] == "crm-1234" and body["shopperStatement"] == "SHOP*ORDER 42"
+    assert body["billingAddress"] == {
+        "street": "Bonngasse",
+        "houseNumberOrName": "20",
+        "city": "Bonn",
+        "postalCode": "53111",
+        "country": "DE",
+    }
+
+
+@pytest.mark.parametrize(
+    "update, path",
+    [
+        ({"billing_address": Address(line1="Bonngasse", city="Bonn", country="DE")}, "billing_address"),
+        ({"customer": Customer(id="ab")}, "customer.id"),
+        ({"customer": Customer(phone="+999 1234")}, "customer.phone"),
+        ({"statement_descriptor": "Caf\u00e9 & Co"}, "statement_descriptor"),
+        ({"metadata": {f"k{i}": "v" for i in range(21)}}, "metadata"),
+        ({"amount": Money(minor=150_050, currency="CVE")}, "amount.minor"),
+        ({"amount": Money(minor=100, currency="CLF")}, "amount.currency"),
+    ],
+)
+def test_what_adyen_would_refuse_or_lose_is_400_before_any_call(sample_payment_request, update, path) -> None:
+    with pytest.raises(SidecarError) as e:
+        next(adyen.authorize(sample_payment_request.model_copy(update=update), context(account, BASE)))
+    assert e.value.type is ErrorType.INVALID_REQUEST and e.value.details[0].path == path
+
+
+def test_an_action_before_any_psp_reference_is_a_payment_without_id(sample_payment_request) -> None:
+    answer = json_response(200, {"resultCode": "IdentifyShopper", "action": {"type": "threeDS2", "token": "x"}})
+    payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
+    assert payment.id is None and payment.status is PaymentStatus.AUTHENTICATION_PENDING
+    assert payment.reference == sample_payment_request.reference
+    with pytest.raises(SidecarError):  # an authorisation without a pspReference is not an answer
+        drive(
+            adyen.authorize(sample_payment_request, context(account, BASE)),
+            lambda _r: json_response(200, {"resultCode": "Authorised"}),
+        )
+
+
+def test_amounts_come_back_in_iso_minor_units(sample_payment_request) -> None:
+    req = sample_payment_request.model_copy(update={"amount": Money(minor=1000, currency="CLP")})
+    payment, (request,) = drive(
+        adyen.authorize(req, context(account, BASE)),
+        lambda _r: payment_answer(amount={"value": 100_000, "currency": "CLP"}),
+    )
+    assert json.loads(request.body)["amount"] == {"value": 100_000, "currency": "CLP"}
+    assert payment.amount == Money(minor=1000, currency="CLP")

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spec_validation import validate_stripe_request
+from spec_validation import requires_specs, validate_stripe_request
 from strategies import (
     captures,
     context,
@@ -24,7 +24,7 @@ from strategies import (
 
 from connectors.stripe import API_VERSION, Stripe, StripeCredentials
 from sidecar.errors import ErrorType, SidecarError
-from sidecar.models import CaptureRequest, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
+from sidecar.models import CaptureRequest, Customer, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
 
 BASE = "https://api.stripe.com"
 stripe = Stripe()
@@ -47,11 +47,23 @@ def intent(status: str = "requires_capture", **extra) -> dict:
         "amount": 1000,
         "currency": "usd",
         "amount_received": 1000 if status == "succeeded" else 0,
-        "metadata": {"reference": "order-1"},
+        "metadata": {"sidecar_reference": "order-1"},
         **extra,
     }
 
 
+def answering(final: dict, currency: str = "usd"):
+    """Answers the currency lookup a capture or refund with an amount makes first, then the call itself."""
+
+    def answer(request):
+        if request.step == "read payment currency":
+            return json_response(200, intent(currency=currency))
+        return json_response(200, final)
+
+    return answer
+
+
+@requires_specs
 @settings(max_examples=150, deadline=None)
 @given(req=payment_requests, key=idempotency_keys)
 def test_authorize_requests_validate_against_the_spec(req, key) -> None:
@@ -66,7 +78,15 @@ def test_authorize_requests_validate_against_the_spec(req, key) -> None:
     assert pm["card[number]"] == [req.payment_method.card.number]
     assert pi["amount"] == [str(req.amount.minor)] and pi["currency"] == [req.amount.currency.lower()]
     assert pi["capture_method"] == [req.capture.value] and pi["payment_method"] == ["pm_1"]
-    assert pi["metadata[reference]"] == [req.reference]
+    assert pi["metadata[sidecar_reference]"] == [req.reference]
+    for key_, value in (req.metadata or {}).items():
+        assert pi.get(f"metadata[{key_}]", [""]) == [value]  # Stripe drops an empty value: so does the encoding
+    if req.customer and req.customer.id:
+        assert pi["metadata[sidecar_customer_id]"] == [req.customer.id] and "customer" not in pi
+    if req.statement_descriptor:
+        assert pi["statement_descriptor_suffix"] == [req.statement_descriptor]
+    if req.customer and req.customer.phone:
+        assert pm["billing_details[phone]"][0].startswith("+") and " " not in pm["billing_details[phone]"][0]
     if key:
         # Distinct calls need distinct keys, each stable across the app's retries.
         assert sent[0].headers["Idempotency-Key"] == f"{key}:payment_method"
@@ -75,28 +95,34 @@ def test_authorize_requests_validate_against_the_spec(req, key) -> None:
         assert all("Idempotency-Key" not in r.headers for r in sent)
 
 
+@requires_specs
 @settings(max_examples=60, deadline=None)
 @given(pid=gateway_ids, cap=captures, void=voids, ref=refunds, key=idempotency_keys)
 def test_follow_up_requests_validate_against_the_spec(pid, cap, void, ref, key) -> None:
     ctx = context(creds, BASE, key)
     refund_obj = {"id": "re_1", "object": "refund", "status": "succeeded", "amount": 10, "currency": "usd"}
-    for exchange, answer in [
-        (stripe.capture(pid, cap, ctx), intent("succeeded")),
-        (stripe.void(pid, void, ctx), intent("canceled")),
-        (stripe.refund(pid, ref, ctx), refund_obj),
-        (stripe.sync(pid, ctx), intent()),
-        (stripe.refund_sync(pid, ctx), refund_obj),
+    for exchange, answer, amount in [
+        (stripe.capture(pid, cap, ctx), intent("succeeded"), cap.amount),
+        (stripe.void(pid, void, ctx), intent("canceled"), None),
+        (stripe.refund(pid, ref, ctx), refund_obj, ref.amount),
+        (stripe.sync(pid, ctx), intent(), None),
+        (stripe.refund_sync(pid, ctx), refund_obj, None),
     ]:
-        (request,) = requests_of(exchange, [json_response(200, answer)])
-        check(request)
+        currency = amount.currency.lower() if amount else "usd"
+        _, sent = drive(exchange, answering(answer, currency))
+        # With an amount, the payment's currency is read first: one GET, then the call.
+        assert [r.step == "read payment currency" for r in sent] == ([True, False] if amount else [False])
+        for request in sent:
+            check(request)
 
 
 def test_capture_sends_partial_amount_and_void_maps_reasons() -> None:
     ctx = context(creds, BASE)
-    (r,) = requests_of(
+    _, (lookup, r) = drive(
         stripe.capture("pi_1", CaptureRequest(amount=Money(minor=500, currency="USD")), ctx),
-        [json_response(200, intent("succeeded"))],
+        answering(intent("succeeded")),
     )
+    assert (lookup.method, urlsplit(lookup.url).path) == ("GET", "/v1/payment_intents/pi_1")
     assert parse_qs(r.body.decode())["amount_to_capture"] == ["500"]
     (r,) = requests_of(
         stripe.void("pi_1", VoidRequest(reason="changed mind"), ctx), [json_response(200, intent("canceled"))]
@@ -130,6 +156,9 @@ def test_payment_status_map(status, received, expected) -> None:
 def test_approved_payment_carries_card_and_network_id() -> None:
     charge = {
         "id": "ch_1",
+        "amount": 1000,
+        "amount_captured": 1000,
+        "captured": True,
         "amount_refunded": 300,
         "payment_method_details": {
             "card": {
@@ -249,18 +278,24 @@ def test_rejected_parameter_is_named_in_details() -> None:
     assert e.value.details[0].path == "amount" and e.value.details[0].type == "amount_too_large"
 
 
-def test_card_refused_at_payment_method_creation_is_rejected_not_a_payment(sample_payment_request) -> None:
-    body = {
-        "error": {
-            "type": "card_error",
-            "code": "incorrect_number",
-            "param": "number",
-            "message": "Your card number is incorrect.",
-        }
-    }
-    with pytest.raises(SidecarError) as e:
-        drive(stripe.authorize(sample_payment_request, context(creds, BASE)), lambda _r: json_response(402, body))
-    assert e.value.type is ErrorType.GATEWAY_REJECTED
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("invalid_expiry_year", "Your card's expiration year is invalid."),
+        ("incorrect_number", "Your card number is incorrect."),
+    ],
+)
+def test_card_refused_at_payment_method_creation_is_a_decline_without_id(sample_payment_request, code, message) -> None:
+    # API.md v1.1: a decline at Stripe's PaymentMethod step is a Payment with no id; the reference is the handle.
+    # (Before v1.1 this was a 422, so an expired card was an error, not a decline.)
+    body = {"error": {"type": "card_error", "code": code, "param": "exp_year", "message": message}}
+    payment, sent = drive(
+        stripe.authorize(sample_payment_request, context(creds, BASE)), lambda _r: json_response(402, body)
+    )
+    assert len(sent) == 1  # no PaymentIntent was created
+    assert payment.id is None and payment.reference == sample_payment_request.reference
+    assert payment.status is PaymentStatus.AUTHORIZATION_FAILED and payment.amount == sample_payment_request.amount
+    assert (payment.error.code, payment.error.connector_code, payment.connector_status) == (code, code, "card_error")
 
 
 @pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b"", b"[1,2]", b'{"no": "status"}'])
@@ -315,3 +350,128 @@ def test_form_encoding_round_trips_nested_keys(data) -> None:
     decoded = parse_qs(encoded, keep_blank_values=True)
     assert decoded["expand[]"] == ["latest_charge"] and decoded["confirm"] == ["true"]
     assert {k[9:-1]: v[0] for k, v in decoded.items() if k.startswith("metadata[")} == meta
+
+
+# -- v1.1: money, meaning kept ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", ["capture", "refund"])
+def test_an_amount_in_another_currency_is_400_after_one_lookup_and_no_money_call(call) -> None:
+    eur = Money(minor=500, currency="EUR")
+    exchange = (
+        stripe.capture("pi_1", CaptureRequest(amount=eur), context(creds, BASE))
+        if call == "capture"
+        else stripe.refund("pi_1", RefundRequest(amount=eur), context(creds, BASE))
+    )
+    sent = []
+    with pytest.raises(SidecarError) as e:
+        drive(exchange, lambda r: sent.append(r) or json_response(200, intent(currency="usd")))
+    assert [(r.method, urlsplit(r.url).path) for r in sent] == [("GET", "/v1/payment_intents/pi_1")]
+    assert e.value.type is ErrorType.INVALID_REQUEST and e.value.details[0].path == "amount.currency"
+    assert "USD, not EUR" in e.value.message
+
+
+def test_no_lookup_without_an_amount() -> None:
+    _, sent = drive(stripe.capture("pi_1", CaptureRequest(), context(creds, BASE)), answering(intent("succeeded")))
+    assert [urlsplit(r.url).path for r in sent] == ["/v1/payment_intents/pi_1/capture"]
+
+
+def test_an_amount_stripe_cannot_hold_is_400_before_any_call() -> None:
+    exchange = stripe.capture("pi_1", CaptureRequest(amount=Money(minor=1005, currency="KWD")), context(creds, BASE))
+    with pytest.raises(SidecarError) as e:
+        next(exchange)
+    assert e.value.details[0].path == "amount.minor" and "multiples of 0.010 KWD" in e.value.message
+
+
+def test_refund_keeps_free_text_and_the_payments_reference_and_refuses_a_capture_id() -> None:
+    amount = Money(minor=300, currency="USD")
+    _, (_, r) = drive(
+        stripe.refund("pi_1", RefundRequest(amount=amount, reason="item arrived broken"), context(creds, BASE)),
+        answering({"id": "re_1", "status": "succeeded", "amount": 300, "currency": "usd"}),
+    )
+    form = parse_qs(r.body.decode())
+    assert "reason" not in form and form["metadata[sidecar_reason]"] == ["item arrived broken"]
+    assert form["metadata[sidecar_reference]"] == ["order-1"]  # the payment's, read in the lookup
+    _, (r,) = drive(
+        stripe.refund("pi_1", RefundRequest(reason="duplicate", reference="rf-9"), context(creds, BASE)),
+        lambda _r: json_response(200, {"id": "re_1", "status": "succeeded", "amount": 300, "currency": "usd"}),
+    )
+    form = parse_qs(r.body.decode())
+    assert form["reason"] == ["duplicate"] and form["metadata[sidecar_reference]"] == ["rf-9"]
+    with pytest.raises(SidecarError) as e:
+        next(stripe.refund("pi_1", RefundRequest(capture_id="ch_1"), context(creds, BASE)))
+    assert e.value.details[0].path == "capture_id"
+
+
+def test_customer_ids_go_where_stripe_takes_them(sample_payment_request) -> None:
+    def sent_intent(customer_id: str) -> dict:
+        req = sample_payment_request.model_copy(update={"customer": Customer(id=customer_id, phone="+1 415-555-0123")})
+        _, (pm, pi) = drive(
+            stripe.authorize(req, context(creds, BASE)),
+            lambda r: json_response(200, {"id": "pm_1"} if r.url.endswith("payment_methods") else intent()),
+        )
+        assert parse_qs(pm.body.decode())["billing_details[phone]"] == ["+14155550123"]
+        return parse_qs(pi.body.decode())
+
+    own = sent_intent("cus_Nx81")
+    assert own["customer"] == ["cus_Nx81"] and "metadata[sidecar_customer_id]" not in own
+    foreign = sent_intent("crm-1234")
+    assert "customer" not in foreign and foreign["metadata[sidecar_customer_id]"] == ["crm-1234"]
+
+
+def test_payments_made_before_the_namespace_still_report_their_reference() -> None:
+    payment, _ = drive(
+        stripe.sync("pi_1", context(creds, BASE)),
+        lambda _r: json_response(200, intent(metadata={"reference": "old-order"})),
+    )
+    assert payment.reference == "old-order"
+    payment, _ = drive(
+        stripe.sync("pi_1", context(creds, BASE)),
+        lambda _r: json_response(200, intent(metadata={"reference": "the app's key", "sidecar_reference": "order-2"})),
+    )
+    assert payment.reference == "order-2"
+
+
+@pytest.mark.parametrize(
+    "status, charge, refunded",
+    [
+        # A void releases the whole authorization: Stripe shows it as refunded, nothing was.
+        ("canceled", {"amount": 1000, "amount_captured": 0, "captured": False, "amount_refunded": 1000}, None),
+        # A partial capture of 600 releases 400 the same way; then 200 of the 600 are refunded.
+        ("succeeded", {"amount": 1000, "amount_captured": 600, "captured": True, "amount_refunded": 600}, 200),
+        ("succeeded", {"amount": 1000, "amount_captured": 1000, "captured": True, "amount_refunded": 0}, None),
+    ],
+)
+def test_refunded_counts_refunds_only_never_released_authorizations(status, charge, refunded) -> None:
+    received = charge["amount_captured"]
+    payment, _ = drive(
+        stripe.sync("pi_1", context(creds, BASE)),
+        lambda _r: json_response(200, intent(status, amount_received=received, latest_charge=charge)),
+    )
+    assert payment.refunded == (Money(minor=refunded, currency="USD") if refunded else None)
+    if status == "canceled":
+        assert payment.status is PaymentStatus.VOIDED and payment.captured is None
+
+
+def test_a_non_card_payment_error_keeps_its_own_code() -> None:
+    failed = intent(
+        "requires_payment_method",
+        last_payment_error={
+            "type": "invalid_request_error",
+            "code": "payment_intent_authentication_failure",
+            "message": "The provided PaymentMethod has failed authentication.",
+        },
+    )
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: json_response(200, failed))
+    assert payment.error.code == "payment_intent_authentication_failure"
+    no_code = intent("requires_payment_method", last_payment_error={"type": "api_error", "message": "x"})
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: json_response(200, no_code))
+    assert payment.error.code == "api_error" and payment.status is PaymentStatus.AUTHORIZATION_FAILED
+
+
+@pytest.mark.parametrize("descriptor", ["12345", "JO'S SHOP", "SHOP*1", "Café"])
+def test_statement_descriptors_stripe_refuses_are_400_before_any_call(sample_payment_request, descriptor) -> None:
+    req = sample_payment_request.model_copy(update={"statement_descriptor": descriptor})
+    with pytest.raises(SidecarError) as e:
+        next(stripe.authorize(req, context(creds, BASE)))
+    assert e.value.details[0].path == "statement_descriptor"

@@ -106,13 +106,13 @@ def test_adyen_decline_by_holder_name(client) -> None:
 
 
 def test_adyen_sync_is_unsupported_and_says_so(client) -> None:
-    for path in ("/v1/payments/ABC", "/v1/refunds/ABC"):
+    for path in ("/v1/payments/QFQTPCQ8HXSKGK82", "/v1/refunds/QFQTPCQ8HXSKGK82"):  # Adyen-shaped ids
         r = client.get(path, headers={"X-Connector": "adyen"})
         assert r.status_code == 501 and r.json()["error"]["type"] == "unsupported_operation"
 
 
 def test_adyen_capture_without_amount_is_a_clear_400(client) -> None:
-    r = post(client, "adyen", "/v1/payments/ABC/capture")
+    r = post(client, "adyen", "/v1/payments/QFQTPCQ8HXSKGK82/capture")
     assert r.status_code == 400 and r.json()["error"]["details"][0]["path"] == "amount"
 
 

@@ -258,6 +258,9 @@ def test_stripe_manual_capture_partial_then_refunds(stripe: StripeSandbox) -> No
     assert captured["status"] == "succeeded"
     assert (captured["amount_received"], captured["amount_capturable"]) == (600, 0)
     assert captured["latest_charge"]["amount_captured"] == 600
+    # Stripe releases the 400 not captured and counts it as refunded ("any additional amount will be
+    # automatically refunded", https://docs.stripe.com/api/payment_intents/capture).
+    assert (captured["latest_charge"]["amount_refunded"], captured["latest_charge"]["refunded"]) == (400, False)
 
     again = s_post(stripe, f"/v1/payment_intents/{pi['id']}/capture", {})
     assert again.json()["error"]["code"] == "payment_intent_unexpected_state"
@@ -279,7 +282,7 @@ def test_stripe_manual_capture_partial_then_refunds(stripe: StripeSandbox) -> No
     assert done.json()["error"]["code"] == "charge_already_refunded"
     synced = s_get(stripe, f"/v1/payment_intents/{pi['id']}", "expand[0]=latest_charge").json()
     charge = synced["latest_charge"]
-    assert (charge["amount_refunded"], charge["refunded"]) == (600, True)
+    assert (charge["amount_refunded"], charge["refunded"]) == (1000, True)  # 400 released, 600 refunded
 
 
 def test_stripe_refund_of_1337_is_pending(stripe: StripeSandbox) -> None:
@@ -665,3 +668,73 @@ def test_standalone_server_prints_urls_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# --- the gateways' money and field rules ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "currency, amount, code",
+    [
+        ("zzz", "1000", None),  # not a currency Stripe takes
+        ("kwd", "1005", "invalid_charge_amount"),  # three-decimal amounts only in tens
+        ("isk", "550", "invalid_charge_amount_no_decimal_compatible"),  # whole krónur only
+        ("ugx", "501", "invalid_charge_amount_no_decimal_compatible"),
+    ],
+)
+def test_stripe_refuses_amounts_it_cannot_take(stripe: StripeSandbox, currency, amount, code) -> None:
+    r = create_pi(stripe, amount=amount, currency=currency)
+    assert r.status == 400 and r.json()["error"]["param"] == ("amount" if code else "currency")
+    assert r.json()["error"].get("code") == code
+
+
+def test_stripe_takes_its_own_amounts_and_knows_no_customers(stripe: StripeSandbox) -> None:
+    for currency, amount in (("kwd", "1010"), ("isk", "500"), ("jpy", "5"), ("huf", "1045")):
+        assert create_pi(stripe, amount=amount, currency=currency).status == 200, currency
+    r = create_pi(stripe, customer="cus_123")
+    assert (r.status, r.json()["error"]["code"]) == (400, "resource_missing")
+
+
+def test_stripe_three_decimal_rule_holds_for_captures_and_refunds(stripe: StripeSandbox) -> None:
+    pi = create_pi(stripe, amount="2000", currency="kwd", capture_method="manual").json()
+    r = s_post(stripe, f"/v1/payment_intents/{pi['id']}/capture", {"amount_to_capture": "1005"})
+    assert r.json()["error"]["code"] == "invalid_charge_amount"
+    assert s_post(stripe, f"/v1/payment_intents/{pi['id']}/capture", {"amount_to_capture": "1010"}).status == 200
+    r = s_post(stripe, "/v1/refunds", {"payment_intent": pi["id"], "amount": "15"})
+    assert r.json()["error"]["code"] == "invalid_charge_amount"
+
+
+@pytest.mark.parametrize(
+    "extra, code",
+    [
+        ({"amount": {"value": 1000, "currency": "XTS"}}, "138"),
+        ({"metadata": {f"k{i}": "v" for i in range(21)}}, "177"),
+        ({"metadata": {"k" * 21: "v"}}, "178"),
+        (
+            {
+                "billingAddress": {
+                    "street": "Main",
+                    "houseNumberOrName": "",
+                    "city": "X",
+                    "postalCode": "1",
+                    "country": "NL",
+                }
+            },
+            "000",
+        ),
+        ({"shopperName": {"firstName": "Jo"}}, "000"),
+    ],
+)
+def test_adyen_refuses_what_adyen_refuses(adyen: AdyenSandbox, extra, code) -> None:
+    r = a_post(adyen, "/v71/payments", payment_request(**extra))
+    assert (r.status, r.json()["errorCode"]) == (422, code), r.body
+
+
+def test_adyen_takes_its_own_currencies_and_checks_modifications_against_the_payment(adyen: AdyenSandbox) -> None:
+    clp = a_post(adyen, "/v71/payments", payment_request(amount={"value": 100_000, "currency": "CLP"}, **MANUAL))
+    assert clp.json()["amount"] == {"currency": "CLP", "value": 100_000}
+    psp = clp.json()["pspReference"]
+    wrong = a_post(
+        adyen, f"/v71/payments/{psp}/captures", {**modification(), "amount": {"value": 1, "currency": "EUR"}}
+    )
+    assert (wrong.status, wrong.json()["errorCode"]) == (422, "138")

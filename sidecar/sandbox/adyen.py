@@ -23,7 +23,17 @@ Request errors
                                                                     following unknown fields: [...]
     ``amount`` missing                            422     100       Required object 'amount' is not provided.
     ``amount.value`` not a non-negative integer   422     137       Invalid amount specified
-    ``amount.currency`` not 3 upper-case letters  422     138       Unsupported currency specified
+    ``amount.currency`` not one Adyen takes       422     138       Unsupported currency specified
+    (its table is the Adyen connector's, from
+    Adyen's currency page), or on a capture or
+    refund not the payment's currency
+    ``metadata`` over 20 pairs                    422     177       Metadata size exceeds limit
+    a ``metadata`` key over 20 characters         422     178       Metadata key size exceeds limit
+    a ``metadata`` value over 80 characters       422     000       Metadata value size exceeds limit
+    ``billingAddress`` without one of street,     422     000       Required field 'billingAddress.<name>'
+    houseNumberOrName, city, postalCode, country                    is not provided.
+    (empty counts as absent), ``shopperName``
+    without firstName or lastName
     ``reference`` missing                         422     130       Required field 'reference' is not
                                                                     provided.
     ``returnUrl`` missing                         422     14_030    Return URL is missing.
@@ -101,6 +111,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
+
+from connectors.adyen import CURRENCIES
 
 from .common import (
     DEFAULT_MAX_OBJECTS,
@@ -361,6 +373,9 @@ class AdyenSandbox:
             raise _validation("Return URL is missing.", "14_030")
         if not safe_redirect_url(return_url):
             raise _validation("Invalid returnUrl.", "14_030")
+        _check_metadata(request.get("metadata"))
+        _check_parts(request, "billingAddress", ("street", "houseNumberOrName", "city", "postalCode", "country"))
+        _check_parts(request, "shopperName", ("firstName", "lastName"))
         card = _read_card(request.get("paymentMethod"))
         outcome = self._decide(card, value)
         payment = _Payment(
@@ -554,9 +569,35 @@ def _read_amount(request: Mapping[str, Any], *, allow_zero: bool) -> tuple[int, 
     if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
         raise _validation("Invalid amount specified", "137")
     currency = amount.get("currency")
-    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+    if not isinstance(currency, str) or currency not in CURRENCIES.exponents:
         raise _validation("Unsupported currency specified", "138")
     return value, currency
+
+
+def _check_metadata(metadata: Any) -> None:
+    # Checkout v71, PaymentRequest.metadata: 20 pairs ("177"), 20-character keys ("178"), 80-character values.
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise AdyenError(400, "702", "Unexpected input: metadata", "validation")
+    if len(metadata) > 20:
+        raise _validation("Metadata size exceeds limit", "177")
+    if any(len(key) > 20 for key in metadata):
+        raise _validation("Metadata key size exceeds limit", "178")
+    if any(len(value) > 80 for value in metadata.values()):
+        raise _validation("Metadata value size exceeds limit")
+
+
+def _check_parts(request: Mapping[str, Any], name: str, required: tuple[str, ...]) -> None:
+    """An object Adyen takes only whole: each required part a string that is not empty."""
+    value = request.get(name)
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise AdyenError(400, "702", f"Unexpected input: {name}", "validation")
+    for part in required:
+        if not isinstance(value.get(part), str) or not value[part]:
+            raise _missing(f"{name}.{part}")
 
 
 def _read_card(method: Any) -> _Card:

@@ -59,10 +59,26 @@ Test cards (Stripe's documented numbers; any other Luhn-valid number approves)
     decided before authentication. With ``off_session=true`` a 3DS card is declined with
     ``authentication_required`` instead.
 
+Currencies and amounts (https://docs.stripe.com/currencies)
+    Only Stripe's currencies are taken (the table is the Stripe connector's, ``connectors.stripe``),
+    else 400 ``Invalid currency``. Amounts are in Stripe's units for the currency: three-decimal
+    currencies (BHD, JOD, KWD, OMR, TND) only in tens, else 400 ``invalid_charge_amount``; ISK and UGX
+    only in hundreds, else 400 ``invalid_charge_amount_no_decimal_compatible``, as Stripe answers
+    (https://support.stripe.com/questions/deprecation-of-fractional-isk-charges-and-refunds). This holds
+    for PaymentIntents, captures and refunds.
+
+Capture and cancel
+    A partial capture releases the rest, which Stripe counts in the charge's ``amount_refunded`` ("any
+    additional amount will be automatically refunded"); cancelling an uncaptured payment releases all
+    of it the same way.
+
 Refunds
     Refunds succeed, except that a refund of exactly ``1337`` minor units is created with status
     ``pending`` (to exercise pending refunds). Refunding more than remains is 400
     ``amount_too_large``; refunding a fully refunded charge is 400 ``charge_already_refunded``.
+
+Customers
+    None are simulated: a ``customer`` is 400 ``resource_missing``, as for an unknown one at Stripe.
 
 Idempotency
     ``Idempotency-Key`` on a POST: the same key with the same path and parameters replays the first
@@ -85,6 +101,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
+
+from connectors.stripe import CURRENCIES
 
 from .common import (
     DEFAULT_MAX_OBJECTS,
@@ -411,13 +429,44 @@ def _expand(params: Mapping[str, Any], allowed: tuple[str, ...]) -> set[str]:
 def _currency(params: Mapping[str, Any]) -> str:
     value = _string(params, "currency", required=True)
     assert value is not None
-    if not re.fullmatch(r"[A-Za-z]{3}", value):
+    if value.upper() not in CURRENCIES.exponents:
         raise _error(
             f"Invalid currency: {value[:16].lower()}. Stripe currently supports these currencies: "
             "usd, eur, gbp, ... (see https://stripe.com/docs/currencies).",
             param="currency",
         )
     return value.lower()
+
+
+def _check_amount(amount: int, currency: str, param: str) -> None:
+    """Stripe's wire rules for an amount in its units (https://docs.stripe.com/currencies)."""
+    step = CURRENCIES.steps.get(currency.upper(), 1)
+    if amount % step == 0:
+        return
+    if step == 10:
+        raise _error(
+            f"Invalid amount. Three-decimal currency {currency.upper()} amounts must end in 0 "
+            "(round to the nearest ten). See https://stripe.com/docs/currencies#three-decimal.",
+            code="invalid_charge_amount",
+            param=param,
+        )
+    raise _error(
+        f"Invalid amount. Currency {currency.upper()} has become effectively zero-decimal and charged amounts "
+        "must be evenly divisible by 100. See https://stripe.com/docs/currencies#special-cases for more information.",
+        code="invalid_charge_amount_no_decimal_compatible",
+        param=param,
+    )
+
+
+def _statement_descriptor_suffix(params: Mapping[str, Any]) -> None:
+    value = _string(params, "statement_descriptor_suffix")
+    # https://docs.stripe.com/get-started/account/statement-descriptors
+    if value is not None and (len(value) > 22 or not re.search(r"[A-Za-z]", value) or set(value) & set("<>\\'\"*")):
+        raise _error(
+            "Invalid statement_descriptor_suffix: at most 22 Latin characters with at least one letter and "
+            "none of < > \\ ' \" *.",
+            param="statement_descriptor_suffix",
+        )
 
 
 def _return_url(params: Mapping[str, Any]) -> str | None:
@@ -817,6 +866,10 @@ class StripeSandbox:
         amount = _integer(params, "amount", required=True, minimum=1)
         currency = _currency(params)
         assert amount is not None
+        _check_amount(amount, currency, "amount")
+        _statement_descriptor_suffix(params)
+        if (customer := _string(params, "customer")) is not None:
+            raise _error(f"No such customer: '{customer[:100]}'", code="resource_missing", param="customer")
         if amount > _MAX_AMOUNT:
             raise _error(
                 f"Amount must be no more than {_MAX_AMOUNT} (in the smallest currency unit).",
@@ -970,6 +1023,7 @@ class StripeSandbox:
         if intent.status != "requires_capture":
             raise self._unexpected_state(intent, "capture", ("requires_capture",))
         amount = intent.amount_capturable if amount is None else amount
+        _check_amount(amount, intent.currency, "amount_to_capture")
         if amount > intent.amount_capturable:
             raise _error(
                 f"The amount_to_capture ({amount}) is greater than the amount_capturable "
@@ -979,7 +1033,9 @@ class StripeSandbox:
             )
         charge = self._charges.get(intent.latest_charge or "")
         if charge is not None:
+            # What is not captured is released, and Stripe counts it as refunded on the charge.
             charge.captured, charge.amount_captured = True, amount
+            charge.amount_refunded = charge.amount - amount
         intent.metadata.update(metadata)
         intent.status = "succeeded"
         intent.amount_received = amount
@@ -1030,10 +1086,11 @@ class StripeSandbox:
         amount = _integer(params, "amount", minimum=1)
         reason = _enum(params, "reason", _REFUND_REASONS)
         metadata = _metadata(params)
-        remaining = charge.amount_captured - charge.amount_refunded
+        remaining = charge.amount_captured - _refunded_after_capture(charge)
         if remaining <= 0:
             raise _error(f"Charge {charge.id} has already been refunded.", code="charge_already_refunded")
         amount = remaining if amount is None else amount
+        _check_amount(amount, charge.currency, "amount")
         if amount > remaining:
             raise _error(
                 f"Refund amount ({amount} {charge.currency}) is greater than unrefunded amount on charge "
@@ -1370,10 +1427,14 @@ def _card_error(code: str, message: str, param: str) -> StripeError:
     return _error(message, status=402, code=code, param=param, kind="card_error")
 
 
+def _refunded_after_capture(charge: _Charge) -> int:
+    """Refunds of captured money: `amount_refunded` less what a partial capture released."""
+    return charge.amount_refunded - (charge.amount - charge.amount_captured)
+
+
 def _fully_refunded(charge: _Charge) -> bool:
-    # A captured charge is refunded once its captured part is; an uncaptured one once released.
-    base = charge.amount_captured if charge.captured else charge.amount
-    return charge.amount_refunded > 0 and charge.amount_refunded >= base
+    # Released and refunded together make the whole charge once nothing of it is left.
+    return charge.amount_refunded > 0 and charge.amount_refunded >= charge.amount
 
 
 def _off_session(params: Mapping[str, Any]) -> bool:
