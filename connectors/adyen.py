@@ -26,7 +26,7 @@ from connectors.base import (
     redirect_of,
 )
 from connectors.declines import decline
-from sidecar.errors import ErrorType, SidecarError, invalid_request
+from sidecar.errors import STATUS_DECIDES, ErrorType, SidecarError, invalid_request
 from sidecar.masking import Sensitivity
 from sidecar.models import (
     ActionType,
@@ -289,6 +289,8 @@ class Adyen(Connector):
         if resp.status not in (200, 201):
             raise self._error(resp)
         data = self.json_object(resp)
+        if not isinstance(data.get("pspReference"), str) or not isinstance(data.get("status"), str):
+            raise self.unusable("the modification's pspReference and status")
         echoes = {"paymentPspReference": payment_id, **{k: sent[k] for k in ("amount", "reference") if k in sent}}
         self._same_call(ctx, data, echoes)
         return data
@@ -315,6 +317,8 @@ class Adyen(Connector):
             data = self.json_object(resp)
         except SidecarError as e:
             return e
+        if not _ERROR_FIELDS & data.keys():
+            return self.unparseable(resp)
         # ServiceError (`message`), or the newer RFC 7807 shape (`detail`, `title`) of https://docs.adyen.com/errors.
         text = next(
             (data[k] for k in ("message", "detail", "title", "errorType") if isinstance(data.get(k), str)), None
@@ -322,7 +326,7 @@ class Adyen(Connector):
         message = f"adyen: {text or 'error'}"
         code = str(data.get("errorCode") or "")
         details = [ErrorDetail(path="", message=text or "", type=code)] if code else None
-        if code == "704" and resp.status not in (401, 403, 429):
+        if code == "704" and resp.status not in STATUS_DECIDES:
             # "request already processed or in progress": the same key while the first call runs (or a
             # duplicate Adyen itself detects). Adyen does not tell the two apart, so the first call's
             # result is unknown here. Seen with HTTP 409 and with 422 (Adyen's page could not be read on
@@ -331,6 +335,10 @@ class Adyen(Connector):
                 ErrorType.REQUEST_IN_PROGRESS, message, connector=self.name, details=details, outcome="unknown"
             )
         return self.status_error(resp, message, details)
+
+
+# An error answer carries at least one of these: ServiceError's, or RFC 7807's (https://docs.adyen.com/errors).
+_ERROR_FIELDS = frozenset({"errorCode", "errorType", "message", "title", "detail"})
 
 
 def _amount(money: Money) -> dict[str, Any]:

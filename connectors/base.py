@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import orjson
 from pydantic import BaseModel
 
-from sidecar.errors import ErrorType, SidecarError, gateway_status_error, parse_retry_after
+from sidecar.errors import STATUS_DECIDES, ErrorType, SidecarError, gateway_status_error, parse_retry_after
 from sidecar.masking import Sensitivity
 from sidecar.models import (
     CaptureRequest,
@@ -120,11 +120,12 @@ class Connector(ABC):
         return SidecarError(ErrorType.UNSUPPORTED_OPERATION, message, connector=self.name)
 
     def unparseable(self, resp: GatewayResponse) -> SidecarError:
-        """A body that is not the gateway's JSON. A 401, 403 or 429 still says what happened; anything
-        else (an HTML 502 from a load balancer, a truncated 200) may have come after the money moved."""
+        """A body that is not the gateway's JSON. A 401, 403, 407 or 429 still says what happened;
+        anything else (an HTML 502 from a load balancer, a truncated 200) may have come after the money
+        moved."""
         kind = resp.headers.get("content-type", "no content type").split(";")[0]
         message = f"{self.name} answered HTTP {resp.status} with a body that is not the expected JSON ({kind})"
-        if resp.status in (401, 403, 429):
+        if resp.status in STATUS_DECIDES:
             return self.status_error(resp, message)
         return SidecarError(ErrorType.GATEWAY_ERROR, message, connector=self.name, outcome="unknown")
 

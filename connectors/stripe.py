@@ -24,7 +24,7 @@ from connectors.base import (
 )
 from connectors.declines import decline
 from connectors.stripe_codes import CARD_ERROR_CODES, DECLINE_CODES
-from sidecar.errors import ErrorType, SidecarError
+from sidecar.errors import STATUS_DECIDES, ErrorType, SidecarError
 from sidecar.masking import Sensitivity
 from sidecar.models import (
     CaptureRequest,
@@ -292,7 +292,7 @@ class Stripe(Connector):
             return e
         message = f"stripe: {error.get('message') or error.get('type') or 'error'}"
         details = _error_details(error)
-        if resp.status in (401, 403, 429):
+        if resp.status in STATUS_DECIDES:
             return self.status_error(resp, message, details)
         if resp.status == 409:
             # "The request conflicts with another request (perhaps due to using the same idempotent key)":

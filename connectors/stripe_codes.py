@@ -1,8 +1,8 @@
 """Stripe's decline codes and card error codes, mapped to the canonical decline codes.
 
-Decline codes: every code on https://docs.stripe.com/declines/codes (46 codes, read from a 2024-era
+Decline codes: every code on https://docs.stripe.com/declines/codes (47 codes, read from a 2024-era
 copy of the page). Stripe has since moved the retry guidance of some of them to `advice_code` and marks
-them deprecated; which ones could not be read, so all 46 stay here (a deprecated code still maps right).
+them deprecated; which ones could not be read, so all 47 stay here (a deprecated code still maps right).
 Card error codes (`error.code` of a `card_error` that carries no `decline_code`): the card-related codes
 on https://docs.stripe.com/error-codes.
 """

@@ -100,6 +100,10 @@ def validation_details(exc: ValidationError, prefix: str = "") -> list[ErrorDeta
     return details
 
 
+# Statuses that say what happened whatever the body (even one that broke off): our credentials, a proxy on
+# the way, a rate limit. Each means the gateway did nothing with the call.
+STATUS_DECIDES = frozenset({401, 403, 407, 429})
+
 # RFC 9110 Retry-After: delay-seconds or an IMF-fixdate. Anything else from a gateway is not passed on.
 _RETRY_AFTER = re.compile(r"[0-9]{1,10}|[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT")
 
