@@ -14,23 +14,35 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse, PublicApi, segment
+from connectors.adyen_codes import refusal_code
+from connectors.base import (
+    CallContext,
+    Connector,
+    Exchange,
+    GatewayRequest,
+    GatewayResponse,
+    PublicApi,
+    gateway_key,
+    redirect_of,
+    segment,
+)
 from connectors.contact import split_name
+from connectors.declines import decline
 from connectors.metadata import MetadataLimits
 from connectors.money import GatewayCurrencies
-from sidecar.errors import ErrorType, SidecarError, gateway_status_error, invalid_request
+from sidecar.errors import STATUS_DECIDES, ErrorType, SidecarError, invalid_request
 from sidecar.masking import Sensitivity
 from sidecar.models import (
+    ActionType,
     CaptureMethod,
     CaptureRequest,
     CardSummary,
-    DeclineInfo,
     ErrorDetail,
     Money,
+    NextAction,
     Payment,
     PaymentRequest,
     PaymentStatus,
-    Redirect,
     Refund,
     RefundRequest,
     RefundStatus,
@@ -51,26 +63,8 @@ PAYMENT_STATUS = {
     "Received": PaymentStatus.PENDING,
 }
 
-# Adyen refusalReasonCode -> canonical decline code
-# (https://docs.adyen.com/development-resources/refusal-reasons).
-DECLINE_CODE = {
-    "2": "card_declined",
-    "3": "card_declined",  # referral
-    "4": "processing_error",  # acquirer error
-    "5": "card_declined",  # blocked card
-    "6": "expired_card",
-    "7": "invalid_amount",
-    "8": "incorrect_number",
-    "9": "issuer_unavailable",
-    "10": "card_declined",  # not supported
-    "11": "authentication_required",  # 3D not authenticated
-    "12": "insufficient_funds",
-    "14": "fraudulent",
-    "20": "fraudulent",
-    "24": "incorrect_cvc",
-    "27": "card_declined",  # do not honor
-    "31": "fraudulent",
-}
+# "a maximum of 64 characters" (https://docs.adyen.com/development-resources/api-idempotency).
+IDEMPOTENCY_KEY_LIMIT = 64
 
 # Adyen's merchantRefundReason enum; any other reason is OTHER (a refund has no free-text field).
 REFUND_REASONS = {
@@ -207,7 +201,7 @@ class Adyen(Connector):
         if req.metadata:
             body["metadata"] = self.metadata(req.metadata, {})
         resp = yield self._post(ctx, "/payments", body)
-        return self._payment(resp, req)
+        return self._payment(resp, req, ctx)
 
     def capture(self, payment_id: str, req: CaptureRequest, ctx: CallContext) -> Exchange[Payment]:
         if req.amount is None:
@@ -215,8 +209,8 @@ class Adyen(Connector):
         body = {"merchantAccount": ctx.credentials.merchant_account, "amount": self._amount(req.amount, "amount")}
         if req.reference:
             body["reference"] = req.reference
-        resp = yield self._post(ctx, f"/payments/{segment(payment_id)}/captures", body)
-        data = self._modification(resp)
+        resp = yield self._post(ctx, f"/payments/{segment(payment_id)}/captures", body, key_step="capture")
+        data = self._modification(resp, ctx, payment_id, body)
         return Payment(
             id=data.get("paymentPspReference") or payment_id,
             operation_id=data.get("pspReference"),
@@ -231,8 +225,8 @@ class Adyen(Connector):
         body = {"merchantAccount": ctx.credentials.merchant_account}
         if req.reference:
             body["reference"] = req.reference
-        resp = yield self._post(ctx, f"/payments/{segment(payment_id)}/cancels", body)
-        data = self._modification(resp)
+        resp = yield self._post(ctx, f"/payments/{segment(payment_id)}/cancels", body, key_step="cancel")
+        data = self._modification(resp, ctx, payment_id, body)
         return Payment(
             id=data.get("paymentPspReference") or payment_id,
             operation_id=data.get("pspReference"),
@@ -256,13 +250,10 @@ class Adyen(Connector):
             body["reference"] = req.reference
         if req.reason:
             body["merchantRefundReason"] = REFUND_REASONS.get(req.reason, "OTHER")
-        resp = yield self._post(ctx, f"/payments/{segment(payment_id)}/refunds", body)
-        data = self._modification(resp)
-        refund_id = data.get("pspReference")
-        if not isinstance(refund_id, str):
-            raise self.unparseable(resp)
+        resp = yield self._post(ctx, f"/payments/{segment(payment_id)}/refunds", body, key_step="refund")
+        data = self._modification(resp, ctx, payment_id, body)
         return Refund(
-            id=refund_id,
+            id=data["pspReference"],
             payment_id=data.get("paymentPspReference") or payment_id,
             connector=self.name,
             status=RefundStatus.PENDING,
@@ -281,19 +272,22 @@ class Adyen(Connector):
     def _amount(self, money: Money, path: str) -> dict[str, Any]:
         return {"value": self.to_gateway(money, path), "currency": money.currency}
 
-    def _post(self, ctx: CallContext, path: str, body: dict[str, Any]) -> GatewayRequest:
+    def _post(self, ctx: CallContext, path: str, body: dict[str, Any], *, key_step: str = "") -> GatewayRequest:
         headers = {
             **self.auth_headers(ctx.credentials),
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
         if ctx.idempotency_key:
-            headers["Idempotency-Key"] = ctx.idempotency_key
+            # Adyen answers a known key with the first call's answer, whichever endpoint it was (its page
+            # documents no check of endpoint or body): each modification gets a key of its own so that a
+            # capture can never be answered with a refund's result.
+            headers["Idempotency-Key"] = gateway_key(ctx.idempotency_key, IDEMPOTENCY_KEY_LIMIT, key_step)
         return GatewayRequest("POST", ctx.base_url + path, headers, orjson.dumps(body))
 
     # -- answers ----------------------------------------------------------------------------------
 
-    def _payment(self, resp: GatewayResponse, req: PaymentRequest) -> Payment:
+    def _payment(self, resp: GatewayResponse, req: PaymentRequest, ctx: CallContext) -> Payment:
         if resp.status != 200:
             raise self._error(resp)
         data = self.json_object(resp)
@@ -302,24 +296,27 @@ class Adyen(Connector):
         status = PAYMENT_STATUS.get(result, PaymentStatus.UNRESOLVED) if isinstance(result, str) else None
         # An answer asking for an action may come before Adyen made a transaction: no pspReference yet, and
         # the app's reference is the handle (API.md v1.1). Any other answer without one is not an answer.
-        if status is None or not (isinstance(psp, str) or status is PaymentStatus.AUTHENTICATION_PENDING):
-            raise SidecarError(
-                ErrorType.GATEWAY_ERROR, "adyen answered without resultCode and pspReference", connector=self.name
-            )
+        if status is None:
+            raise self.unusable("a resultCode")
+        if not (isinstance(psp, str) or status is PaymentStatus.AUTHENTICATION_PENDING):
+            raise self.unusable("a pspReference")
+        self._same_call(ctx, data, {"merchantReference": req.reference})
         if status is PaymentStatus.AUTHORIZED and req.capture is CaptureMethod.AUTOMATIC:
             status = PaymentStatus.CHARGED
         extra = data.get("additionalData") or {}
         amount = self._answered_amount(data, req.amount)
         error = None
         if status in (PaymentStatus.AUTHORIZATION_FAILED, PaymentStatus.FAILURE):
-            reason_code = str(data.get("refusalReasonCode", ""))
-            reason = data.get("refusalReason") or result
-            error = DeclineInfo(
-                code=DECLINE_CODE.get(reason_code, "card_declined"),
-                message=reason,
-                connector_code=reason_code or None,
-                connector_message=reason,
+            code = str(data.get("refusalReasonCode") or "")
+            reason = data.get("refusalReason") if isinstance(data.get("refusalReason"), str) else None
+            error = decline(
+                code,
+                refusal_code(code, reason),
+                refusal=result == "Refused",
+                connector_message=reason or result,
+                connector_code=code or None,
             )
+        action = _next_action(result, data.get("action")) if status is PaymentStatus.AUTHENTICATION_PENDING else None
         return Payment(
             id=psp,
             connector=self.name,
@@ -328,7 +325,8 @@ class Adyen(Connector):
             amount=amount,
             captured=amount if status is PaymentStatus.CHARGED else None,
             card=_card(data, extra),
-            redirect=_redirect(data.get("action")),
+            redirect=redirect_of(action),
+            next_action=action,
             network_transaction_id=extra.get("networkTxReference"),
             connector_status=result,
             error=error,
@@ -339,7 +337,9 @@ class Adyen(Connector):
         given = data.get("amount")
         return self.from_gateway(given.get("value"), given.get("currency")) if isinstance(given, dict) else sent
 
-    def _modification(self, resp: GatewayResponse) -> dict[str, Any]:
+    def _modification(
+        self, resp: GatewayResponse, ctx: CallContext, payment_id: str, sent: dict[str, Any]
+    ) -> dict[str, Any]:
         if resp.status == 422 and self.json_object(resp).get("errorCode") == _UNSUPPORTED_CURRENCY:
             # Every currency Adyen does not take was refused before sending: on a capture or refund this is
             # Adyen saying the amount is not in the payment's currency ("The `currency` must match the
@@ -352,15 +352,57 @@ class Adyen(Connector):
             )
         if resp.status not in (200, 201):
             raise self._error(resp)
-        return self.json_object(resp)
+        data = self.json_object(resp)
+        if not isinstance(data.get("pspReference"), str) or not isinstance(data.get("status"), str):
+            raise self.unusable("the modification's pspReference and status")
+        echoes = {"paymentPspReference": payment_id, **{k: sent[k] for k in ("amount", "reference") if k in sent}}
+        self._same_call(ctx, data, echoes)
+        return data
+
+    def _same_call(self, ctx: CallContext, data: dict[str, Any], echoes: dict[str, Any]) -> None:
+        """Adyen answers a key it knows with the first call's answer, whatever this call's body (its page
+        documents no comparison). Where the answer echoes what was sent and differs, it is another call's:
+        409 idempotency_conflict, and this call did nothing. Fields Adyen does not echo cannot be checked."""
+        if not ctx.idempotency_key:
+            return
+        differ = sorted(k for k, sent in echoes.items() if k in data and data[k] != sent)
+        if differ:
+            raise SidecarError(
+                ErrorType.IDEMPOTENCY_CONFLICT,
+                f"adyen answered with the result of another call made with this Idempotency-Key "
+                f"({', '.join(differ)} differ); this call was not processed",
+                connector=self.name,
+                outcome="not_processed",
+            )
 
     def _error(self, resp: GatewayResponse) -> SidecarError:
-        data = self.json_object(resp)
-        message = f"adyen: {data.get('message') or data.get('errorType') or 'error'}"
-        details = None
-        if data.get("errorCode"):
-            details = [ErrorDetail(path="", message=data.get("message") or "", type=str(data["errorCode"]))]
-        return gateway_status_error(resp.status, message, self.name, details)
+        """Adyen's error answers (https://docs.adyen.com/development-resources/response-handling)."""
+        try:
+            data = self.json_object(resp)
+        except SidecarError as e:
+            return e
+        if not _ERROR_FIELDS & data.keys():
+            return self.unparseable(resp)
+        # ServiceError (`message`), or the newer RFC 7807 shape (`detail`, `title`) of https://docs.adyen.com/errors.
+        text = next(
+            (data[k] for k in ("message", "detail", "title", "errorType") if isinstance(data.get(k), str)), None
+        )
+        message = f"adyen: {text or 'error'}"
+        code = str(data.get("errorCode") or "")
+        details = [ErrorDetail(path="", message=text or "", type=code)] if code else None
+        if code == "704" and resp.status not in STATUS_DECIDES:
+            # "request already processed or in progress": the same key while the first call runs (or a
+            # duplicate Adyen itself detects). Adyen does not tell the two apart, so the first call's
+            # result is unknown here. Seen with HTTP 409 and with 422 (Adyen's page could not be read on
+            # which), so the code alone decides.
+            return SidecarError(
+                ErrorType.REQUEST_IN_PROGRESS, message, connector=self.name, details=details, outcome="unknown"
+            )
+        return self.status_error(resp, message, details)
+
+
+# An error answer carries at least one of these: ServiceError's, or RFC 7807's (https://docs.adyen.com/errors).
+_ERROR_FIELDS = frozenset({"errorCode", "errorType", "message", "title", "detail"})
 
 
 def _shopper_reference(customer_id: str) -> str:
@@ -431,9 +473,38 @@ def _card(data: dict[str, Any], extra: dict[str, Any]) -> CardSummary | None:
     return CardSummary(brand=brand, last4=last4, exp_month=exp_month, exp_year=exp_year)
 
 
-def _redirect(action: Any) -> Redirect | None:
-    if not isinstance(action, dict) or not action.get("url"):
-        return None
-    method = "POST" if str(action.get("method", "GET")).upper() == "POST" else "GET"
-    form = action.get("data") if isinstance(action.get("data"), dict) else None
-    return Redirect(url=action["url"], method=method, form={k: str(v) for k, v in form.items()} if form else None)
+# Adyen's action types (the Checkout*Action schemas of the v71 spec) by what the app must do.
+_PRESENT_ACTIONS = frozenset({"voucher", "qrCode", "bankTransfer"})
+_REDIRECT_ACTIONS = frozenset({"redirect", "nativeRedirect"})
+_FALLBACK_ACTION: dict[str, ActionType] = {
+    "RedirectShopper": "redirect",
+    "IdentifyShopper": "threeds_fingerprint",
+    "ChallengeShopper": "threeds_challenge",
+    "PresentToShopper": "present_to_shopper",
+}
+_THREE_DS_ACTION: dict[str, ActionType] = {"fingerprint": "threeds_fingerprint", "challenge": "threeds_challenge"}
+_URL_FIELDS = ("url", "downloadUrl", "instructionsUrl")
+
+
+def _next_action(result: str, action: Any) -> NextAction:
+    """Adyen's `action` in API.md's form; `data` keeps Adyen's own action object for its client SDKs."""
+    if not isinstance(action, dict):
+        return NextAction(type=_FALLBACK_ACTION.get(result, "sdk"))
+    kind = action.get("type")
+    url = next((action[k] for k in _URL_FIELDS if isinstance(action.get(k), str)), None)
+    if kind in _REDIRECT_ACTIONS and url:
+        method = "POST" if str(action.get("method", "GET")).upper() == "POST" else "GET"
+        form = action.get("data") if isinstance(action.get("data"), dict) else None
+        return NextAction(
+            type="redirect",
+            url=url,
+            method=method,
+            form={k: str(v) for k, v in form.items()} if form else None,
+            data=action,
+        )
+    if kind == "threeDS2":
+        three_ds = _THREE_DS_ACTION.get(str(action.get("subtype"))) or _FALLBACK_ACTION.get(result, "sdk")
+        return NextAction(type=three_ds, data=action)
+    if kind in _PRESENT_ACTIONS:
+        return NextAction(type="present_to_shopper", url=url, method="GET" if url else None, data=action)
+    return NextAction(type="sdk", data=action)  # await, sdk, wechatpaySDK, delegatedAuthentication, new types

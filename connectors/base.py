@@ -8,6 +8,8 @@ top to bottom in one function and tests can drive it with recorded responses.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping
@@ -21,13 +23,23 @@ from pydantic import BaseModel
 from connectors.contact import e164
 from connectors.metadata import MetadataError, MetadataLimits
 from connectors.money import GatewayCurrencies, MoneyError
-from sidecar.errors import ErrorType, SidecarError, invalid_request
+from sidecar.errors import (
+    STATUS_DECIDES,
+    ErrorType,
+    SidecarError,
+    gateway_status_error,
+    invalid_request,
+    parse_retry_after,
+)
 from sidecar.masking import Sensitivity
 from sidecar.models import (
     CaptureRequest,
+    ErrorDetail,
     Money,
+    NextAction,
     Payment,
     PaymentRequest,
+    Redirect,
     Refund,
     RefundRequest,
     VoidRequest,
@@ -137,7 +149,9 @@ class Connector(ABC):
         pattern = self.id_patterns[kind]
         if not pattern.fullmatch(value):
             raise invalid_request(
-                f"not a {self.name} {kind} id", path=path, detail=f"{self.name} {kind} ids match {pattern.pattern}"
+                f"{kind} id not in {self.name}'s format",
+                path=path,
+                detail=f"{self.name} {kind} ids match {pattern.pattern}",
             )
         return value
 
@@ -194,15 +208,32 @@ class Connector(ABC):
         return SidecarError(ErrorType.UNSUPPORTED_OPERATION, message, connector=self.name)
 
     def unparseable(self, resp: GatewayResponse) -> SidecarError:
+        """A body that is not the gateway's JSON. A 401, 403, 407 or 429 still says what happened;
+        anything else (an HTML 502 from a load balancer, a truncated 200) may have come after the money
+        moved."""
         kind = resp.headers.get("content-type", "no content type").split(";")[0]
+        message = f"{self.name} answered HTTP {resp.status} with a body that is not the expected JSON ({kind})"
+        if resp.status in STATUS_DECIDES:
+            return self.status_error(resp, message)
+        return SidecarError(ErrorType.GATEWAY_ERROR, message, connector=self.name, outcome="unknown")
+
+    def unusable(self, what: str) -> SidecarError:
+        """JSON that lacks what the answer must carry: the call's outcome is unknown."""
         return SidecarError(
-            ErrorType.GATEWAY_ERROR,
-            f"{self.name} answered HTTP {resp.status} with a body that is not the expected JSON ({kind})",
-            connector=self.name,
+            ErrorType.GATEWAY_ERROR, f"{self.name} answered without {what}", connector=self.name, outcome="unknown"
+        )
+
+    def status_error(
+        self, resp: GatewayResponse, message: str, details: list[ErrorDetail] | None = None
+    ) -> SidecarError:
+        """The API.md error for a gateway's non-result answer by its status, Retry-After passed on."""
+        retry_after = next((v for k, v in resp.headers.items() if k.lower() == "retry-after"), None)
+        return gateway_status_error(
+            resp.status, message, self.name, details, retry_after=parse_retry_after(retry_after)
         )
 
     def json_object(self, resp: GatewayResponse) -> dict[str, Any]:
-        """The gateway's JSON object, or gateway_error: an HTML error page is not an answer."""
+        """The gateway's JSON object, or an error: an HTML error page is not an answer."""
         try:
             data = orjson.loads(resp.body)
         except orjson.JSONDecodeError:
@@ -210,3 +241,27 @@ class Connector(ABC):
         if not isinstance(data, dict):
             raise self.unparseable(resp)
         return data
+
+
+# Keys the sidecar derives or shortens start with this; an app's key that does too is hashed as well,
+# so a key the app chose can never equal one the sidecar made from another.
+_DERIVED = "sidecar-"
+
+
+def gateway_key(key: str, limit: int, step: str = "") -> str:
+    """The gateway's idempotency key for the app's `key` (1-255 printable ASCII): the key itself where it
+    fits the gateway's `limit`, else a hash of it; for a `step` of a call that makes several (or a call
+    the gateway must not confuse with another under the same key), a hash of both. Deterministic, so the
+    app's retry with the same key reaches the gateway with the same key. `limit` is at least 51."""
+    if not step and len(key) <= limit and not key.startswith(_DERIVED):
+        return key
+    # The app's key is printable ASCII: no newline, so (step, key) pairs hash apart.
+    digest = hashlib.sha256(f"{step}\n{key}".encode()).digest()
+    return _DERIVED + base64.urlsafe_b64encode(digest).decode().rstrip("=")  # 51 characters
+
+
+def redirect_of(action: NextAction | None) -> Redirect | None:
+    """`Payment.redirect`, kept filled for redirects beside `next_action` (API.md v1.1)."""
+    if action is None or action.type != "redirect" or not action.url:
+        return None
+    return Redirect(url=action.url, method=action.method or "GET", form=action.form)

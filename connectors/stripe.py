@@ -13,10 +13,22 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse, PublicApi, segment
+from connectors.base import (
+    CallContext,
+    Connector,
+    Exchange,
+    GatewayRequest,
+    GatewayResponse,
+    PublicApi,
+    gateway_key,
+    redirect_of,
+    segment,
+)
+from connectors.declines import decline
 from connectors.metadata import MetadataLimits
 from connectors.money import GatewayCurrencies
-from sidecar.errors import ErrorType, SidecarError, gateway_status_error, invalid_request
+from connectors.stripe_codes import CARD_ERROR_CODES, DECLINE_CODES
+from sidecar.errors import STATUS_DECIDES, ErrorType, SidecarError, invalid_request
 from sidecar.masking import Sensitivity
 from sidecar.models import (
     CaptureRequest,
@@ -24,10 +36,10 @@ from sidecar.models import (
     DeclineInfo,
     ErrorDetail,
     Money,
+    NextAction,
     Payment,
     PaymentRequest,
     PaymentStatus,
-    Redirect,
     Refund,
     RefundRequest,
     RefundStatus,
@@ -54,8 +66,8 @@ REFUND_STATUS = {
     "canceled": RefundStatus.FAILED,
 }
 
-# Stripe's decline codes are already the canonical vocabulary; these are the few that differ.
-DECLINE_CODE = {"generic_decline": "card_declined", "do_not_honor": "card_declined"}
+# "Idempotency keys are up to 255 characters long" (https://docs.stripe.com/idempotency).
+IDEMPOTENCY_KEY_LIMIT = 255
 
 CANCELLATION_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
 REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
@@ -167,7 +179,7 @@ class Stripe(Connector):
             "billing_details": self._billing_details(req),
         }
         resp = yield self._post(
-            ctx, "/v1/payment_methods", method, key_suffix="payment_method", step="create payment method"
+            ctx, "/v1/payment_methods", method, key_step="payment_method", step="create payment method"
         )
         if resp.status == 402 and (error := self._error_object(resp)).get("type") == "card_error":
             # Stripe refused the card (number, expiry, CVC) before any payment existed: a decline with no
@@ -184,7 +196,7 @@ class Stripe(Connector):
             raise self._error(resp)
         pm_id = self.json_object(resp).get("id")
         if not isinstance(pm_id, str):
-            raise self.unparseable(resp)
+            raise self.unusable("a PaymentMethod id")
         intent["payment_method"] = pm_id
         resp = yield self._post(ctx, "/v1/payment_intents", intent, step="create payment intent")
         return self._payment(resp)
@@ -249,7 +261,7 @@ class Stripe(Connector):
         intent = self.json_object(resp)
         currency = intent.get("currency")
         if not isinstance(currency, str):
-            raise self.unparseable(resp)
+            raise self.unusable("the payment's currency")
         self.same_currency(amount, currency.upper(), "amount")
         return intent
 
@@ -262,13 +274,13 @@ class Stripe(Connector):
         return {**self.auth_headers(ctx.credentials), "Stripe-Version": API_VERSION, "Accept": "application/json"}
 
     def _post(
-        self, ctx: CallContext, path: str, params: dict[str, Any], *, key_suffix: str = "", step: str = ""
+        self, ctx: CallContext, path: str, params: dict[str, Any], *, key_step: str = "", step: str = ""
     ) -> GatewayRequest:
         headers = self._headers(ctx)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         if ctx.idempotency_key:
             # Each call of a multi-call operation needs its own key, stable across the app's retries.
-            key = f"{ctx.idempotency_key}:{key_suffix}" if key_suffix else ctx.idempotency_key
+            key = gateway_key(ctx.idempotency_key, IDEMPOTENCY_KEY_LIMIT, key_step)
             headers["Idempotency-Key"] = key
         body = form_encode(params).encode()
         return GatewayRequest("POST", ctx.base_url + path, headers, body, step)
@@ -309,10 +321,8 @@ class Stripe(Connector):
             connector_status = pi["status"]
             payment_id = pi["id"]
             currency = pi["currency"]
-        except (KeyError, TypeError):
-            raise SidecarError(
-                ErrorType.GATEWAY_ERROR, "stripe answered without a usable PaymentIntent", connector=self.name
-            ) from None
+        except (KeyError, TypeError, AttributeError):
+            raise self.unusable("a usable PaymentIntent") from None
         amount = self.from_gateway(pi.get("amount"), currency)
         received = self.from_gateway(pi.get("amount_received") or 0, currency)
         status = PAYMENT_STATUS.get(connector_status, PaymentStatus.UNRESOLVED)
@@ -326,10 +336,7 @@ class Stripe(Connector):
         charge = pi.get("latest_charge") if isinstance(pi.get("latest_charge"), dict) else {}
         card = ((charge.get("payment_method_details") or {}).get("card")) or {}
         refunded = self.from_gateway(_refunded(charge), currency)
-        redirect = None
-        next_action = pi.get("next_action") or {}
-        if next_action.get("type") == "redirect_to_url":
-            redirect = Redirect(url=next_action["redirect_to_url"]["url"], method="GET")
+        action = _next_action(pi.get("next_action")) if status is PaymentStatus.AUTHENTICATION_PENDING else None
         return Payment(
             id=payment_id,
             connector=self.name,
@@ -346,7 +353,8 @@ class Stripe(Connector):
             )
             if card
             else None,
-            redirect=redirect,
+            redirect=redirect_of(action),
+            next_action=action,
             network_transaction_id=card.get("network_transaction_id"),
             connector_status=connector_status,
             error=decline,
@@ -359,10 +367,8 @@ class Stripe(Connector):
         try:
             connector_status = re["status"]
             refund_id = re["id"]
-        except (KeyError, TypeError):
-            raise SidecarError(
-                ErrorType.GATEWAY_ERROR, "stripe answered without a usable Refund", connector=self.name
-            ) from None
+        except (KeyError, TypeError, AttributeError):
+            raise self.unusable("a usable Refund") from None
         money = self.from_gateway(re.get("amount"), re.get("currency"))
         status = REFUND_STATUS.get(connector_status, RefundStatus.MANUAL_REVIEW)
         error = None
@@ -389,26 +395,57 @@ class Stripe(Connector):
         return error
 
     def _error(self, resp: GatewayResponse) -> SidecarError:
-        error = self._error_object(resp)
+        """Stripe's error answers (https://docs.stripe.com/api/errors), each with what it says of the call."""
+        try:
+            error = self._error_object(resp)
+        except SidecarError as e:
+            return e
         message = f"stripe: {error.get('message') or error.get('type') or 'error'}"
-        if resp.status == 402 or error.get("type") == "card_error":
-            return SidecarError(ErrorType.GATEWAY_REJECTED, message, connector=self.name, details=_error_details(error))
+        details = _error_details(error)
+        if resp.status in STATUS_DECIDES:
+            return self.status_error(resp, message, details)
+        if resp.status == 409:
+            # "The request conflicts with another request (perhaps due to using the same idempotent key)":
+            # `idempotency_key_in_use`, the first call with this key is still running. It may yet succeed.
+            return SidecarError(
+                ErrorType.REQUEST_IN_PROGRESS, message, connector=self.name, details=details, outcome="unknown"
+            )
+        client_error = 400 <= resp.status < 500  # a 5xx says nothing certain, whatever its body
+        if client_error and error.get("type") == "idempotency_error":
+            # The key was used with another endpoint or other parameters; Stripe did nothing with this call.
+            return SidecarError(
+                ErrorType.IDEMPOTENCY_CONFLICT, message, connector=self.name, details=details, outcome="not_processed"
+            )
+        if client_error and (resp.status == 402 or error.get("type") == "card_error"):
+            # The card was refused before any payment existed: the request could not be processed.
+            return SidecarError(
+                ErrorType.GATEWAY_REJECTED, message, connector=self.name, details=details, outcome="not_processed"
+            )
         if resp.status == 400 and error.get("code") == "resource_missing":
-            return SidecarError(ErrorType.NOT_FOUND, message, connector=self.name)
-        return gateway_status_error(resp.status, message, self.name, _error_details(error))
+            return SidecarError(ErrorType.NOT_FOUND, message, connector=self.name, outcome="not_processed")
+        return self.status_error(resp, message, details)
 
 
 def _decline(error: dict[str, Any]) -> DeclineInfo:
-    # Only a card error without a code of its own is a plain card decline; any other error (3-D Secure
-    # failed, a processing error) keeps its own code, or at least its type.
-    card_error = error.get("type") == "card_error"
-    code = error.get("decline_code") or error.get("code") or ("card_declined" if card_error else error.get("type"))
-    return DeclineInfo(
-        code=DECLINE_CODE.get(code, code) if code else "payment_failed",
-        message=error.get("message") or ("The card was declined." if card_error else "The payment failed."),
-        connector_code=error.get("code"),
-        connector_message=error.get("message"),
-        decline_code=error.get("decline_code"),
+    """A card error (or a PaymentIntent's last_payment_error) as a decline: the issuer's `decline_code`
+    where Stripe gives one, else the error's own `code`. Only a card error is a refusal: any other error
+    (3-D Secure failed, a processing error) keeps its own code in `connector_code`, never `card_declined`."""
+    decline_code, code = error.get("decline_code"), error.get("code")
+    message = error.get("message")
+    refusal = error.get("type") == "card_error"
+    if isinstance(decline_code, str) and decline_code:
+        return decline(
+            decline_code,
+            DECLINE_CODES.get(decline_code),
+            refusal=refusal,
+            connector_message=message,
+            connector_code=code,
+            decline_code=decline_code,
+        )
+    code = code if isinstance(code, str) else ""
+    kind = error.get("type") if isinstance(error.get("type"), str) else None
+    return decline(
+        code, CARD_ERROR_CODES.get(code), refusal=refusal, connector_message=message, connector_code=code or kind
     )
 
 
@@ -436,6 +473,28 @@ def _statement_descriptor(text: str) -> str:
             detail="https://docs.stripe.com/get-started/account/statement-descriptors",
         )
     return text
+
+
+# Stripe's next_action types (payment_intent_next_action in its OpenAPI spec) by what the app must do:
+# redirect the shopper, show them something (`*_display_*`, `verify_with_microdeposits`), or hand the
+# object to Stripe's client SDK (`use_stripe_sdk`, app redirects, and any type Stripe adds later).
+_REDIRECT_ACTIONS = frozenset({"redirect_to_url", "alipay_handle_redirect"})
+# Where a display action's own page is, for apps that send the shopper there rather than render it.
+_HOSTED_PAGE = ("hosted_instructions_url", "hosted_voucher_url", "hosted_verification_url")
+
+
+def _next_action(next_action: Any) -> NextAction:
+    """Stripe's `next_action` in API.md's form; `data` keeps Stripe's own object for Stripe's client SDKs."""
+    if not isinstance(next_action, dict) or not isinstance(next_action.get("type"), str):
+        return NextAction(type="sdk", data=next_action if isinstance(next_action, dict) else None)
+    kind = next_action["type"]
+    details = next_action.get(kind) if isinstance(next_action.get(kind), dict) else {}
+    if kind in _REDIRECT_ACTIONS and isinstance(details.get("url"), str):
+        return NextAction(type="redirect", url=details["url"], method="GET", data=next_action)
+    if "display" in kind or kind == "verify_with_microdeposits":
+        url = next((details[k] for k in _HOSTED_PAGE if isinstance(details.get(k), str)), None)
+        return NextAction(type="present_to_shopper", url=url, method="GET" if url else None, data=next_action)
+    return NextAction(type="sdk", data=next_action)
 
 
 def _error_details(error: dict[str, Any]) -> list[ErrorDetail] | None:

@@ -271,6 +271,8 @@ class CanonicalApi:
             )
             exchange = route.start(bound.connector, gateway_id, body, ctx)
             result = await self.dispatcher.run(bound, ctx, exchange, route.operation)
+            if result.error is not None and result.error.unmapped:
+                metrics.unmapped_decline(bound.connector.name, result.error.unmapped)
         except SidecarError as e:
             e.connector = e.connector or bound.connector.name
             raise
@@ -308,6 +310,8 @@ def error_response(e: SidecarError, request_id: str) -> ApiResponse:
     headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
     if isinstance(e, MethodNotAllowed):
         headers["Allow"] = ", ".join(e.allow)
+    if e.retry_after:
+        headers["Retry-After"] = e.retry_after
     return ApiResponse(e.status, body.encode(), headers)
 
 

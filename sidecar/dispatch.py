@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from pydantic import BaseModel, ValidationError
 
 from connectors import REGISTRY, CallContext, Connector, Exchange, GatewayRequest, GatewayResponse
@@ -19,6 +20,8 @@ from sidecar.masking import Masker
 from sidecar.outbound import OutboundPool
 from sidecar.sandbox import sandbox_credentials
 from sidecar.strict_json import loads_unique
+
+log = structlog.get_logger("sidecar.dispatch")
 
 
 @dataclass(frozen=True)
@@ -107,18 +110,39 @@ class Dispatcher:
         return creds
 
     async def run[T](self, bound: BoundConnector, ctx: CallContext, exchange: Exchange[T], operation: str) -> T:
-        """Drives the connector's exchange: each request it yields goes out once; the answer goes back in."""
+        """Drives the connector's exchange: each request it yields goes out once; the answer goes back in.
+        Whatever goes wrong once a gateway has answered, the app is told the call's outcome is unknown."""
         name = bound.connector.name
+        answered = False
         try:
             request = next(exchange)
             while True:
-                request = exchange.send(await self.send(bound, ctx, request, operation))
+                response = await self.send(bound, ctx, request, operation)
+                answered = True
+                request = exchange.send(response)
         except StopIteration as done:
             return done.value
+        except SidecarError:
+            raise
         except ValidationError:
+            if not answered:
+                raise
             # The gateway's answer parsed but did not fit the canonical model (e.g. a negative amount).
             raise SidecarError(
-                ErrorType.GATEWAY_ERROR, f"{name} answered with values the sidecar cannot represent", connector=name
+                ErrorType.GATEWAY_ERROR,
+                f"{name} answered with values the sidecar cannot represent",
+                connector=name,
+                outcome="unknown",
+            ) from None
+        except Exception:
+            if not answered:
+                raise
+            log.exception("connector failed on the gateway's answer", operation=operation)
+            raise SidecarError(
+                ErrorType.INTERNAL,
+                "internal error on the gateway's answer; it has been logged. The call may have been processed",
+                connector=name,
+                outcome="unknown",
             ) from None
 
     async def send(

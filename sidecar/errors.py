@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import ValidationError
 
-from sidecar.models import ErrorDetail
-
-Outcome = Literal["unknown", "not_sent"]
+from sidecar.models import ErrorDetail, Outcome
 
 
 class ErrorType(StrEnum):
@@ -27,6 +25,9 @@ class ErrorType(StrEnum):
     GATEWAY_ERROR = "gateway_error"
     GATEWAY_UNREACHABLE = "gateway_unreachable"
     GATEWAY_TIMEOUT = "gateway_timeout"
+    GATEWAY_RATE_LIMITED = "gateway_rate_limited"
+    REQUEST_IN_PROGRESS = "request_in_progress"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     PROXY_ERROR = "proxy_error"
     INTERNAL = "internal"
 
@@ -46,6 +47,9 @@ HTTP_STATUS: dict[ErrorType, int] = {
     ErrorType.GATEWAY_ERROR: 502,
     ErrorType.GATEWAY_UNREACHABLE: 502,
     ErrorType.GATEWAY_TIMEOUT: 504,
+    ErrorType.GATEWAY_RATE_LIMITED: 503,
+    ErrorType.REQUEST_IN_PROGRESS: 409,
+    ErrorType.IDEMPOTENCY_CONFLICT: 409,
     ErrorType.PROXY_ERROR: 502,
     ErrorType.INTERNAL: 500,
 }
@@ -62,6 +66,7 @@ class SidecarError(Exception):
         details: list[ErrorDetail] | None = None,
         outcome: Outcome | None = None,
         connector: str | None = None,
+        retry_after: str | None = None,
     ) -> None:
         super().__init__(message)
         self.type = type
@@ -69,6 +74,7 @@ class SidecarError(Exception):
         self.details = details
         self.outcome = outcome
         self.connector = connector
+        self.retry_after = retry_after  # the gateway's Retry-After, passed on to the app
 
     @property
     def status(self) -> int:
@@ -94,18 +100,52 @@ def validation_details(exc: ValidationError, prefix: str = "") -> list[ErrorDeta
     return details
 
 
+# Statuses that say what happened whatever the body (even one that broke off): our credentials, a proxy on
+# the way, a rate limit. Each means the gateway did nothing with the call.
+STATUS_DECIDES = frozenset({401, 403, 407, 429})
+
+# RFC 9110 Retry-After: delay-seconds or an IMF-fixdate. Anything else from a gateway is not passed on.
+_RETRY_AFTER = re.compile(r"[0-9]{1,10}|[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT")
+
+
+def parse_retry_after(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value if _RETRY_AFTER.fullmatch(value) else None
+
+
 def gateway_status_error(
-    status: int, message: str, connector: str, details: list[ErrorDetail] | None = None
+    status: int,
+    message: str,
+    connector: str,
+    details: list[ErrorDetail] | None = None,
+    *,
+    retry_after: str | None = None,
 ) -> SidecarError:
-    """The API.md error for a gateway's non-2xx answer that is not a decline."""
+    """The API.md error for a gateway's answer that is not a result, by its HTTP status alone.
+
+    A 4xx says the gateway did nothing (`not_processed`): a refused request, our credentials (401/403,
+    whatever the body), a rate limit (429: limiters run before anything else). Any other status after a
+    send leaves the outcome `unknown`: a 5xx may come after the money moved.
+    """
+    outcome: Outcome = "not_processed"
     if status in (401, 403):
         kind = ErrorType.GATEWAY_AUTHENTICATION
     elif status == 404:
         kind = ErrorType.NOT_FOUND
     elif status == 407:
-        kind = ErrorType.PROXY_ERROR
+        # A proxy on the way refused to forward the call: it never reached the gateway.
+        kind, outcome = ErrorType.PROXY_ERROR, "not_sent"
+    elif status == 429:
+        kind = ErrorType.GATEWAY_RATE_LIMITED
     elif 400 <= status < 500:
         kind = ErrorType.GATEWAY_REJECTED
     else:
-        kind = ErrorType.GATEWAY_ERROR
-    return SidecarError(kind, message, connector=connector, details=details)
+        kind, outcome = ErrorType.GATEWAY_ERROR, "unknown"
+    return SidecarError(
+        kind,
+        message,
+        connector=connector,
+        details=details,
+        outcome=outcome,
+        retry_after=retry_after if kind is ErrorType.GATEWAY_RATE_LIMITED else None,
+    )

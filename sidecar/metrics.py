@@ -5,6 +5,7 @@ from raw request input, so an app cannot blow up their cardinality."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
@@ -52,6 +53,13 @@ FORWARD_REFUSED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+UNMAPPED_DECLINES = Counter(
+    "sidecar_unmapped_declines",
+    "Declines whose gateway code is in none of the connector's tables (answered as card_declined or "
+    "processing_error), by connector and the gateway's code. Non-zero means a table has a gap.",
+    ["connector", "code"],
+    registry=REGISTRY,
+)
 POOL_CONNECTIONS = Gauge(
     "sidecar_pool_open_connections",
     "Open connections in the outbound (gateway) client pools.",
@@ -81,6 +89,14 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 def catch_counter(source: str) -> Callable[[str], None]:
     """The masking safety net's `on_catch` for one source (a connector name, or `log`, `canonical`)."""
     return lambda kind: MASKING_CATCHES.labels(kind, source).inc()
+
+
+# A gateway's code becomes a label: only a short plain token, so that an odd answer cannot flood the registry.
+_CODE_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+
+
+def unmapped_decline(connector: str, code: str) -> None:
+    UNMAPPED_DECLINES.labels(connector, code if _CODE_LABEL.fullmatch(code) else "other").inc()
 
 
 def render() -> bytes:

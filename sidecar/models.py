@@ -7,9 +7,10 @@ Request models are strict and closed: a typo in a field name or a string where a
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 
 class PaymentStatus(StrEnum):
@@ -173,6 +174,9 @@ class DeclineInfo(_Response):
     connector_code: str | None = None
     connector_message: str | None = None
     decline_code: str | None = None
+    # The gateway's code is in none of the connector's tables: the sidecar counts it so that gaps show.
+    # Never sent to apps, not in the OpenAPI document.
+    unmapped: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
 
 
 class CardSummary(_Response):
@@ -186,6 +190,19 @@ class Redirect(_Response):
     url: str
     method: Literal["GET", "POST"]
     form: dict[str, str] | None = None
+
+
+ActionType = Literal["redirect", "threeds_fingerprint", "threeds_challenge", "present_to_shopper", "sdk"]
+
+
+class NextAction(_Response):
+    """What the shopper or the app's client SDK must do before the payment can go on."""
+
+    type: ActionType
+    url: str | None = None
+    method: Literal["GET", "POST"] | None = None
+    form: dict[str, str] | None = None
+    data: dict[str, Any] | None = Field(default=None, description="The gateway's own action object, for its SDK.")
 
 
 class Payment(_Response):
@@ -202,6 +219,7 @@ class Payment(_Response):
     refunded: Money | None = None
     card: CardSummary | None = None
     redirect: Redirect | None = None
+    next_action: NextAction | None = None
     network_transaction_id: str | None = None
     connector_status: str
     error: DeclineInfo | None = None
@@ -217,6 +235,10 @@ class Refund(_Response):
     error: DeclineInfo | None = None
 
 
+# After a gateway call: whether the gateway did nothing, may have acted, or never got the call.
+Outcome = Literal["not_processed", "unknown", "not_sent"]
+
+
 class ErrorDetail(_Response):
     path: str
     message: str
@@ -228,7 +250,7 @@ class ErrorInfo(_Response):
     message: str
     request_id: str
     connector: str | None = None
-    outcome: Literal["unknown", "not_sent"] | None = None
+    outcome: Outcome | None = None
     details: list[ErrorDetail] | None = None
 
 

@@ -30,7 +30,7 @@ import certifi
 
 from connectors.base import GatewayRequest, GatewayResponse
 from sidecar.config import ConnectorSettings, PoolSettings, Timeouts
-from sidecar.errors import ErrorType, SidecarError
+from sidecar.errors import STATUS_DECIDES, ErrorType, SidecarError
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,14 @@ class OutboundPool:
                 timeout=_timeout(t),
                 allow_redirects=False,
             ) as resp:
-                body = await resp.read()
+                try:
+                    body = await resp.read()
+                except aiohttp.ClientPayloadError:
+                    if resp.status not in STATUS_DECIDES:
+                        raise
+                    # The status already says what happened and that the gateway did nothing; the body
+                    # that broke off would only have said it again.
+                    body = b""
         except (TimeoutError, aiohttp.ClientError) as e:
             raise _fault(e, connector, t.total, via_proxy=route.proxy is not None) from e
         if resp.status == 407 and route.proxy is not None:

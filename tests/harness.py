@@ -169,11 +169,14 @@ class Tinyproxy:
 
 class FakeGateway:
     """A real local HTTP server that misbehaves on purpose. Its behaviour can be changed between
-    calls: answer with a status and body, or accept the request and never answer (`hang`)."""
+    calls: answer with a status, headers and body, accept the request and never answer (`hang`), or
+    announce a longer body than it sends and close the connection (`cut`)."""
 
     def __init__(self) -> None:
         outer = self
         self.status, self.body, self.content_type, self.hang = 200, b"{}", "application/json", False
+        self.headers: dict[str, str] = {}
+        self.cut = False
         self.delay = 0.0
         self.hits = 0
         self.connections = 0
@@ -198,11 +201,24 @@ class FakeGateway:
                     outer.release.wait(60)
                     self.close_connection = True
                     return
-                self.send_response(outer.status)
-                self.send_header("Content-Type", outer.content_type)
-                self.send_header("Content-Length", str(len(outer.body)))
+                # One reading of the answer: once the headers of an empty body are out, the test may
+                # already be setting the next answer, which must not end up on this connection.
+                status, body, content_type, headers, cut = (
+                    outer.status,
+                    outer.body,
+                    outer.content_type,
+                    outer.headers,
+                    outer.cut,
+                )
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body) + (100 if cut else 0)))
                 self.end_headers()
-                self.wfile.write(outer.body)
+                self.wfile.write(body)
+                if cut:
+                    self.close_connection = True
 
             do_GET = do_POST = _serve
 
@@ -215,8 +231,16 @@ class FakeGateway:
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def answer(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def answer(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        cut: bool = False,
+    ) -> None:
         self.status, self.body, self.content_type, self.hang = status, body, content_type, False
+        self.headers, self.cut = headers or {}, cut
 
     def close(self) -> None:
         self.release.set()

@@ -117,7 +117,10 @@ refunds = st.builds(
     reference=st.none() | refs,
 )
 gateway_ids = st.from_regex(r"\A[A-Za-z0-9_]{4,40}\Z")
-idempotency_keys = st.none() | st.from_regex(r"\A[A-Za-z0-9-]{8,64}\Z")
+# API.md v1.1: any key of 1-255 printable ASCII characters.
+idempotency_keys = st.none() | st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=255
+)
 
 
 def json_response(status: int, body: Any) -> GatewayResponse:

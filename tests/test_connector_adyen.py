@@ -24,7 +24,9 @@ from strategies import (
 )
 
 from connectors.adyen import Adyen, AdyenAccount
-from connectors.base import GatewayResponse
+from connectors.adyen_codes import REFUSAL_REASONS, UNCONFIRMED_REFUSAL_REASONS
+from connectors.base import GatewayResponse, gateway_key
+from connectors.declines import DeclineCode
 from sidecar.errors import ErrorType, SidecarError
 from sidecar.models import (
     Address,
@@ -53,9 +55,9 @@ def check(request) -> dict:
     return json.loads(request.body)
 
 
-def payment_answer(result: str = "Authorised", **extra) -> GatewayResponse:
+def payment_answer(result: str = "Authorised", reference: str = "order-1", **extra) -> GatewayResponse:
     return json_response(
-        200, {"pspReference": "PSP0001", "resultCode": result, "merchantReference": "order-1", **extra}
+        200, {"pspReference": "PSP0001", "resultCode": result, "merchantReference": reference, **extra}
     )
 
 
@@ -63,14 +65,22 @@ def payment_answer(result: str = "Authorised", **extra) -> GatewayResponse:
 @settings(max_examples=120, deadline=None)
 @given(req=payment_requests_with(whole_addresses), key=idempotency_keys)
 def test_authorize_requests_validate_against_the_spec(req, key) -> None:
-    (request,) = requests_of(adyen.authorize(req, context(account, BASE, key)), [payment_answer()])
+    (request,) = requests_of(
+        adyen.authorize(req, context(account, BASE, key)), [payment_answer(reference=req.reference)]
+    )
     body = check(request)
     assert body["merchantAccount"] == "ShopECOM"
     assert body["amount"] == {"value": req.amount.minor, "currency": req.amount.currency}
     assert body["paymentMethod"]["number"] == req.payment_method.card.number
     assert body["returnUrl"] == (req.return_url or "https://shop.example/return")
     assert (body.get("additionalData", {}).get("manualCapture") == "true") == (req.capture == "manual")
-    assert request.headers.get("Idempotency-Key") == key
+    if key:
+        # Any key the app may send fits Adyen's 64 characters, the same way on every retry.
+        sent = request.headers["Idempotency-Key"]
+        assert sent == gateway_key(key, 64) and len(sent) <= 64
+        assert sent == key or len(key) > 64 or key.startswith("sidecar-")
+    else:
+        assert "Idempotency-Key" not in request.headers
     assert body.get("metadata") == (req.metadata or None)
     customer = req.customer
     assert body.get("shopperReference") == (customer.id if customer else None)
@@ -89,6 +99,7 @@ def test_follow_up_requests_validate_against_the_spec(pid, amount, void, ref, ke
     ctx = context(account, BASE, key)
     answer = json_response(201, {"pspReference": "MOD1", "paymentPspReference": pid, "status": "received"})
     ref = ref.model_copy(update={"amount": ref.amount or amount})
+    keys = []
     for exchange in (
         adyen.capture(pid, CaptureRequest(amount=amount), ctx),
         adyen.void(pid, void, ctx),
@@ -97,6 +108,10 @@ def test_follow_up_requests_validate_against_the_spec(pid, amount, void, ref, ke
         (request,) = requests_of(exchange, [answer])
         assert check(request)["merchantAccount"] == "ShopECOM"
         assert urlsplit(request.url).path.startswith(f"/v71/payments/{pid}/")
+        keys.append(request.headers.get("Idempotency-Key"))
+    if key:
+        # Each modification has a key of its own: Adyen would answer a refund with a capture's result.
+        assert len(set(keys)) == 3 and all(len(k) <= 64 for k in keys)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +169,7 @@ def test_refusal_fills_decline_info(sample_payment_request, code, reason, canoni
     assert (payment.error.connector_code, payment.error.connector_message) == (code, reason)
 
 
-def test_redirect_action_becomes_redirect(sample_payment_request) -> None:
+def test_redirect_action_becomes_redirect_and_next_action(sample_payment_request) -> None:
     answer = payment_answer(
         "RedirectShopper",
         action={
@@ -167,6 +182,11 @@ def test_redirect_action_becomes_redirect(sample_payment_request) -> None:
     payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
     assert payment.redirect.url == "https://3ds.example/x" and payment.redirect.method == "POST"
     assert payment.redirect.form == {"PaReq": "abc", "MD": "def"}
+    action = payment.next_action
+    assert (action.type, action.url, action.method, action.form) == (
+        "redirect",
+        *payment.redirect.model_dump().values(),
+    )
 
 
 def test_modifications_are_initiated_not_final() -> None:
@@ -247,21 +267,49 @@ def test_missing_return_url_is_a_clear_error(sample_payment_request) -> None:
             },
             ErrorType.GATEWAY_ERROR,
         ),
+        (
+            409,
+            {
+                "status": 409,
+                "errorCode": "704",
+                "message": "request already processed or in progress",
+                "errorType": "validation",
+            },
+            ErrorType.REQUEST_IN_PROGRESS,
+        ),
+        (
+            422,
+            {
+                "status": 422,
+                "errorCode": "704",
+                "message": "request already processed or in progress",
+                "errorType": "validation",
+            },
+            ErrorType.REQUEST_IN_PROGRESS,
+        ),
+        (
+            429,
+            {"type": "https://docs.adyen.com/errors/too-many-requests", "title": "Too many requests", "status": 429},
+            ErrorType.GATEWAY_RATE_LIMITED,
+        ),
     ],
 )
 def test_error_answers_map_to_api_errors(status, body, expected) -> None:
     with pytest.raises(SidecarError) as e:
         drive(adyen.void("PSP1", VoidRequest(), context(account, BASE)), lambda _r: json_response(status, body))
     assert e.value.type is expected
-    if body["errorCode"] != "000":
+    # A 5xx, or 704 (the first call with the key may still be running), leaves the outcome unknown.
+    assert e.value.outcome == ("unknown" if status >= 500 or body.get("errorCode") == "704" else "not_processed")
+    if body.get("errorCode", "000") != "000":
         assert e.value.details[0].type == body["errorCode"]
 
 
-def test_html_answer_is_a_gateway_error(sample_payment_request) -> None:
-    html = GatewayResponse(200, {"content-type": "text/html"}, b"<html><body>Service Unavailable</body></html>")
+@pytest.mark.parametrize("status", [200, 422, 500, 502])
+def test_html_answer_is_a_gateway_error_of_unknown_outcome(sample_payment_request, status) -> None:
+    html = GatewayResponse(status, {"content-type": "text/html"}, b"<html><body>Service Unavailable</body></html>")
     with pytest.raises(SidecarError) as e:
         drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: html)
-    assert e.value.type is ErrorType.GATEWAY_ERROR
+    assert (e.value.type, e.value.outcome) == (ErrorType.GATEWAY_ERROR, "unknown")
 
 
 # -- v1.1: money, ids, meaning kept ----------------------------------------------------------------
@@ -352,16 +400,133 @@ def test_what_adyen_would_refuse_or_lose_is_400_before_any_call(sample_payment_r
     assert e.value.type is ErrorType.INVALID_REQUEST and e.value.details[0].path == path
 
 
-def test_an_action_before_any_psp_reference_is_a_payment_without_id(sample_payment_request) -> None:
-    answer = json_response(200, {"resultCode": "IdentifyShopper", "action": {"type": "threeDS2", "token": "x"}})
-    payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
-    assert payment.id is None and payment.status is PaymentStatus.AUTHENTICATION_PENDING
+@pytest.mark.parametrize(
+    "status, expected", [(401, ErrorType.GATEWAY_AUTHENTICATION), (429, ErrorType.GATEWAY_RATE_LIMITED)]
+)
+def test_status_decides_for_non_json_auth_and_rate_limit_answers(sample_payment_request, status, expected) -> None:
+    html = GatewayResponse(
+        status, {"Content-Type": "text/html", "Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, b"<h1>no</h1>"
+    )
+    with pytest.raises(SidecarError) as e:
+        drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: html)
+    assert (e.value.type, e.value.outcome) == (expected, "not_processed")
+    assert e.value.retry_after == ("Wed, 21 Oct 2026 07:28:00 GMT" if status == 429 else None)
+
+
+@pytest.mark.parametrize(
+    "answer, kind, has_redirect",
+    [
+        # The spec's own 3DS2 example (card-3d-secure-2-web): no pspReference yet.
+        (
+            {
+                "resultCode": "IdentifyShopper",
+                "action": {
+                    "type": "threeDS2",
+                    "subtype": "fingerprint",
+                    "token": "eyJ0",
+                    "paymentMethodType": "scheme",
+                },
+            },
+            "threeds_fingerprint",
+            False,
+        ),
+        (
+            {
+                "resultCode": "ChallengeShopper",
+                "pspReference": "PSP0001",
+                "action": {"type": "threeDS2", "subtype": "challenge", "token": "eyJ0"},
+            },
+            "threeds_challenge",
+            False,
+        ),
+        (
+            {"resultCode": "RedirectShopper", "action": {"type": "redirect", "method": "GET", "url": "https://x/y"}},
+            "redirect",
+            True,
+        ),
+        (
+            {
+                "resultCode": "PresentToShopper",
+                "pspReference": "P2",
+                "action": {"type": "voucher", "downloadUrl": "https://v"},
+            },
+            "present_to_shopper",
+            False,
+        ),
+        (
+            {"resultCode": "PresentToShopper", "action": {"type": "qrCode", "qrCodeData": "q"}},
+            "present_to_shopper",
+            False,
+        ),
+        ({"resultCode": "IdentifyShopper"}, "threeds_fingerprint", False),
+        ({"resultCode": "RedirectShopper", "action": {"type": "await", "paymentData": "x"}}, "sdk", False),
+    ],
+)
+def test_action_answers_are_payments_with_next_action(sample_payment_request, answer, kind, has_redirect) -> None:
+    payment, _ = drive(
+        adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: json_response(200, answer)
+    )
+    assert payment.status is PaymentStatus.AUTHENTICATION_PENDING
+    assert payment.id == answer.get("pspReference")  # absent before Adyen made a transaction
     assert payment.reference == sample_payment_request.reference
-    with pytest.raises(SidecarError):  # an authorisation without a pspReference is not an answer
+    assert payment.next_action.type == kind and payment.next_action.data == answer.get("action")
+    assert (payment.redirect is not None) == has_redirect
+
+
+def test_final_answer_without_psp_reference_is_unusable(sample_payment_request) -> None:
+    with pytest.raises(SidecarError) as e:
         drive(
             adyen.authorize(sample_payment_request, context(account, BASE)),
             lambda _r: json_response(200, {"resultCode": "Authorised"}),
         )
+    assert (e.value.type, e.value.outcome) == (ErrorType.GATEWAY_ERROR, "unknown")
+
+
+@pytest.mark.parametrize("code", sorted(REFUSAL_REASONS, key=int))
+def test_confirmed_refusal_reasons_are_mapped(sample_payment_request, code) -> None:
+    answer = payment_answer("Refused", refusalReason="whatever Adyen says", refusalReasonCode=code)
+    payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
+    assert payment.error.code == REFUSAL_REASONS[code] and payment.error.unmapped is None
+
+
+@pytest.mark.parametrize("code", sorted(UNCONFIRMED_REFUSAL_REASONS, key=int))
+def test_unconfirmed_refusal_reasons_apply_only_with_their_name(sample_payment_request, code) -> None:
+    name, canonical = UNCONFIRMED_REFUSAL_REASONS[code]
+    ctx = context(account, BASE)
+    named = payment_answer("Refused", refusalReason=name.upper() + ".", refusalReasonCode=code)
+    payment, _ = drive(adyen.authorize(sample_payment_request, ctx), lambda _r: named)
+    assert payment.error.code == canonical and payment.error.connector_message == name.upper() + "."
+    other = payment_answer("Refused", refusalReason="Something else", refusalReasonCode=code)
+    payment, _ = drive(adyen.authorize(sample_payment_request, ctx), lambda _r: other)
+    assert payment.error.code == DeclineCode.CARD_DECLINED and payment.error.unmapped == code
+
+
+def test_error_without_a_code_is_a_processing_error_not_a_refusal(sample_payment_request) -> None:
+    answer = payment_answer("Error", refusalReason="Acquirer Error")
+    payment, _ = drive(adyen.authorize(sample_payment_request, context(account, BASE)), lambda _r: answer)
+    assert payment.status is PaymentStatus.FAILURE and payment.error.code == DeclineCode.PROCESSING_ERROR
+    assert payment.error.unmapped is None
+
+
+def test_replayed_answer_of_another_call_is_an_idempotency_conflict(sample_payment_request) -> None:
+    ctx = context(account, BASE, "key-1")
+    other = payment_answer(reference="another-order")
+    with pytest.raises(SidecarError) as e:
+        drive(adyen.authorize(sample_payment_request, ctx), lambda _r: other)
+    assert (e.value.type, e.value.outcome) == (ErrorType.IDEMPOTENCY_CONFLICT, "not_processed")
+    amount = Money(minor=500, currency="EUR")
+    capture = json_response(
+        201,
+        {
+            "pspReference": "M",
+            "paymentPspReference": "PSP0001",
+            "status": "received",
+            "amount": {"value": 700, "currency": "EUR"},
+        },
+    )
+    with pytest.raises(SidecarError) as e:
+        drive(adyen.capture("PSP0001", CaptureRequest(amount=amount), ctx), lambda _r: capture)
+    assert e.value.type is ErrorType.IDEMPOTENCY_CONFLICT and "amount" in e.value.message
 
 
 def test_amounts_come_back_in_iso_minor_units(sample_payment_request) -> None:

@@ -22,7 +22,10 @@ from strategies import (
     voids,
 )
 
+from connectors.base import GatewayResponse, gateway_key
+from connectors.declines import DeclineCode
 from connectors.stripe import API_VERSION, Stripe, StripeCredentials
+from connectors.stripe_codes import CARD_ERROR_CODES, DECLINE_CODES
 from sidecar.errors import ErrorType, SidecarError
 from sidecar.models import CaptureRequest, Customer, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
 
@@ -88,9 +91,11 @@ def test_authorize_requests_validate_against_the_spec(req, key) -> None:
     if req.customer and req.customer.phone:
         assert pm["billing_details[phone]"][0].startswith("+") and " " not in pm["billing_details[phone]"][0]
     if key:
-        # Distinct calls need distinct keys, each stable across the app's retries.
-        assert sent[0].headers["Idempotency-Key"] == f"{key}:payment_method"
-        assert sent[1].headers["Idempotency-Key"] == key
+        # Distinct calls need distinct keys, each stable across the app's retries and within Stripe's 255.
+        pm_key, pi_key = (r.headers["Idempotency-Key"] for r in sent)
+        assert pm_key == gateway_key(key, 255, "payment_method") != pi_key
+        assert pi_key == (key if len(key) <= 255 and not key.startswith("sidecar-") else gateway_key(key, 255))
+        assert len(pm_key) <= 255 and len(pi_key) <= 255
     else:
         assert all("Idempotency-Key" not in r.headers for r in sent)
 
@@ -252,8 +257,29 @@ def test_generic_decline_maps_to_card_declined() -> None:
             },
             ErrorType.GATEWAY_REJECTED,
         ),
-        (429, {"error": {"type": "invalid_request_error", "message": "rate limit"}}, ErrorType.GATEWAY_REJECTED),
+        (
+            429,
+            {"error": {"type": "invalid_request_error", "code": "rate_limit", "message": "rate limit"}},
+            ErrorType.GATEWAY_RATE_LIMITED,
+        ),
+        (
+            409,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "idempotency_key_in_use",
+                    "message": "There is currently another in-progress request using this Idempotent Key",
+                }
+            },
+            ErrorType.REQUEST_IN_PROGRESS,
+        ),
+        (
+            400,
+            {"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used..."}},
+            ErrorType.IDEMPOTENCY_CONFLICT,
+        ),
         (500, {"error": {"type": "api_error", "message": "boom"}}, ErrorType.GATEWAY_ERROR),
+        (500, {"error": {"type": "card_error", "code": "card_declined", "message": "?"}}, ErrorType.GATEWAY_ERROR),
     ],
 )
 def test_error_answers_map_to_api_errors(status, body, expected) -> None:
@@ -261,6 +287,19 @@ def test_error_answers_map_to_api_errors(status, body, expected) -> None:
         drive(stripe.capture("pi_1", CaptureRequest(), context(creds, BASE)), lambda _r: json_response(status, body))
     assert e.value.type is expected
     assert e.value.connector == "stripe"
+    # Only a 5xx or a 409 (the first call still running) leaves the gateway's side unknown.
+    assert e.value.outcome == ("unknown" if status >= 500 or status == 409 else "not_processed")
+
+
+@pytest.mark.parametrize("status", [401, 403, 429])
+@pytest.mark.parametrize("body", [b"<html><h1>Forbidden</h1></html>", b"", b'{"error": {"type": "api_error"'])
+def test_auth_and_rate_limit_statuses_decide_whatever_the_body(status, body) -> None:
+    answer = GatewayResponse(status, {"content-type": "text/html", "Retry-After": "7"}, body)
+    with pytest.raises(SidecarError) as e:
+        drive(stripe.capture("pi_1", CaptureRequest(), context(creds, BASE)), lambda _r: answer)
+    expected = ErrorType.GATEWAY_RATE_LIMITED if status == 429 else ErrorType.GATEWAY_AUTHENTICATION
+    assert (e.value.type, e.value.outcome) == (expected, "not_processed")
+    assert e.value.retry_after == ("7" if status == 429 else None)
 
 
 def test_rejected_parameter_is_named_in_details() -> None:
@@ -279,13 +318,15 @@ def test_rejected_parameter_is_named_in_details() -> None:
 
 
 @pytest.mark.parametrize(
-    "code, message",
+    "code, message, canonical",
     [
-        ("invalid_expiry_year", "Your card's expiration year is invalid."),
-        ("incorrect_number", "Your card number is incorrect."),
+        ("invalid_expiry_year", "Your card's expiration year is invalid.", "invalid_expiry"),
+        ("incorrect_number", "Your card number is incorrect.", "incorrect_number"),
     ],
 )
-def test_card_refused_at_payment_method_creation_is_a_decline_without_id(sample_payment_request, code, message) -> None:
+def test_card_refused_at_payment_method_creation_is_a_decline_without_id(
+    sample_payment_request, code, message, canonical
+) -> None:
     # API.md v1.1: a decline at Stripe's PaymentMethod step is a Payment with no id; the reference is the handle.
     # (Before v1.1 this was a 422, so an expired card was an error, not a decline.)
     body = {"error": {"type": "card_error", "code": code, "param": "exp_year", "message": message}}
@@ -295,19 +336,94 @@ def test_card_refused_at_payment_method_creation_is_a_decline_without_id(sample_
     assert len(sent) == 1  # no PaymentIntent was created
     assert payment.id is None and payment.reference == sample_payment_request.reference
     assert payment.status is PaymentStatus.AUTHORIZATION_FAILED and payment.amount == sample_payment_request.amount
-    assert (payment.error.code, payment.error.connector_code, payment.connector_status) == (code, code, "card_error")
+    assert (payment.error.code, payment.error.connector_code, payment.connector_status) == (
+        canonical,
+        code,
+        "card_error",
+    )
 
 
-@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b"", b"[1,2]", b'{"no": "status"}'])
-def test_unparseable_answers_are_gateway_errors(body) -> None:
-    from connectors.base import GatewayResponse
-
+@pytest.mark.parametrize("status", [200, 400, 402, 404, 502])
+@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b"", b"[1,2]", b'{"no": "status"}', b'{"id": "pi'])
+def test_unparseable_answers_are_gateway_errors_of_unknown_outcome(status, body) -> None:
     with pytest.raises(SidecarError) as e:
         drive(
             stripe.sync("pi_1", context(creds, BASE)),
-            lambda _r: GatewayResponse(200, {"content-type": "text/html"}, body),
+            lambda _r: GatewayResponse(status, {"content-type": "text/html"}, body),
         )
-    assert e.value.type is ErrorType.GATEWAY_ERROR
+    assert (e.value.type, e.value.outcome) == (ErrorType.GATEWAY_ERROR, "unknown")
+
+
+def declined_with(**error) -> GatewayResponse:
+    body = {"error": {"type": "card_error", **error, "payment_intent": intent("requires_payment_method")}}
+    return json_response(402, body)
+
+
+@pytest.mark.parametrize("decline_code", sorted(DECLINE_CODES))
+def test_every_documented_decline_code_is_mapped(decline_code) -> None:
+    answer = declined_with(code="card_declined", decline_code=decline_code, message="Your card was declined.")
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: answer)
+    assert payment.error.code == DECLINE_CODES[decline_code] and payment.error.unmapped is None
+    assert (payment.error.decline_code, payment.error.connector_code) == (decline_code, "card_declined")
+
+
+@pytest.mark.parametrize("code", sorted(CARD_ERROR_CODES))
+def test_card_error_codes_without_decline_code_are_mapped(code) -> None:
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: declined_with(code=code, message="no"))
+    assert payment.error.code == CARD_ERROR_CODES[code] and payment.error.connector_code == code
+
+
+def test_unknown_decline_code_is_card_declined_and_marked_for_counting() -> None:
+    answer = declined_with(code="card_declined", decline_code="brand_new_reason", message="Declined.")
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: answer)
+    assert payment.error.code == DeclineCode.CARD_DECLINED and payment.error.unmapped == "brand_new_reason"
+    assert "unmapped" not in payment.model_dump_json()  # the app never sees the marker
+
+
+def test_unknown_non_card_payment_error_is_a_processing_error_not_a_refusal() -> None:
+    last_error = {"type": "api_error", "code": "something_odd", "message": "The provider timed out."}
+    answer = json_response(200, intent("requires_payment_method", last_payment_error=last_error))
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: answer)
+    assert payment.status is PaymentStatus.AUTHORIZATION_FAILED
+    assert payment.error.code == DeclineCode.PROCESSING_ERROR and payment.error.unmapped == "something_odd"
+
+
+@pytest.mark.parametrize(
+    "next_action, kind, url",
+    [
+        (
+            {"type": "redirect_to_url", "redirect_to_url": {"url": "https://hooks.stripe.com/3ds", "return_url": "x"}},
+            "redirect",
+            "https://hooks.stripe.com/3ds",
+        ),
+        ({"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}, "sdk", None),
+        (
+            {"type": "alipay_handle_redirect", "alipay_handle_redirect": {"url": "https://alipay.example/x"}},
+            "redirect",
+            "https://alipay.example/x",
+        ),
+        (
+            {"type": "oxxo_display_details", "oxxo_display_details": {"hosted_voucher_url": "https://v.example"}},
+            "present_to_shopper",
+            "https://v.example",
+        ),
+        ({"type": "pix_display_qr_code", "pix_display_qr_code": {"data": "qr"}}, "present_to_shopper", None),
+        (
+            {"type": "wechat_pay_redirect_to_ios_app", "wechat_pay_redirect_to_ios_app": {"native_url": "weixin://"}},
+            "sdk",
+            None,
+        ),
+        ({"type": "a_future_action"}, "sdk", None),
+        (None, "sdk", None),
+    ],
+)
+def test_requires_action_gives_next_action(next_action, kind, url) -> None:
+    answer = json_response(200, intent("requires_action", next_action=next_action))
+    payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: answer)
+    assert payment.status is PaymentStatus.AUTHENTICATION_PENDING
+    assert (payment.next_action.type, payment.next_action.url) == (kind, url)
+    assert payment.next_action.data == next_action
+    assert (payment.redirect.url if payment.redirect else None) == (url if kind == "redirect" else None)
 
 
 @pytest.mark.parametrize(
@@ -463,10 +579,12 @@ def test_a_non_card_payment_error_keeps_its_own_code() -> None:
         },
     )
     payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: json_response(200, failed))
-    assert payment.error.code == "payment_intent_authentication_failure"
+    assert payment.error.code == "authentication_failed"  # never card_declined: it is no card refusal
+    assert payment.error.connector_code == "payment_intent_authentication_failure"
     no_code = intent("requires_payment_method", last_payment_error={"type": "api_error", "message": "x"})
     payment, _ = drive(stripe.sync("pi_1", context(creds, BASE)), lambda _r: json_response(200, no_code))
-    assert payment.error.code == "api_error" and payment.status is PaymentStatus.AUTHORIZATION_FAILED
+    assert (payment.error.code, payment.error.connector_code) == ("processing_error", "api_error")
+    assert payment.status is PaymentStatus.AUTHORIZATION_FAILED
 
 
 @pytest.mark.parametrize("descriptor", ["12345", "JO'S SHOP", "SHOP*1", "Café"])

@@ -117,7 +117,7 @@ def test_gateway_accepts_but_never_answers(faulty, gateway) -> None:
 def test_gateway_500(faulty, gateway) -> None:
     gateway.answer(500, b'{"error": {"type": "api_error", "message": "Something went wrong on Stripe\'s end."}}')
     with faulty.client() as c:
-        body = error(post(c, "stripe", "/v1/payments/pi_1/capture"), 502, "gateway_error")
+        body = error(post(c, "stripe", "/v1/payments/pi_1/capture"), 502, "gateway_error", "unknown")
     assert "Something went wrong" in body["message"]
     still_serving(faulty)
 
@@ -125,11 +125,11 @@ def test_gateway_500(faulty, gateway) -> None:
 def test_gateway_answers_html(faulty, gateway) -> None:
     gateway.answer(200, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>", "text/html")
     with faulty.client() as c:
-        body = error(c.get("/v1/payments/pi_1", headers={"X-Connector": "stripe"}), 502, "gateway_error")
+        body = error(c.get("/v1/payments/pi_1", headers={"X-Connector": "stripe"}), 502, "gateway_error", "unknown")
     assert "text/html" in body["message"]
     gateway.answer(502, b"<html>Bad Gateway</html>", "text/html")
     with faulty.client() as c:
-        error(c.get("/v1/payments/pi_1", headers={"X-Connector": "stripe"}), 502, "gateway_error")
+        error(c.get("/v1/payments/pi_1", headers={"X-Connector": "stripe"}), 502, "gateway_error", "unknown")
     still_serving(faulty)
 
 
@@ -138,7 +138,7 @@ def test_gateway_refuses_our_credentials(faulty, gateway) -> None:
         401, b'{"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****ault"}}'
     )
     with faulty.client() as c:
-        error(post(c, "stripe", "/v1/payments/pi_1/capture"), 502, "gateway_authentication")
+        error(post(c, "stripe", "/v1/payments/pi_1/capture"), 502, "gateway_authentication", "not_processed")
 
 
 def test_serving_after_faults(faulty, gateway) -> None:

@@ -148,4 +148,4 @@ def test_ids_are_the_gateways_charset_only(connector, kind, good, bad) -> None:
         with pytest.raises(SidecarError) as e:
             connector.check_id(kind, value)
         assert e.value.details[0].path == "id" and value not in e.value.message
-        assert re.fullmatch(r"not a \w+ \w+ id", e.value.message)
+        assert re.fullmatch(r"\w+ id not in \w+'s format", e.value.message)

@@ -26,7 +26,7 @@ from sidecar.sandbox import (
     StripeSandbox,
     start_sandbox,
 )
-from sidecar.sandbox.common import BoundedStore, luhn_valid
+from sidecar.sandbox.common import SLOW_CARD, SLOW_SECONDS, BoundedStore, luhn_valid
 from sidecar.sandbox.stripe import parse_form
 
 # Every test runs "in June 2030" so expiry rules do not depend on the day the suite runs.
@@ -352,6 +352,30 @@ def test_stripe_idempotent_replay_and_conflict(stripe: StripeSandbox) -> None:
     assert other_path.json()["error"]["type"] == "idempotency_error"
 
 
+class Clock:
+    """A clock the test moves by hand: in-flight windows without waiting."""
+
+    def __init__(self) -> None:
+        self.now = FIXED_NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_stripe_key_of_a_running_call_is_409_in_use_then_replays() -> None:
+    clock = Clock()
+    sb = StripeSandbox("http://sandbox.test", clock=clock)
+    params = {"amount": "1000", "currency": "usd", "payment_method": create_pm(sb, SLOW_CARD), "confirm": "true"}
+    first = s_post(sb, "/v1/payment_intents", params, "slow-1")
+    assert (first.status, first.delay, first.json()["status"]) == (200, SLOW_SECONDS, "succeeded")
+    in_use = s_post(sb, "/v1/payment_intents", params, "slow-1")
+    assert (in_use.status, in_use.json()["error"]["code"]) == (409, "idempotency_key_in_use")
+    assert in_use.json()["error"]["type"] == "invalid_request_error" and in_use.delay == 0
+    clock.now += SLOW_SECONDS
+    replay = s_post(sb, "/v1/payment_intents", params, "slow-1")
+    assert (replay.status, replay.body, replay.delay) == (200, first.body, 0)
+
+
 def test_stripe_declines_are_replayed_but_validation_errors_are_not(stripe: StripeSandbox) -> None:
     params = {"amount": "1000", "currency": "usd", "payment_method": "pm_card_chargeDeclined", "confirm": "true"}
     first = s_post(stripe, "/v1/payment_intents", params, "d1")
@@ -552,21 +576,33 @@ def test_adyen_unknown_psp_and_paths(adyen: AdyenSandbox) -> None:
     assert wrong_method.status == 405
 
 
-def test_adyen_idempotent_replay_and_conflict(adyen: AdyenSandbox) -> None:
+def test_adyen_replays_the_first_answer_for_a_known_key(adyen: AdyenSandbox) -> None:
     first = a_post(adyen, "/v71/payments", payment_request(), "k1")
     replay = a_post(adyen, "/v71/payments", payment_request(), "k1")
     assert (replay.status, replay.body) == (first.status, first.body)
-    conflict = a_post(adyen, "/v71/payments", payment_request(value=999), "k1")
-    assert (conflict.status, conflict.json()) == (
-        422,
+    # Adyen documents no comparison of the body: another body gets the first answer too.
+    other = a_post(adyen, "/v71/payments", payment_request(value=999, reference="order-2"), "k1")
+    assert (other.status, other.body) == (first.status, first.body)
+
+
+def test_adyen_key_of_a_running_call_is_704_then_replays() -> None:
+    clock = Clock()
+    sb = AdyenSandbox("http://sandbox.test", clock=clock)
+    first = a_post(sb, "/v71/payments", payment_request(number=SLOW_CARD), "slow-1")
+    assert (first.status, first.delay, first.json()["resultCode"]) == (200, SLOW_SECONDS, "Authorised")
+    running = a_post(sb, "/v71/payments", payment_request(number=SLOW_CARD), "slow-1")
+    assert (running.status, running.json()) == (
+        409,
         {
-            "status": 422,
+            "status": 409,
             "errorCode": "704",
             "message": "request already processed or in progress",
             "errorType": "validation",
-            "pspReference": conflict.json()["pspReference"],
         },
     )
+    clock.now += SLOW_SECONDS
+    replay = a_post(sb, "/v71/payments", payment_request(number=SLOW_CARD), "slow-1")
+    assert (replay.status, replay.body, replay.delay) == (200, first.body, 0)
 
 
 def test_adyen_three_d_secure_redirect_and_details(adyen: AdyenSandbox) -> None:

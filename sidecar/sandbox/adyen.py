@@ -47,7 +47,7 @@ Request errors
     unknown pspReference, or a payment that is    422     167       Original pspReference required for
     not in a state for that modification                            this operation
     modification amount above what remains        422     137       Invalid amount specified
-    ``Idempotency-Key`` reused with another body  422     704       request already processed or in progress
+    ``Idempotency-Key`` of a call still running   409     704       request already processed or in progress
     ===========================================  ======  ========  ====================================
 
     Real Adyen acknowledges most modifications (``"status": "received"``) and reports their
@@ -94,8 +94,13 @@ Capture
     be refunded straight away. Refunds may not exceed what was captured minus what was refunded.
 
 Idempotency
-    ``Idempotency-Key``: the same key with the same path and body replays the first answer; the
-    same key with another body is 422 ``704``. Only successful answers are kept.
+    ``Idempotency-Key``: a key seen before replays the first answer, whatever the path and body (Adyen
+    documents no comparison: "the response to the first attempt will be returned",
+    https://docs.adyen.com/development-resources/api-idempotency). While the first call with a key is
+    still running, the key gets 409 ``704`` "request already processed or in progress" (reported with
+    409 and with 422; the sandbox uses 409). Only successful answers are kept. A sandbox rule makes the
+    in-flight case testable: a payment with the card 4242000000000018 (``SLOW_CARD``, it authorises) is
+    answered after 3 seconds, and its key counts as in flight until then.
 
 The card number and CVC are never stored; a payment keeps the brand, last four digits and expiry.
 """
@@ -107,7 +112,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -117,10 +122,11 @@ from connectors.adyen import CURRENCIES
 from .common import (
     DEFAULT_MAX_OBJECTS,
     NOTHING_PENDING_HTML,
+    SLOW_CARD,
+    SLOW_SECONDS,
     BoundedStore,
     SandboxResponse,
     append_query,
-    canonical_fingerprint,
     card_brand,
     html_response,
     json_response,
@@ -275,8 +281,8 @@ class _Payment:
 
 @dataclass
 class _Saved:
-    fingerprint: str
     response: SandboxResponse
+    ready_at: float  # until then (the slow card's answer not yet sent) the key is in flight
 
 
 _Handler = Callable[["AdyenSandbox", dict[str, Any], str, str], SandboxResponse]
@@ -339,15 +345,15 @@ class AdyenSandbox:
     ) -> SandboxResponse:
         if len(key) > 64:
             raise _validation("Idempotency-Key exceeds the maximum length of 64 characters.")
-        fingerprint = canonical_fingerprint(path, request)
         saved = self._idempotency.get(key)
+        if saved is not None and self._clock() < saved.ready_at:
+            raise AdyenError(409, "704", "request already processed or in progress")
         if saved is not None:
-            if saved.fingerprint != fingerprint:
-                raise _validation("request already processed or in progress", "704")
+            # Adyen returns "the response to the first attempt"; its page documents no check of the body.
             return saved.response
         response = handler(self, request, psp, base_url)
         if response.status < 300:
-            self._idempotency.put(key, _Saved(fingerprint, response))
+            self._idempotency.put(key, _Saved(replace(response, delay=0.0), self._clock() + response.delay))
         return response
 
     def _base_url(self, headers: dict[str, str]) -> str:
@@ -398,7 +404,8 @@ class AdyenSandbox:
             return json_response(200, _redirect_body(payment, base_url), _psp_header(payment.psp))
         self._settle(payment, outcome)
         self._payments.put(payment.psp, payment)
-        return json_response(200, _payment_body(payment), _psp_header(payment.psp))
+        response = json_response(200, _payment_body(payment), _psp_header(payment.psp))
+        return replace(response, delay=SLOW_SECONDS if card.slow else 0.0)
 
     def _decide(self, card: _Card, value: int) -> _Outcome:
         today = datetime.fromtimestamp(self._clock(), tz=UTC)
@@ -518,6 +525,7 @@ class _Card:
     exp_year: int
     holder_name: str
     cvc_given: bool
+    slow: bool
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:
@@ -629,6 +637,7 @@ def _read_card(method: Any) -> _Card:
         exp_year=exp_year,
         holder_name=holder if isinstance(holder, str) else "",
         cvc_given=cvc is not None,
+        slow=number == SLOW_CARD,
     )
 
 

@@ -15,12 +15,14 @@ import secrets
 import string
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "DEFAULT_MAX_OBJECTS",
+    "SLOW_CARD",
+    "SLOW_SECONDS",
     "NOTHING_PENDING_HTML",
     "canonical_fingerprint",
     "random_upper_token",
@@ -45,6 +47,12 @@ __all__ = [
 # a long-running sandbox cannot grow without bound.
 DEFAULT_MAX_OBJECTS = 100_000
 
+# A sandbox rule of both simulators (no gateway has it): this Visa number is answered after SLOW_SECONDS,
+# and its idempotency key counts as in flight until then, so a second call with the same key meets the
+# gateway's "still in progress" answer (Stripe 409, Adyen 704).
+SLOW_CARD = "4242000000000018"
+SLOW_SECONDS = 3.0
+
 _ALNUM = string.ascii_letters + string.digits
 _UPPER_ALNUM = string.ascii_uppercase + string.digits
 
@@ -57,6 +65,7 @@ class SandboxResponse:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds the server waits before sending it (the slow test card)
 
     def json(self) -> Any:
         """The body decoded as JSON (a convenience for tests and callers)."""
@@ -213,12 +222,7 @@ def canonical_fingerprint(*parts: Any) -> str:
 
 def add_headers(response: SandboxResponse, extra: Mapping[str, str]) -> SandboxResponse:
     """A copy of ``response`` with more headers (the dataclass is frozen so saved answers stay intact)."""
-    return SandboxResponse(
-        status=response.status,
-        body=response.body,
-        content_type=response.content_type,
-        headers={**response.headers, **extra},
-    )
+    return replace(response, headers={**response.headers, **extra})
 
 
 def append_query(url: str, extra: Mapping[str, str]) -> str:

@@ -77,6 +77,8 @@ def _make_app(simulator: _Simulator) -> web.Application:
         body = await request.read()
         headers = {name: value for name, value in request.headers.items()}
         answer = simulator.handle(request.method, request.path, request.query_string, headers, body)
+        if answer.delay:
+            await asyncio.sleep(answer.delay)
         return web.Response(
             status=answer.status,
             body=answer.body,

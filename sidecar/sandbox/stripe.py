@@ -85,6 +85,10 @@ Idempotency
     answer (status and body) with ``Idempotent-Replayed: true``; the same key with other
     parameters or another path is 400 ``idempotency_error``. As at Stripe, answers to requests
     that failed validation (400, 401, 404) are not saved; successes and card declines (402) are.
+    While the first request with a key is still running, the same key gets 409
+    ``idempotency_key_in_use``. A sandbox rule makes that testable: a PaymentIntent confirmed with the
+    card 4242000000000018 (``SLOW_CARD``, it approves) is answered after 3 seconds, and its key counts
+    as in flight until then.
 
 Not simulated: customers, the Charges and Refunds list endpoints, webhooks, amount minimums,
 currency support lists, automatic_async capture timing (it behaves like ``automatic``).
@@ -97,7 +101,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -107,6 +111,8 @@ from connectors.stripe import CURRENCIES
 from .common import (
     DEFAULT_MAX_OBJECTS,
     NOTHING_PENDING_HTML,
+    SLOW_CARD,
+    SLOW_SECONDS,
     BoundedStore,
     SandboxResponse,
     add_headers,
@@ -187,6 +193,7 @@ class _CardRule:
     param: str | None = None
     three_ds: bool = False
     cvc_check: str = "pass"
+    slow: bool = False
 
 
 _APPROVE = _CardRule()
@@ -212,6 +219,7 @@ _TEST_CARDS: dict[str, _CardRule] = {
     ),
     "4000002760003184": _CardRule(three_ds=True),
     "4000000000003220": _CardRule(three_ds=True),
+    SLOW_CARD: _CardRule(slow=True),
 }
 
 # Stripe's named test PaymentMethods (pm_card_*) and tokens (tok_*), by the suffix they share.
@@ -567,6 +575,7 @@ class _SavedResponse:
     fingerprint: str
     path: str
     response: SandboxResponse
+    ready_at: float  # until then (the slow card's answer not yet sent) the key is in flight
 
 
 @dataclass
@@ -655,6 +664,8 @@ class StripeSandbox:
             )
         fingerprint = canonical_fingerprint(request.method, request.path, request.params)
         saved = self._idempotency.get(key)
+        if saved is not None and self._clock() < saved.ready_at:
+            return _key_in_use(key)
         if saved is not None:
             return self._replay(saved, fingerprint, request.path, key)
         response = self._run(handler, request, object_id)
@@ -662,7 +673,10 @@ class StripeSandbox:
         # refused before running, so a corrected retry with the same key can still go through.
         if response.status < 400 or response.status == 402:
             response = add_headers(response, {"Idempotency-Key": key})
-            self._idempotency.put(key, _SavedResponse(fingerprint, request.path, response))
+            saved = _SavedResponse(
+                fingerprint, request.path, replace(response, delay=0.0), self._clock() + response.delay
+            )
+            self._idempotency.put(key, saved)
         return response
 
     def _replay(self, saved: _SavedResponse, fingerprint: str, path: str, key: str) -> SandboxResponse:
@@ -859,6 +873,7 @@ class StripeSandbox:
         self._intents.put(intent.id, intent)
         if confirm and payment_method is not None:
             self._confirm(intent, payment_method, off_session=_off_session(params), base_url=request.base_url)
+            return _answer_confirmed(self._render_intent(intent, expand), payment_method)
         return json_response(200, self._render_intent(intent, expand))
 
     def _new_intent(self, params: Mapping[str, Any]) -> tuple[_PaymentIntent, bool]:
@@ -920,7 +935,7 @@ class StripeSandbox:
         if params.get("payment_method_options"):
             intent.three_ds_request = _three_ds_request(params)
         self._confirm(intent, payment_method, off_session=_off_session(params), base_url=request.base_url)
-        return json_response(200, self._render_intent(intent, expand))
+        return _answer_confirmed(self._render_intent(intent, expand), payment_method)
 
     def _confirm(
         self, intent: _PaymentIntent, payment_method: _PaymentMethod, *, off_session: bool, base_url: str
@@ -1392,6 +1407,21 @@ class StripeSandbox:
 
 
 # --- helpers outside the class -------------------------------------------------------------------
+
+
+def _answer_confirmed(intent: dict[str, Any], payment_method: _PaymentMethod) -> SandboxResponse:
+    """A confirmed PaymentIntent's answer; the slow test card's comes SLOW_SECONDS later."""
+    return replace(json_response(200, intent), delay=SLOW_SECONDS if payment_method.rule.slow else 0.0)
+
+
+def _key_in_use(key: str) -> SandboxResponse:
+    # Stripe's `idempotency_key_in_use` (https://docs.stripe.com/error-codes): HTTP 409 Conflict.
+    message = (
+        f"There is currently another in-progress request using this Idempotent Key: '{key[:255]}'. "
+        "Please try again later."
+    )
+    error = _error(message, status=409, code="idempotency_key_in_use")
+    return json_response(error.status, {"error": error.error})
 
 
 def _api_key_from(authorization: str) -> str:
