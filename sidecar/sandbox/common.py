@@ -1,4 +1,5 @@
-"""Pieces shared by the sandbox gateways: the response type, bounded state, card helpers, ids.
+"""Pieces shared by the sandbox gateways: the response type (the connector kit's, where codecs build it),
+bounded state, card helpers, ids.
 
 Nothing here knows about HTTP servers; the simulators are plain classes so they can be tested
 by calling ``handle`` directly and hosted by any server (see ``server.py``).
@@ -15,9 +16,10 @@ import secrets
 import string
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from connectors.kit.sandbox import SandboxResponse
 
 __all__ = [
     "DEFAULT_MAX_OBJECTS",
@@ -47,20 +49,6 @@ DEFAULT_MAX_OBJECTS = 100_000
 
 _ALNUM = string.ascii_letters + string.digits
 _UPPER_ALNUM = string.ascii_uppercase + string.digits
-
-
-@dataclass(frozen=True)
-class SandboxResponse:
-    """What a simulator answers: the server copies it onto the wire unchanged."""
-
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def json(self) -> Any:
-        """The body decoded as JSON (a convenience for tests and callers)."""
-        return json.loads(self.body)
 
 
 class BoundedStore[K, V]:
