@@ -16,10 +16,12 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from tinypay_codec import RULES, SLOW_CARD, SLOW_SECONDS, TinyPayCodec
+from tinypay_codec import RULES, TinyPayCodec
 
 from connectors.kit.sandbox import (
     BASE_TEST_CARDS,
+    SLOW_TEST_CARD,
+    SLOW_TEST_SECONDS,
     Attempt,
     Authenticate,
     AuthenticationResult,
@@ -135,18 +137,20 @@ def get(engine: Engine, ref: str) -> PaymentRecord:
 
 @pytest.mark.parametrize("rules", [SandboxRules(), RULES], ids=["no additions", "tinypay additions"])
 @pytest.mark.parametrize("policy", [SandboxPolicy(), SandboxPolicy(decline_before_authentication=False)])
-def test_every_sandbox_approves_4242_and_4111_and_declines_0002(rules: SandboxRules, policy: SandboxPolicy) -> None:
+def test_every_sandbox_has_the_shared_test_cards(rules: SandboxRules, policy: SandboxPolicy) -> None:
     engine = make_engine(policy, rules)
     for number in (VISA, VISA_2):
         assert authorize(engine, number=number).status is PaymentState.AUTHORIZED
     declined = authorize(engine, number=DECLINES)
     assert (declined.status, declined.decline) == (PaymentState.DECLINED, DeclineCode.GENERIC_DECLINE)
+    slow = run(engine, CreatePayment(100, "EUR", pay_with=card(SLOW_TEST_CARD)))
+    assert (payment_of(slow).status, slow.delay) == (PaymentState.CAPTURED, SLOW_TEST_SECONDS)
 
 
 def test_a_gateway_may_not_redefine_the_shared_cards() -> None:
     with pytest.raises(ValueError, match="0002"):
         make_engine(rules=SandboxRules(cards={DECLINES: CardRule()}))
-    assert set(BASE_TEST_CARDS) == {VISA, VISA_2, DECLINES}
+    assert set(BASE_TEST_CARDS) == {VISA, VISA_2, DECLINES, SLOW_TEST_CARD}
 
 
 def test_rules_apply_in_order_expiry_card_holder_amount() -> None:
@@ -379,7 +383,8 @@ def test_authentication_finished_later_by_a_one_time_token() -> None:
     answered = run(engine, Authenticate(pending.id, AuthenticationResult.SUCCEEDED, finish=False))
     token = done(answered).subject
     waiting = payment_of(answered)
-    assert token and waiting.status is PaymentState.AUTHENTICATION_PENDING and waiting.three_ds.token == token  # type: ignore[union-attr]
+    assert token and waiting.status is PaymentState.AUTHENTICATION_PENDING
+    assert waiting.three_ds is not None and waiting.three_ds.token == token
     refusal(run(engine, Authenticate(pending.id, AuthenticationResult.FAILED)), ErrorCode.INVALID_STATE)
     finished = payment_of(run(engine, FinishAuthentication(token)))
     assert finished.status is PaymentState.AUTHORIZED and finished.id == pending.id
@@ -450,7 +455,8 @@ def test_deferred_settlement_waits_for_the_clock_and_reports_each_change() -> No
     clock.now = FIXED_NOW + 10.0
     engine.settle_due()
     final = get(engine, payment.id)
-    assert [final.refund(r).status for r in refunds if r] == ["succeeded", "failed", "pending"]  # type: ignore[union-attr]
+    assert [r.status for r in final.refunds] == ["succeeded", "failed", "pending"]
+    assert [r.id for r in final.refunds] == refunds
     assert (final.refunded, final.refundable) == (64, 36)  # the failed refund's 13 is refundable again
     assert engine.next_settlement() is None
     assert [(e.type, e.subject) for e in events[-4:]] == [
@@ -517,16 +523,17 @@ def test_a_refused_request_leaves_its_key_free_for_a_corrected_retry() -> None:
     assert payment_of(run(engine, Capture(payment.id, 500), key="k", body="same")).captured == 500
 
 
-def test_a_slow_card_holds_its_key_in_progress_until_the_answer_is_due() -> None:
+def test_the_shared_slow_card_holds_its_key_in_progress_until_the_answer_is_due() -> None:
     clock = Clock()
-    engine = make_engine(rules=SandboxRules(cards={SLOW_CARD: CardRule(delay=3.0)}), clock=clock)
-    op = CreatePayment(100, "EUR", pay_with=card(SLOW_CARD))
+    engine = make_engine(clock=clock)
+    op = CreatePayment(100, "EUR", pay_with=card(SLOW_TEST_CARD))
     first = run(engine, op, key="slow", body="b")
-    assert first.delay == 3.0 and payment_of(first).status is PaymentState.CAPTURED
+    assert first.delay == SLOW_TEST_SECONDS == 3.0 and payment_of(first).status is PaymentState.CAPTURED
     clock.now = FIXED_NOW + 2.9
     refusal(run(engine, op, key="slow", body="b"), ErrorCode.IDEMPOTENCY_IN_PROGRESS)
-    refusal(run(engine, op, key="slow", body="other"), ErrorCode.IDEMPOTENCY_CONFLICT)
+    refusal(run(engine, op, key="slow", body="other"), ErrorCode.IDEMPOTENCY_IN_PROGRESS)  # whatever it carries
     clock.now = FIXED_NOW + 3.0
+    refusal(run(engine, op, key="slow", body="other"), ErrorCode.IDEMPOTENCY_CONFLICT)
     replay = run(engine, op, key="slow", body="b")
     assert replay.replayed and replay.result == first.result and replay.delay == 0
 
@@ -686,7 +693,7 @@ async def _slow_card_over_http() -> None:
     authorized = asyncio.Event()
     gateway = SimulatedGateway(TinyPayCodec(), clock=clock, on_event=lambda e: authorized.set())
     runner, url = await _serve_tinypay(gateway)
-    body = {"amount": 300, "currency": "EUR", "card": {**TINY_CARD, "number": SLOW_CARD}}
+    body = {"amount": 300, "currency": "EUR", "card": {**TINY_CARD, "number": SLOW_TEST_CARD}}
     headers = {"Idempotency-Key": "slow-1"}
     try:
         async with httpx.AsyncClient(base_url=url, headers=TINY_HEADERS, timeout=10) as client:
@@ -697,7 +704,7 @@ async def _slow_card_over_http() -> None:
             assert (busy.status_code, busy.json()["error"]["code"]) == (409, "idempotency_in_progress")
             answer = await first
             assert answer.status_code == 200 and answer.json()["status"] == "captured"
-            clock.now += SLOW_SECONDS
+            clock.now += SLOW_TEST_SECONDS
             replay = await client.post("/v1/payments", json=body, headers=headers)
             assert replay.content == answer.content and replay.headers["idempotent-replayed"] == "true"
     finally:

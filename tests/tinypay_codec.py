@@ -18,9 +18,9 @@ Wire (JSON bodies; ``Authorization: Bearer tp_alpha`` or ``tp_beta``; ``Idempote
     POST /v1/payments/{id}/refunds        {"amount"?, "currency"?, "capture_id"?}
     GET  /v1/refunds/{id}
 
-Test data beside the shared cards: 4000000000009995 declines ``insufficient_funds``; 4000000000000259
-answers slowly; 4000000000003220 authenticates by fingerprint then challenge; 4000000000003063
-frictionlessly; holder ``DECLINED`` declines. Refunds of 666 fail, of 1337 stay pending. Captures
+Test data beside the shared cards: 4000000000009995 declines ``insufficient_funds``; 4000000000003220
+authenticates by fingerprint then challenge; 4000000000003063 frictionlessly; holder ``DECLINED``
+declines. Refunds of 666 fail, of 1337 stay pending. Captures
 and refunds settle two seconds later by default.
 """
 
@@ -68,13 +68,10 @@ from connectors.kit.sandbox import (
 )
 
 API_KEYS = {"tp_alpha": "alpha", "tp_beta": "beta"}
-SLOW_CARD = "4000000000000259"
-SLOW_SECONDS = 1.0
 
 RULES = SandboxRules(
     cards={
         "4000000000009995": CardRule(decline=DeclineCode.INSUFFICIENT_FUNDS),
-        SLOW_CARD: CardRule(delay=SLOW_SECONDS),
         "4000000000003220": CardRule(three_ds=ThreeDSRule(("fingerprint", "challenge"))),
         "4000000000003063": CardRule(three_ds=ThreeDSRule(())),
     },

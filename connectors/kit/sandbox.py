@@ -27,6 +27,8 @@ from typing import Any, Protocol
 __all__ = [
     "APPROVE",
     "BASE_TEST_CARDS",
+    "SLOW_TEST_CARD",
+    "SLOW_TEST_SECONDS",
     "AttemptRecord",
     "Authenticate",
     "AuthenticationResult",
@@ -232,13 +234,19 @@ class CardRule:
 
 APPROVE = CardRule()
 
-# Every sandbox approves these two and declines the third, whatever its gateway adds: an app or a
-# conformance test can count on them on any gateway. A codec's additions may not redefine them.
+# A sandbox rule of every sandbox (no gateway has it): this Visa number approves after SLOW_TEST_SECONDS,
+# and its idempotency key stays in progress until then, so that a retry meets the gateway's "in progress".
+SLOW_TEST_CARD = "4242000000000018"
+SLOW_TEST_SECONDS = 3.0
+
+# Every sandbox approves 4242... and 4111..., declines 4000...0002 and is slow on SLOW_TEST_CARD, whatever
+# its gateway adds: an app or a conformance test can count on them anywhere. No codec may redefine them.
 BASE_TEST_CARDS: Mapping[str, CardRule] = MappingProxyType(
     {
         "4242424242424242": APPROVE,
         "4111111111111111": APPROVE,
         "4000000000000002": CardRule(decline=DeclineCode.GENERIC_DECLINE),
+        SLOW_TEST_CARD: CardRule(delay=SLOW_TEST_SECONDS),
     }
 )
 
@@ -561,7 +569,9 @@ class IdempotencyKey:
     """A gateway's idempotency key and what it must match on a retry.
 
     ``scope`` is where the key was used (the path, say); ``body`` is what a retry must repeat (the
-    parsed parameters, so that key order and encoding do not matter). Keys are per account.
+    parsed parameters, so that key order and encoding do not matter). A gateway that replays whatever
+    comes with a known key (Adyen documents no comparison) gives the same scope and body every time.
+    Keys are per account.
     """
 
     key: str

@@ -10,7 +10,7 @@ Why the split
     settle later, whether a declining card is authenticated first) the codec's ``SandboxPolicy``
     says so, and its ``SandboxRules`` add its own test data to the shared table
     (``connectors.kit.sandbox.BASE_TEST_CARDS``: 4242424242424242 and 4111111111111111 approve,
-    4000000000000002 declines ``generic_decline``, on every sandbox).
+    4000000000000002 declines ``generic_decline``, 4242000000000018 approves slowly, on every sandbox).
 
 What a codec must do (``connectors.kit.sandbox.SandboxCodec``)
     - ``route``: check the gateway's authentication and input in the gateway's own words, convert
@@ -42,6 +42,7 @@ from typing import Any
 from connectors.kit.sandbox import (
     APPROVE,
     BASE_TEST_CARDS,
+    Attempt,
     AttemptRecord,
     Authenticate,
     AuthenticationResult,
@@ -80,7 +81,6 @@ from connectors.kit.sandbox import (
     Void,
     VoidRecord,
 )
-from connectors.kit.sandbox import Attempt as AttemptOp
 
 from .common import (
     DEFAULT_MAX_OBJECTS,
@@ -216,12 +216,12 @@ class Engine:
             if isinstance(reply.result, Done):
                 self._idempotency.put(slot, _Saved(idem.scope, fingerprint, reply.result, now + reply.delay))
             return reply
-        if (saved.scope, saved.fingerprint) != (idem.scope, fingerprint):
-            message = "this idempotency key was used with another request"
-            return Reply(Refusal(ErrorCode.IDEMPOTENCY_CONFLICT, message, first_scope=saved.scope))
         if now < saved.busy_until:
             message = "the first request with this idempotency key is still in progress"
             return Reply(Refusal(ErrorCode.IDEMPOTENCY_IN_PROGRESS, message))
+        if (saved.scope, saved.fingerprint) != (idem.scope, fingerprint):
+            message = "this idempotency key was used with another request"
+            return Reply(Refusal(ErrorCode.IDEMPOTENCY_CONFLICT, message, first_scope=saved.scope))
         return Reply(saved.result, replayed=True)
 
     def _run_once(self, call: Call, now: float) -> Reply:
@@ -240,7 +240,7 @@ class Engine:
                 return Done(card=self._card(account, card_id)), 0.0
             case CreatePayment():
                 return self._create(account, op, now)
-            case AttemptOp():
+            case Attempt():
                 return self._attempt_again(account, op, now)
             case Authenticate():
                 return self._authenticate(account, op, now), 0.0
@@ -368,7 +368,7 @@ class Engine:
             return Done(payment), 0.0
         return self._start_attempt(payment, card, op.three_ds, now)
 
-    def _attempt_again(self, account: str, op: AttemptOp, now: float) -> tuple[Done, float]:
+    def _attempt_again(self, account: str, op: Attempt, now: float) -> tuple[Done, float]:
         payment = self._payment(account, op.ref)
         if payment.status not in _ATTEMPTABLE:
             raise _refuse(ErrorCode.INVALID_STATE, f"a {payment.status} payment cannot be attempted", payment=payment)

@@ -77,7 +77,7 @@ def _make_app(simulator: _Simulator) -> web.Application:
         body = await request.read()
         headers = {name: value for name, value in request.headers.items()}
         answer = simulator.handle(request.method, request.path, request.query_string, headers, body)
-        if answer.delay:  # a slow test card: the simulator decides, the server waits
+        if answer.delay:
             await asyncio.sleep(answer.delay)
         return web.Response(
             status=answer.status,
