@@ -1,4 +1,5 @@
-"""Pieces shared by the sandbox gateways: the response type, bounded state, card helpers, ids.
+"""Pieces shared by the sandbox gateways: the response type (the connector kit's, where codecs build it),
+bounded state, card helpers, ids.
 
 Nothing here knows about HTTP servers; the simulators are plain classes so they can be tested
 by calling ``handle`` directly and hosted by any server (see ``server.py``).
@@ -15,9 +16,11 @@ import secrets
 import string
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from connectors.kit.sandbox import SLOW_TEST_CARD, SLOW_TEST_SECONDS, SandboxResponse
 
 __all__ = [
     "DEFAULT_MAX_OBJECTS",
@@ -47,29 +50,10 @@ __all__ = [
 # a long-running sandbox cannot grow without bound.
 DEFAULT_MAX_OBJECTS = 100_000
 
-# A sandbox rule of both simulators (no gateway has it): this Visa number is answered after SLOW_SECONDS,
-# and its idempotency key counts as in flight until then, so a second call with the same key meets the
-# gateway's "still in progress" answer (Stripe 409, Adyen 704).
-SLOW_CARD = "4242000000000018"
-SLOW_SECONDS = 3.0
+SLOW_CARD, SLOW_SECONDS = SLOW_TEST_CARD, SLOW_TEST_SECONDS  # every sandbox's, from the kit
 
 _ALNUM = string.ascii_letters + string.digits
 _UPPER_ALNUM = string.ascii_uppercase + string.digits
-
-
-@dataclass(frozen=True)
-class SandboxResponse:
-    """What a simulator answers: the server copies it onto the wire unchanged."""
-
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0  # seconds the server waits before sending it (the slow test card)
-
-    def json(self) -> Any:
-        """The body decoded as JSON (a convenience for tests and callers)."""
-        return json.loads(self.body)
 
 
 class BoundedStore[K, V]:

@@ -31,7 +31,7 @@ from .adyen import AdyenSandbox
 from .common import SandboxResponse
 from .stripe import StripeSandbox
 
-__all__ = ["Sandbox", "main", "start_sandbox"]
+__all__ = ["Sandbox", "main", "serve", "start_sandbox"]
 
 # Gateways cap request bodies well below this; it only stops a runaway client.
 _MAX_BODY = 1024 * 1024
@@ -90,9 +90,10 @@ def _make_app(simulator: _Simulator) -> web.Application:
     return app
 
 
-async def _serve(
+async def serve(
     simulator: _Simulator, host: str, port: int, ssl_context: ssl.SSLContext | None
 ) -> tuple[web.AppRunner, str]:
+    """Serve one simulator in the running loop; the runner (to clean up) and the URL it listens on."""
     runner = web.AppRunner(
         _make_app(simulator), handle_signals=False, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
     )
@@ -119,9 +120,9 @@ async def start_sandbox(
 ) -> Sandbox:
     """Start the Stripe and Adyen simulators in the running loop; port 0 picks a free port."""
     stripe, adyen = StripeSandbox(), AdyenSandbox()
-    stripe_runner, stripe_url = await _serve(stripe, host, stripe_port, ssl_context)
+    stripe_runner, stripe_url = await serve(stripe, host, stripe_port, ssl_context)
     try:
-        adyen_runner, adyen_url = await _serve(adyen, host, adyen_port, ssl_context)
+        adyen_runner, adyen_url = await serve(adyen, host, adyen_port, ssl_context)
     except BaseException:
         await stripe_runner.cleanup()
         raise
