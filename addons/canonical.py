@@ -9,8 +9,8 @@ import structlog
 from mitmproxy import ctx, http
 
 from addons.listeners import checked_mode, on_listener
+from connectors.kit.errors import ErrorType, SidecarError
 from sidecar.api import ApiRequest, CanonicalApi, error_response
-from sidecar.errors import ErrorType, SidecarError
 
 log = structlog.get_logger("sidecar.api")
 

@@ -16,10 +16,10 @@ from mitmproxy import http, version
 from mitmproxy.net.http import http1, status_codes
 from mitmproxy.proxy.layers.http import _http1, _http2, _http3
 
+from connectors.kit.errors import ErrorType
+from connectors.kit.models import ErrorBody, ErrorInfo
 from sidecar import metrics
 from sidecar.api import new_request_id
-from sidecar.errors import ErrorType
-from sidecar.models import ErrorBody, ErrorInfo
 
 log = structlog.get_logger("sidecar.http")
 

@@ -13,9 +13,9 @@ from mitmproxy.proxy.layers import ClientTLSLayer, HttpLayer, ServerTLSLayer, mo
 from mitmproxy.proxy.layers.http import HttpStream
 
 from addons.listeners import came_in_on, checked_mode, on_listener
+from connectors.kit.errors import ErrorType, SidecarError
 from sidecar import metrics
 from sidecar.api import error_response, request_id_of
-from sidecar.errors import ErrorType, SidecarError
 from sidecar.forward import ForwardProxy
 
 log = structlog.get_logger("sidecar.forward")

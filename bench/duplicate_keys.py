@@ -8,7 +8,7 @@ import timeit
 
 import orjson
 
-from sidecar.models import PaymentRequest
+from connectors.kit.models import PaymentRequest
 from sidecar.strict_json import loads_unique
 
 BODY = json.dumps(

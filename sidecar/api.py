@@ -14,13 +14,9 @@ from typing import Any, NamedTuple
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from connectors import CallContext, Connector, Exchange
-from connectors.base import IdKind
-from sidecar import metrics
-from sidecar.dispatch import Dispatcher
-from sidecar.errors import ErrorType, SidecarError, invalid_request, validation_details
-from sidecar.masking import Masker, holds_card_number, is_utf8
-from sidecar.models import (
+from connectors.kit.connector import CallContext, Connector, Exchange, IdKind
+from connectors.kit.errors import ErrorType, SidecarError, invalid_request, validation_details
+from connectors.kit.models import (
     CaptureRequest,
     ErrorBody,
     ErrorInfo,
@@ -30,6 +26,9 @@ from sidecar.models import (
     RefundRequest,
     VoidRequest,
 )
+from sidecar import metrics
+from sidecar.dispatch import Dispatcher
+from sidecar.masking import Masker, holds_card_number, is_utf8
 from sidecar.strict_json import DuplicateKey, loads_unique
 
 log = structlog.get_logger("sidecar.api")

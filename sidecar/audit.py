@@ -10,9 +10,9 @@ from dataclasses import dataclass, fields
 
 import structlog
 
-from connectors.base import GatewayRequest, GatewayResponse
+from connectors.kit.connector import GatewayRequest, GatewayResponse
+from connectors.kit.errors import SidecarError
 from sidecar import metrics
-from sidecar.errors import SidecarError
 from sidecar.masking import Masker
 
 log = structlog.get_logger("sidecar.gateway")

@@ -31,7 +31,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-from connectors import REGISTRY
+from sidecar.registry import REGISTRY
 
 
 def resolve_secret(value: str) -> str:

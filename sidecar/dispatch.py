@@ -11,13 +11,14 @@ from pathlib import Path
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from connectors import REGISTRY, CallContext, Connector, Exchange, GatewayRequest, GatewayResponse
+from connectors.kit.connector import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse
+from connectors.kit.errors import ErrorType, SidecarError, validation_details
 from sidecar import metrics
 from sidecar.audit import Audit
 from sidecar.config import ConnectorSettings, Settings
-from sidecar.errors import ErrorType, SidecarError, validation_details
 from sidecar.masking import Masker
 from sidecar.outbound import OutboundPool
+from sidecar.registry import REGISTRY
 from sidecar.sandbox import sandbox_credentials
 from sidecar.strict_json import loads_unique
 

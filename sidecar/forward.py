@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from connectors import CallContext, GatewayRequest, GatewayResponse
+from connectors.kit.connector import CallContext, GatewayRequest, GatewayResponse
 from sidecar.dispatch import BoundConnector, Dispatcher
 
 log = structlog.get_logger("sidecar.forward")

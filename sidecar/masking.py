@@ -18,7 +18,6 @@ import email.parser
 import email.policy
 import re
 from collections.abc import Callable, Iterable, Mapping
-from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 from xml.etree import ElementTree
@@ -26,16 +25,8 @@ from xml.etree import ElementTree
 import orjson
 from defusedxml import ElementTree as SafeElementTree
 
-from sidecar.models import luhn_valid
-
-
-class Sensitivity(StrEnum):
-    PAN = "pan"  # keep at most the first 6 and last 4 digits
-    DROP = "drop"  # CVC, track data, PIN: never written at all
-    SECRET = "secret"  # credentials and tokens: ***
-    PERSONAL = "personal"  # email, phone, name, address lines: *** unless allowlisted
-    GATEWAY_ID = "gateway_id"  # a gateway's own id in its answers: exempt from the card-number net
-
+from connectors.kit.masking import Sensitivity
+from connectors.kit.models import luhn_valid
 
 MASK = "***"
 DROPPED = "[removed]"

@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from connectors.kit.errors import HTTP_STATUS, ErrorType
+from connectors.kit.models import ErrorBody, Health
 from sidecar.api import ROUTES
-from sidecar.errors import HTTP_STATUS, ErrorType
-from sidecar.models import ErrorBody, Health
 
 REF = "#/components/schemas/{model}"
 

@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import certifi
 
-from connectors.base import GatewayRequest, GatewayResponse
+from connectors.kit.connector import GatewayRequest, GatewayResponse
+from connectors.kit.errors import STATUS_DECIDES, ErrorType, SidecarError
 from sidecar.config import ConnectorSettings, PoolSettings, Timeouts
-from sidecar.errors import STATUS_DECIDES, ErrorType, SidecarError
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from addons.error_pages import ErrorPages
 from addons.forward import Forward
 from addons.health import Health
 from addons.startup import StartupErrors
-from connectors import REGISTRY
+from connectors.kit.masking import Sensitivity
 from sidecar import ca, fdlimit, metrics, openapi
 from sidecar.api import CanonicalApi
 from sidecar.audit import Audit
@@ -28,8 +28,9 @@ from sidecar.config import ConfigError, Settings
 from sidecar.dispatch import Dispatcher
 from sidecar.drain import Drain
 from sidecar.forward import ForwardProxy
-from sidecar.masking import Masker, Sensitivity
+from sidecar.masking import Masker
 from sidecar.outbound import OutboundPool
+from sidecar.registry import REGISTRY
 from sidecar.sandbox import start_sandbox
 from sidecar.sandbox.tls import make_sandbox_tls
 from sidecar.web import MaskedView, SidecarWebMaster

@@ -5,7 +5,7 @@ import json
 import pytest
 from harness import SidecarProcess
 
-from sidecar.models import PaymentRequest
+from connectors.kit.models import PaymentRequest
 
 
 @pytest.fixture

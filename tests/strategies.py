@@ -9,8 +9,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from connectors.base import CallContext, Exchange, GatewayRequest, GatewayResponse
-from sidecar.models import (
+from connectors.kit.connector import CallContext, Exchange, GatewayRequest, GatewayResponse
+from connectors.kit.models import (
     Address,
     CaptureMethod,
     CaptureRequest,

@@ -23,12 +23,13 @@ from strategies import (
     whole_addresses,
 )
 
-from connectors.adyen import Adyen, AdyenAccount
-from connectors.adyen_codes import REFUSAL_REASONS, UNCONFIRMED_REFUSAL_REASONS
-from connectors.base import GatewayResponse, gateway_key
-from connectors.declines import DeclineCode
-from sidecar.errors import ErrorType, SidecarError
-from sidecar.models import (
+from connectors.adyen.codes import REFUSAL_REASONS, UNCONFIRMED_REFUSAL_REASONS
+from connectors.adyen.connector import Adyen, AdyenAccount
+from connectors.kit.connector import GatewayResponse
+from connectors.kit.declines import DeclineCode
+from connectors.kit.errors import ErrorType, SidecarError
+from connectors.kit.idempotency import gateway_key
+from connectors.kit.models import (
     Address,
     CaptureMethod,
     CaptureRequest,

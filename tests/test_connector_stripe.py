@@ -22,12 +22,21 @@ from strategies import (
     voids,
 )
 
-from connectors.base import GatewayResponse, gateway_key
-from connectors.declines import DeclineCode
-from connectors.stripe import API_VERSION, Stripe, StripeCredentials
-from connectors.stripe_codes import CARD_ERROR_CODES, DECLINE_CODES
-from sidecar.errors import ErrorType, SidecarError
-from sidecar.models import CaptureRequest, Customer, Money, PaymentStatus, RefundRequest, RefundStatus, VoidRequest
+from connectors.kit.connector import GatewayResponse
+from connectors.kit.declines import DeclineCode
+from connectors.kit.errors import ErrorType, SidecarError
+from connectors.kit.idempotency import gateway_key
+from connectors.kit.models import (
+    CaptureRequest,
+    Customer,
+    Money,
+    PaymentStatus,
+    RefundRequest,
+    RefundStatus,
+    VoidRequest,
+)
+from connectors.stripe.codes import CARD_ERROR_CODES, DECLINE_CODES
+from connectors.stripe.connector import API_VERSION, Stripe, StripeCredentials
 
 BASE = "https://api.stripe.com"
 stripe = Stripe()
@@ -459,7 +468,7 @@ def test_refund_status_map(status, expected) -> None:
 
 @given(st.data())
 def test_form_encoding_round_trips_nested_keys(data) -> None:
-    from connectors.stripe import form_encode
+    from connectors.stripe.connector import form_encode
 
     meta = data.draw(st.dictionaries(st.from_regex(r"\A[a-z]{1,8}\Z"), st.text(max_size=20), max_size=4))
     encoded = form_encode({"metadata": meta, "expand": ["latest_charge"], "confirm": True})

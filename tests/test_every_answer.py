@@ -18,13 +18,11 @@ from harness import FakeGateway, SidecarProcess
 from spec_validation import SPECS_DIR
 from strategies import context, drive, json_response
 
-from connectors.adyen import Adyen, AdyenAccount
-from connectors.adyen_codes import REFUSAL_REASONS, UNCONFIRMED_REFUSAL_REASONS
-from connectors.base import Connector
-from connectors.stripe import Stripe, StripeCredentials
-from connectors.stripe_codes import CARD_ERROR_CODES, DECLINE_CODES
-from sidecar.errors import HTTP_STATUS, ErrorType, SidecarError
-from sidecar.models import (
+from connectors.adyen.codes import REFUSAL_REASONS, UNCONFIRMED_REFUSAL_REASONS
+from connectors.adyen.connector import Adyen, AdyenAccount
+from connectors.kit.connector import Connector
+from connectors.kit.errors import HTTP_STATUS, ErrorType, SidecarError
+from connectors.kit.models import (
     CaptureRequest,
     ErrorBody,
     Money,
@@ -35,6 +33,8 @@ from sidecar.models import (
     RefundRequest,
     VoidRequest,
 )
+from connectors.stripe.codes import CARD_ERROR_CODES, DECLINE_CODES
+from connectors.stripe.connector import Stripe, StripeCredentials
 
 TALLY: Counter[str] = Counter()
 

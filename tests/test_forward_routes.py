@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from connectors.adyen import Adyen
-from connectors.stripe import Stripe
+from connectors.adyen.connector import Adyen
+from connectors.stripe.connector import Stripe
 from sidecar.audit import Audit
 from sidecar.config import ForwardSettings, Settings
 from sidecar.dispatch import Dispatcher

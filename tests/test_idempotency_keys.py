@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.base import gateway_key
+from connectors.kit.idempotency import gateway_key
 
 keys = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=255)
 steps = st.sampled_from(["", "payment_method", "capture", "cancel", "refund"])

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.adyen import Adyen
-from connectors.base import segment
-from connectors.contact import e164, split_name
-from connectors.metadata import MetadataError
-from connectors.stripe import Stripe
-from sidecar.errors import ErrorType, SidecarError
+from connectors.adyen.connector import Adyen
+from connectors.kit.connector import segment
+from connectors.kit.contact import e164, split_name
+from connectors.kit.errors import ErrorType, SidecarError
+from connectors.kit.metadata import MetadataError
+from connectors.stripe.connector import Stripe
 from sidecar.strict_json import DuplicateKey, loads_unique
 
 stripe, adyen = Stripe(), Adyen()

@@ -10,8 +10,8 @@ from hostile import hostile_bodies
 from hypothesis import given, settings
 from strategies import card_numbers
 
-from connectors.adyen import Adyen
-from connectors.stripe import Stripe
+from connectors.adyen.connector import Adyen
+from connectors.stripe.connector import Stripe
 from sidecar.masking import DROPPED, MASK, Masker, mask_pan
 
 

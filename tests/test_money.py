@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from strategies import context, drive
 
-from connectors.adyen import Adyen, AdyenAccount
-from connectors.base import Connector, GatewayResponse
-from connectors.money import ISO_EXPONENTS, GatewayCurrencies, MoneyError
-from connectors.stripe import Stripe, StripeCredentials
-from sidecar.errors import ErrorType, SidecarError
-from sidecar.models import CaptureRequest, Money, PaymentRequest, PaymentStatus, RefundRequest
+from connectors.adyen.connector import Adyen, AdyenAccount
+from connectors.kit.connector import Connector, GatewayResponse
+from connectors.kit.errors import ErrorType, SidecarError
+from connectors.kit.models import CaptureRequest, Money, PaymentRequest, PaymentStatus, RefundRequest
+from connectors.kit.money import ISO_EXPONENTS, GatewayCurrencies, MoneyError
+from connectors.stripe.connector import Stripe, StripeCredentials
 from sidecar.sandbox import (
     ADYEN_SANDBOX_KEY,
     ADYEN_SANDBOX_MERCHANT,

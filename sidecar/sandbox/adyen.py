@@ -117,7 +117,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from connectors.adyen import CURRENCIES
+from connectors.adyen.connector import CURRENCIES
 
 from .common import (
     DEFAULT_MAX_OBJECTS,

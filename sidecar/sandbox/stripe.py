@@ -106,7 +106,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from connectors.stripe import CURRENCIES
+from connectors.stripe.connector import CURRENCIES
 
 from .common import (
     DEFAULT_MAX_OBJECTS,

@@ -8,8 +8,6 @@ top to bottom in one function and tests can drive it with recorded responses.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping
@@ -20,10 +18,8 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel
 
-from connectors.contact import e164
-from connectors.metadata import MetadataError, MetadataLimits
-from connectors.money import GatewayCurrencies, MoneyError
-from sidecar.errors import (
+from connectors.kit.contact import e164
+from connectors.kit.errors import (
     STATUS_DECIDES,
     ErrorType,
     SidecarError,
@@ -31,8 +27,9 @@ from sidecar.errors import (
     invalid_request,
     parse_retry_after,
 )
-from sidecar.masking import Sensitivity
-from sidecar.models import (
+from connectors.kit.masking import Sensitivity
+from connectors.kit.metadata import MetadataError, MetadataLimits
+from connectors.kit.models import (
     CaptureRequest,
     ErrorDetail,
     Money,
@@ -44,6 +41,7 @@ from sidecar.models import (
     RefundRequest,
     VoidRequest,
 )
+from connectors.kit.money import GatewayCurrencies, MoneyError
 
 IdKind = Literal["payment", "refund", "capture"]
 
@@ -241,23 +239,6 @@ class Connector(ABC):
         if not isinstance(data, dict):
             raise self.unparseable(resp)
         return data
-
-
-# Keys the sidecar derives or shortens start with this; an app's key that does too is hashed as well,
-# so a key the app chose can never equal one the sidecar made from another.
-_DERIVED = "sidecar-"
-
-
-def gateway_key(key: str, limit: int, step: str = "") -> str:
-    """The gateway's idempotency key for the app's `key` (1-255 printable ASCII): the key itself where it
-    fits the gateway's `limit`, else a hash of it; for a `step` of a call that makes several (or a call
-    the gateway must not confuse with another under the same key), a hash of both. Deterministic, so the
-    app's retry with the same key reaches the gateway with the same key. `limit` is at least 51."""
-    if not step and len(key) <= limit and not key.startswith(_DERIVED):
-        return key
-    # The app's key is printable ASCII: no newline, so (step, key) pairs hash apart.
-    digest = hashlib.sha256(f"{step}\n{key}".encode()).digest()
-    return _DERIVED + base64.urlsafe_b64encode(digest).decode().rstrip("=")  # 51 characters
 
 
 def redirect_of(action: NextAction | None) -> Redirect | None:

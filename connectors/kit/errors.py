@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import ValidationError
 
-from sidecar.models import ErrorDetail, Outcome
+from connectors.kit.models import ErrorDetail, Outcome
 
 
 class ErrorType(StrEnum):

@@ -9,7 +9,7 @@ on https://docs.stripe.com/error-codes.
 
 from __future__ import annotations
 
-from connectors.declines import DeclineCode as D
+from connectors.kit.declines import DeclineCode as D
 
 # `error.decline_code` (or `last_payment_error.decline_code`): the issuer's reason, as Stripe names it.
 DECLINE_CODES: dict[str, D] = {

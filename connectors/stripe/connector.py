@@ -13,24 +13,22 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import (
+from connectors.kit.connector import (
     CallContext,
     Connector,
     Exchange,
     GatewayRequest,
     GatewayResponse,
     PublicApi,
-    gateway_key,
     redirect_of,
     segment,
 )
-from connectors.declines import decline
-from connectors.metadata import MetadataLimits
-from connectors.money import GatewayCurrencies
-from connectors.stripe_codes import CARD_ERROR_CODES, DECLINE_CODES
-from sidecar.errors import STATUS_DECIDES, ErrorType, SidecarError, invalid_request
-from sidecar.masking import Sensitivity
-from sidecar.models import (
+from connectors.kit.declines import decline
+from connectors.kit.errors import STATUS_DECIDES, ErrorType, SidecarError, invalid_request
+from connectors.kit.idempotency import gateway_key
+from connectors.kit.masking import Sensitivity
+from connectors.kit.metadata import MetadataLimits
+from connectors.kit.models import (
     CaptureRequest,
     CardSummary,
     DeclineInfo,
@@ -45,6 +43,8 @@ from sidecar.models import (
     RefundStatus,
     VoidRequest,
 )
+from connectors.kit.money import GatewayCurrencies
+from connectors.stripe.codes import CARD_ERROR_CODES, DECLINE_CODES
 
 API_VERSION = "2025-09-30.clover"
 

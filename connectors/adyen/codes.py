@@ -12,7 +12,7 @@ Several of them (17-19, 33-37, 40, 41, 43-45) occur only at points of sale.
 
 from __future__ import annotations
 
-from connectors.declines import DeclineCode as D
+from connectors.kit.declines import DeclineCode as D
 
 # Read on Adyen's page. 0 comes only with Authorised ("ignore the refusal reason code"); 13 is not a
 # refusal (Received).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sidecar.models import DeclineInfo
+from connectors.kit.models import DeclineInfo
 
 
 class DeclineCode(StrEnum):

@@ -14,25 +14,24 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.adyen_codes import refusal_code
-from connectors.base import (
+from connectors.adyen.codes import refusal_code
+from connectors.kit.connector import (
     CallContext,
     Connector,
     Exchange,
     GatewayRequest,
     GatewayResponse,
     PublicApi,
-    gateway_key,
     redirect_of,
     segment,
 )
-from connectors.contact import split_name
-from connectors.declines import decline
-from connectors.metadata import MetadataLimits
-from connectors.money import GatewayCurrencies
-from sidecar.errors import STATUS_DECIDES, ErrorType, SidecarError, invalid_request
-from sidecar.masking import Sensitivity
-from sidecar.models import (
+from connectors.kit.contact import split_name
+from connectors.kit.declines import decline
+from connectors.kit.errors import STATUS_DECIDES, ErrorType, SidecarError, invalid_request
+from connectors.kit.idempotency import gateway_key
+from connectors.kit.masking import Sensitivity
+from connectors.kit.metadata import MetadataLimits
+from connectors.kit.models import (
     ActionType,
     CaptureMethod,
     CaptureRequest,
@@ -48,6 +47,7 @@ from sidecar.models import (
     RefundStatus,
     VoidRequest,
 )
+from connectors.kit.money import GatewayCurrencies
 
 PAYMENT_STATUS = {
     "Authorised": PaymentStatus.AUTHORIZED,

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from connectors.kit import money
+
 
 class PaymentStatus(StrEnum):
     STARTED = "started"
@@ -75,9 +77,6 @@ class Money(_Request):
     @field_validator("currency")
     @classmethod
     def _active(cls, currency: str) -> str:
-        # Imported here: the connectors package imports these models.
-        from connectors import money
-
         if not money.is_active(currency):
             raise ValueError(f"not an active ISO 4217 currency (ISO table of {money.ISO_TABLE_PUBLISHED})")
         return currency
