@@ -1,4 +1,5 @@
-# The sidecar container: runs beside the app in its pod and serves on the pod's loopback.
+# The sidecar container: runs beside the app in its pod and serves it on the pod's loopback; only the ops
+# listener (health and metrics, for kubelet probes and Prometheus) faces the pod network.
 FROM python:3.12-slim
 
 ENV PYTHONUNBUFFERED=1 UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
@@ -14,7 +15,7 @@ RUN uv sync --locked --no-dev --no-editable
 
 ENV PATH=/app/.venv/bin:$PATH
 USER sidecar
-EXPOSE 8080
+EXPOSE 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:9090/healthz', timeout=2).status != 200)"]
 CMD ["sidecar", "run"]

@@ -1,5 +1,5 @@
-"""Hygiene for the apps' connections to every listener the sidecar runs (canonical API, forward
-proxy). mitmproxy 12 has only an inactivity timeout, which a client that sends a byte now and then
+"""Hygiene for the connections to every listener the sidecar runs (canonical API, forward proxy,
+ops). mitmproxy 12 has only an inactivity timeout, which a client that sends a byte now and then
 never trips, and no limit on open connections.
 
 - A new connection must send a whole request head within `client_header_timeout`; through the
@@ -7,7 +7,10 @@ never trips, and no limit on open connections.
 - A kept-alive connection with no call in progress is closed when no whole request head has come
   `client_idle_timeout` after its last answer. (Addons see request heads, not bytes, so on a reused
   connection this one timeout covers both the wait and the head.)
-- A connection beyond `max_client_connections` open ones is closed at once, logged and counted.
+- A connection beyond `max_client_connections` open ones is closed at once, logged and counted. The
+  ops listener (`ops_mode`, health and metrics for the pod network) has a cap of its own,
+  `max_ops_connections`, and does not count towards the apps': whoever can reach that port from the
+  pod network cannot take the apps' connections.
 - Draining (`drain`), connections idle after an answer are closed and answers carry
   `Connection: close`; `close_all` ends the rest.
 """
@@ -21,12 +24,13 @@ from dataclasses import dataclass, field
 import structlog
 from mitmproxy import connection, ctx, exceptions, http
 
+from addons.listeners import came_in_on
 from sidecar import metrics
 
 log = structlog.get_logger("sidecar.connections")
 
 HEADER, IDLE = "header", "idle"
-_OPTIONS = ("client_header_timeout", "client_idle_timeout", "max_client_connections")
+_OPTIONS = ("client_header_timeout", "client_idle_timeout", "max_client_connections", "max_ops_connections")
 
 
 @dataclass(slots=True)
@@ -34,6 +38,7 @@ class _Client:
     calls: set[str] = field(default_factory=set)  # ids of the flows whose head came and answer has not gone
     timer: asyncio.TimerHandle | None = None
     waiting: str = HEADER  # for what the timer runs: a first request head, or the next after an answer
+    ops: bool = False  # on the ops listener, under its own cap
 
 
 class ClientConnections:
@@ -41,9 +46,12 @@ class ClientConnections:
         self._clients: dict[str, _Client] = {}
         self._timeouts = {HEADER: 10.0, IDLE: 60.0}
         self._max = 4096
+        self._max_ops = 64
+        self._open_ops = 0
         self.draining = False
-        self._refused_unlogged = 0
-        self._refusal_logged_at = float("-inf")
+        # Per cap ("app", "ops"): refusals not yet logged, and when the last line was.
+        self._refused_unlogged = {"app": 0, "ops": 0}
+        self._refusal_logged_at = {"app": float("-inf"), "ops": float("-inf")}
         metrics.CLIENT_CONNECTIONS.set_function(lambda: len(self._clients))
 
     def load(self, loader) -> None:
@@ -57,7 +65,13 @@ class ClientConnections:
             "Seconds a kept-alive client connection may wait, after an answer, for the next whole request head.",
         )
         loader.add_option(
-            "max_client_connections", int, 4096, "Open client connections over all listeners; more are closed at once."
+            "max_client_connections",
+            int,
+            4096,
+            "Open client connections over the apps' listeners (all but the ops listener); more are closed at once.",
+        )
+        loader.add_option(
+            "max_ops_connections", int, 64, "Open client connections to the ops listener; more are closed at once."
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -66,22 +80,30 @@ class ClientConnections:
                 raise exceptions.OptionsError(f"{name} must be positive")
         self._timeouts = {HEADER: ctx.options.client_header_timeout, IDLE: ctx.options.client_idle_timeout}
         self._max = ctx.options.max_client_connections
+        self._max_ops = ctx.options.max_ops_connections
 
     @property
     def calls_in_progress(self) -> int:
         return sum(len(c.calls) for c in self._clients.values())
 
     def client_connected(self, client: connection.Client) -> None:
-        if len(self._clients) >= self._max:
+        # `ops_mode` is the Health addon's option: the listener it serves.
+        ops = came_in_on(client, ctx.options.ops_mode)
+        full = self._open_ops >= self._max_ops if ops else len(self._clients) - self._open_ops >= self._max
+        if full:
             client.error = "too many client connections"  # mitmproxy closes it without a word
-            self._refused()
+            self._refused("ops" if ops else "app")
             return
-        self._clients[client.id] = c = _Client()
+        self._clients[client.id] = c = _Client(ops=ops)
+        self._open_ops += ops
         self._arm(client.id, c, HEADER)
 
     def client_disconnected(self, client: connection.Client) -> None:
         c = self._clients.pop(client.id, None)
-        if c is not None and c.timer is not None:
+        if c is None:
+            return
+        self._open_ops -= c.ops
+        if c.timer is not None:
             c.timer.cancel()
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
@@ -151,15 +173,16 @@ class ClientConnections:
         if transport is not None and transport.handler is not None:  # None only before mitmproxy starts reading
             handler.close_connection(handler.client)
 
-    def _refused(self) -> None:
-        metrics.CLIENT_CONNECTIONS_REFUSED.inc()
-        self._refused_unlogged += 1
+    def _refused(self, listeners: str) -> None:
+        metrics.CLIENT_CONNECTIONS_REFUSED.labels(listeners).inc()
+        self._refused_unlogged[listeners] += 1
         now = time.monotonic()
-        if now - self._refusal_logged_at >= 1:  # one line a second at most, however many are refused
+        if now - self._refusal_logged_at[listeners] >= 1:  # a line a second at most per cap, however many are refused
             log.warning(
                 "client connections refused: too many open",
-                max_open=self._max,
-                refused=self._refused_unlogged,
+                listeners=listeners,
+                max_open=self._max_ops if listeners == "ops" else self._max,
+                refused=self._refused_unlogged[listeners],
             )
-            self._refused_unlogged = 0
-            self._refusal_logged_at = now
+            self._refused_unlogged[listeners] = 0
+            self._refusal_logged_at[listeners] = now

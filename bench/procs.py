@@ -240,6 +240,7 @@ def start_sidecar(
     port = free_port()
     config: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": port},
+        "ops": {"host": "127.0.0.1", "port": free_port()},
         "log": {"level": level, "format": "json"},
         "connectors": {"adyen": adyen},
         **forward_proxy_config(procs.workdir),

@@ -74,6 +74,8 @@ def _summary(settings: Settings, path: Path | None) -> str:
         f"configuration {path or '(defaults)'} is valid",
         f"  canonical listener: {settings.listen.host}:{settings.listen.port}",
     ]
+    if settings.ops.enabled:
+        lines.append(f"  ops listener (health, metrics): {settings.ops.host}:{settings.ops.port}")
     for name, conn in settings.connectors.items():
         if conn.uses_sandbox:
             lines.append(f"  {name}: sandbox")

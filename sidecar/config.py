@@ -79,6 +79,21 @@ class Listen(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
 
 
+class OpsSettings(_Section):
+    """The ops listener: `/healthz`, `/readyz` and `/metrics` only, for kubelet probes and Prometheus,
+    which reach a pod from its network: so, unlike the other listeners, it listens on every address."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(default=9090, ge=0, le=65535)
+    max_open: int = Field(
+        default=64,
+        ge=1,
+        description="Open connections to it; more are refused. Counted apart from client_connections.max_open, "
+        "so that the pod network cannot take the apps' connections.",
+    )
+
+
 class ClientConnections(_Section):
     """Limits on the apps' connections to the canonical and forward-proxy listeners."""
 
@@ -373,6 +388,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIDECAR_", env_nested_delimiter="__", extra="forbid")
 
     listen: Listen = Field(default_factory=Listen)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
     client_connections: ClientConnections = Field(default_factory=ClientConnections)
     allow_request_credentials: bool = Field(default=False, description="Accept X-Connector-Auth per call.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)

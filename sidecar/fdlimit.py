@@ -13,10 +13,11 @@ RESERVE = 256
 
 
 def needed(settings: Settings) -> int:
-    """Client connections at the cap, plus every pool full; a sandbox connector's pool connections
-    count twice, as the sandbox's end of them is in this process too."""
+    """Client connections at the caps (the apps' and the ops listener's), plus every pool full; a sandbox
+    connector's pool connections count twice, as the sandbox's end of them is in this process too."""
     pools = sum(c.pool.max_connections * (2 if c.uses_sandbox else 1) for c in settings.connectors.values())
-    return settings.client_connections.max_open + pools + RESERVE
+    ops = settings.ops.max_open if settings.ops.enabled else 0
+    return settings.client_connections.max_open + ops + pools + RESERVE
 
 
 def raise_soft_limit(wanted: int) -> int:

@@ -68,12 +68,14 @@ POOL_CONNECTIONS = Gauge(
 
 CLIENT_CONNECTIONS = Gauge(
     "sidecar_client_connections",
-    "Open client connections to the canonical and forward-proxy listeners.",
+    "Open client connections to the canonical, forward-proxy and ops listeners.",
     registry=REGISTRY,
 )
 CLIENT_CONNECTIONS_REFUSED = Counter(
     "sidecar_client_connections_refused",
-    "Client connections closed at once because client_connections.max_open were already open.",
+    "Client connections closed at once because their listeners' cap was reached: app (client_connections.max_open, "
+    "the canonical and forward-proxy listeners) or ops (ops.max_open).",
+    ["listeners"],
     registry=REGISTRY,
 )
 CLIENT_CONNECTIONS_TIMED_OUT = Counter(

@@ -37,7 +37,7 @@ from sidecar.web import MaskedView, SidecarWebMaster
 
 log = structlog.get_logger("sidecar")
 
-# Nothing listens here: the canonical addon answers every request before mitmproxy would connect.
+# Nothing listens here: the canonical and health addons answer every request before mitmproxy would connect.
 _NOWHERE = "http://127.0.0.1:9"
 
 
@@ -45,7 +45,8 @@ _NOWHERE = "http://127.0.0.1:9"
 WEB_COLUMNS = ["icon", "method", "path", "status", "comment", "size", "time"]
 
 
-def canonical_mode(host: str, port: int) -> str:
+def answered_mode(host: str, port: int) -> str:
+    """The mode spec of a listener whose addons answer every request themselves (canonical, ops)."""
     return f"reverse:{_NOWHERE}@{host}:{port}"
 
 
@@ -117,15 +118,18 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
     else:
         master = Master(opts)
         master.addons.add(*addons)
-    canonical = canonical_mode(settings.listen.host, settings.listen.port)
+    canonical = answered_mode(settings.listen.host, settings.listen.port)
     fp = settings.forward_proxy
     forward_spec = f"regular@{fp.host}:{fp.port}" if fp.enabled else ""
+    ops = settings.ops
+    ops_spec = answered_mode(ops.host, ops.port) if ops.enabled else ""
     cc = settings.client_connections
     try:
         opts.update(
-            mode=[canonical, forward_spec] if forward_spec else [canonical],
+            mode=[spec for spec in (canonical, forward_spec, ops_spec) if spec],
             canonical_mode=canonical,
             forward_mode=forward_spec,
+            ops_mode=ops_spec,
             # The addons answer every request themselves; mitmproxy must never open an upstream connection.
             connection_strategy="lazy",
             keep_host_header=True,  # masked copies show the Host the app sent
@@ -134,6 +138,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
             client_header_timeout=cc.header_timeout,
             client_idle_timeout=cc.idle_timeout,
             max_client_connections=cc.max_open,
+            max_ops_connections=ops.max_open,
         )
     except exceptions.OptionsError as e:
         raise ConfigError([str(e)]) from None
@@ -160,6 +165,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         "starting",
         listen=f"{settings.listen.host}:{settings.listen.port}",
         forward_proxy=f"{fp.host}:{fp.port}" if fp.enabled else None,
+        ops=f"{ops.host}:{ops.port}" if ops.enabled else None,
         web=f"http://{settings.web.host}:{settings.web.port}/" if view is not None else None,
         connectors={
             name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url

@@ -44,9 +44,13 @@ class SidecarProcess:
         self.port = free_port()
         self.forward_port = free_port()
         self.ca_dir = workdir / f"ca-{self.port}"
+        # Tests listen on loopback only, and never on the ops listener's default 9090, which runs side by side
+        # would share; merged, so a test can set one ops field and keep the rest.
+        ops = {"host": "127.0.0.1", "port": free_port(), **config.get("ops", {})}
         config = {
             "listen": {"host": "127.0.0.1", "port": self.port},
             **config,
+            "ops": ops,
             # Merged, so a test can set one forward-proxy field and keep the free port and private CA.
             "forward_proxy": {
                 "port": self.forward_port,
@@ -59,6 +63,8 @@ class SidecarProcess:
         self.stdout_path = workdir / f"sidecar-{self.port}.out"
         self.stderr_path = workdir / f"sidecar-{self.port}.err"
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ops_port = ops["port"]
+        self.ops_url = f"http://{ops['host']}:{self.ops_port}"
         self.proxy_url = f"http://127.0.0.1:{self.forward_port}"
         self._env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from harness import free_port, wait_until
 
+from sidecar.config import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -36,8 +38,17 @@ def test_dockerfile_is_slim_non_root_with_healthcheck() -> None:
     assert steps[0] == ("FROM", "python:3.12-slim")
     users = [arg for op, arg in steps if op == "USER"]
     assert users and users[-1] not in ("root", "0")
-    assert any(op == "HEALTHCHECK" and "/healthz" in arg for op, arg in steps)
+    ops_port = Settings().ops.port
+    assert any(op == "HEALTHCHECK" and f"127.0.0.1:{ops_port}/healthz" in arg for op, arg in steps)
     assert json.loads(dict(steps)["CMD"]) == ["sidecar", "run"]
+
+
+def test_dockerfile_exposes_the_listeners_that_face_the_pod_network_only() -> None:
+    exposed = {int(port) for op, arg in instructions() if op == "EXPOSE" for port in arg.split()}
+    settings = Settings()
+    assert settings.ops.port in exposed
+    # The canonical API, the forward proxy and mitmweb listen on the pod's loopback.
+    assert not exposed & {settings.listen.port, settings.forward_proxy.port, settings.web.port}
 
 
 def test_dockerfile_install_steps_produce_a_working_sidecar(tmp_path: Path) -> None:
@@ -62,7 +73,7 @@ def test_dockerfile_install_steps_produce_a_working_sidecar(tmp_path: Path) -> N
     done = subprocess.run(cmd, cwd=app, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    port = free_port()
+    port = free_port()  # the ops listener's, which the health check asks
     venv_bin = app / ".venv" / "bin"
     cmd_argv = json.loads(dict(steps)["CMD"])
     proc = subprocess.Popen(
@@ -70,7 +81,9 @@ def test_dockerfile_install_steps_produce_a_working_sidecar(tmp_path: Path) -> N
         cwd=tmp_path,
         env={
             **env,
-            "SIDECAR_LISTEN__PORT": str(port),
+            "SIDECAR_LISTEN__PORT": str(free_port()),
+            "SIDECAR_OPS__HOST": "127.0.0.1",  # tests listen on loopback only
+            "SIDECAR_OPS__PORT": str(port),
             "SIDECAR_FORWARD_PROXY__PORT": str(free_port()),
             "SIDECAR_FORWARD_PROXY__CA__DIR": str(tmp_path / "ca"),
             "PATH": f"{venv_bin}:{env['PATH']}",
@@ -81,7 +94,7 @@ def test_dockerfile_install_steps_produce_a_working_sidecar(tmp_path: Path) -> N
     try:
         health = json.loads(dict(steps)["HEALTHCHECK"].split("CMD", 1)[1])
         check = [str(venv_bin / "python"), *health[1:]]
-        check = [arg.replace("8080", str(port)) for arg in check]
+        check = [arg.replace(str(Settings().ops.port), str(port)) for arg in check]
 
         def healthy() -> bool:
             return subprocess.run(check, capture_output=True).returncode == 0

@@ -32,10 +32,11 @@ def reported(r: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def write(tmp_path: Path, config: dict) -> Path:
-    """A config that would otherwise run: free ports, a private CA directory."""
+    """A config that would otherwise run: free loopback ports, a private CA directory."""
     path = tmp_path / "sidecar.yaml"
     config = {
         "listen": {"port": free_port()},
+        "ops": {"host": "127.0.0.1", "port": free_port()},
         **config,
         "forward_proxy": {"port": free_port(), "ca": {"dir": str(tmp_path / "ca")}, **config.get("forward_proxy", {})},
     }
@@ -129,16 +130,18 @@ def test_unwritable_directories_are_reported(tmp_path, command) -> None:
 def test_ports_in_use_are_reported_by_run_and_left_to_it_by_check(tmp_path) -> None:
     config = write(tmp_path, {})
     ports = yaml.safe_load(config.read_text())
-    with socket.socket() as a, socket.socket() as b:
+    with socket.socket() as a, socket.socket() as b, socket.socket() as c:
         a.bind(("127.0.0.1", ports["listen"]["port"]))
         b.bind(("127.0.0.1", ports["forward_proxy"]["port"]))
-        a.listen()
-        b.listen()
+        c.bind(("127.0.0.1", ports["ops"]["port"]))
+        for s in (a, b, c):
+            s.listen()
         lines = reported(sidecar("run", config))
         # `check` is often run beside the sidecar that holds its ports: it does not try them.
         checked = sidecar("check", config)
     assert lines == [
         f"listen.port: cannot listen on 127.0.0.1:{ports['listen']['port']}: the port is in use",
         f"forward_proxy.port: cannot listen on 127.0.0.1:{ports['forward_proxy']['port']}: the port is in use",
+        f"ops.port: cannot listen on 127.0.0.1:{ports['ops']['port']}: the port is in use",
     ]
     assert checked.returncode == 0, checked.stderr
