@@ -145,7 +145,7 @@ __all__ = ["ADYEN_SANDBOX_KEY", "ADYEN_SANDBOX_MERCHANT", "AdyenSandbox"]
 
 ADYEN_SANDBOX_KEY = "sandbox_api_key"
 ADYEN_SANDBOX_MERCHANT = "SidecarSandboxECOM"
-API_VERSION = "v71"
+API_VERSION = r"v(?:6[89]|7[0-2])"  # the route pattern: Checkout v68-v72, which the SDKs call by default
 
 # Adyen's own field lists for these requests (from the Checkout v71 OpenAPI spec): Adyen refuses
 # unknown fields, but accepts every one of these even where the sandbox ignores it.
