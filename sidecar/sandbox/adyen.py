@@ -9,7 +9,7 @@ Authentication
     "HTTP Status Response - Unauthorized", "errorType": "security"}``. The ``merchantAccount`` of
     every request must be ``SidecarSandboxECOM``, else 403 ``901 Invalid Merchant Account``.
 
-Endpoints (``/v71`` only)
+Endpoints (under ``/v68`` to ``/v72``, what the SDKs call by default; the answers are v71's)
     ``POST /payments``, ``POST /payments/details`` (to finish a 3-D Secure redirect),
     ``POST /payments/{pspReference}/captures``, ``.../cancels``, ``.../refunds``. Checkout has no
     GET for a payment, so every other path is 404 (405 for a known path with another method).
