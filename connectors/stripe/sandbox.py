@@ -1,65 +1,48 @@
 """Stripe's sandbox: PaymentMethods, PaymentIntents and Refunds as api.stripe.com answers them, a codec over
-the shared sandbox engine (``connectors.kit.sandbox``), which keeps the ledger and the idempotency keys.
+the shared sandbox engine, which keeps the ledger and the idempotency keys.
 
-Authentication
-    ``Authorization: Bearer sk_test_sandbox``, or HTTP Basic with the key as the user name. Anything else
-    is 401, and the key sent is never echoed in full.
-
-Endpoints
-    ``POST /v1/payment_methods``, ``GET /v1/payment_methods/{id}``, ``POST /v1/payment_intents``,
-    ``GET /v1/payment_intents/{id}``, ``POST /v1/payment_intents/{id}/confirm``, ``.../capture``,
-    ``.../cancel``, ``POST /v1/refunds``, ``GET /v1/refunds/{id}``; any other path is Stripe's 404
-    "Unrecognized request URL". Bodies are forms with bracket keys; another body (JSON) is not read, as
-    at Stripe. Unknown parameters are 400 ``parameter_unknown``: the lists are Stripe's own (its OpenAPI
-    spec), and what the sandbox does not simulate is taken and ignored. Errors are Stripe's
-    ``{"error": {"type", "code", "param", "message", ...}}`` with its HTTP status.
+Authentication: ``Authorization: Bearer sk_test_sandbox``, or HTTP Basic with the key as user name; else
+401, and the key sent is never echoed in full. Endpoints: ``POST /v1/payment_methods``, ``GET
+/v1/payment_methods/{id}``, ``POST /v1/payment_intents``, ``GET /v1/payment_intents/{id}``, ``POST
+/v1/payment_intents/{id}/confirm``, ``.../capture``, ``.../cancel``, ``POST /v1/refunds``, ``GET
+/v1/refunds/{id}``; any other path is Stripe's 404 "Unrecognized request URL". Bodies are forms with
+bracket keys; a body of another type (JSON) is not read, as at Stripe. Parameters Stripe does not know
+are 400 ``parameter_unknown`` (its lists, from its OpenAPI spec, are taken whole even where ignored).
+Errors are Stripe's ``{"error": {"type", "code", "param", "message", ...}}`` with its HTTP status.
 
 Test cards: beside the shared ones (4242424242424242 and 4111111111111111 approve, 4000000000000002
-declines ``generic_decline``, 4242000000000018 approves after 3 seconds), Stripe's own; any other
-Luhn-valid number approves.
-    ====================  ================================================================
-    5555555555554444      approved (Mastercard)
-    4000000000009995      402 ``card_declined``, decline_code ``insufficient_funds``
-    4000000000009987      402 ``card_declined``, decline_code ``lost_card``
-    4000000000009979      402 ``card_declined``, decline_code ``stolen_card``
-    4000000000000069      402 ``expired_card``
-    4000000000000127      402 ``incorrect_cvc``
-    4000000000000119      402 ``processing_error``
-    4000002760003184      3-D Secure required: ``requires_action`` with a ``redirect_to_url``
-    4000000000003220      3-D Secure 2 required: the same
-    ====================  ================================================================
-    ``pm_card_<name>`` as ``payment_method`` and ``tok_<name>`` as ``card[token]`` stand for them:
-    ``visa``, ``mastercard``, ``amex``, ``chargeDeclined``, ``chargeDeclinedInsufficientFunds``,
-    ``chargeDeclinedLostCard``, ``chargeDeclinedStolenCard``, ``chargeDeclinedExpiredCard``,
-    ``chargeDeclinedIncorrectCvc``, ``chargeDeclinedProcessingError``, ``authenticationRequired``.
-    A PaymentMethod is refused as Stripe refuses it: 402 ``incorrect_number`` (not 12-19 digits with a
-    valid Luhn check digit), ``invalid_expiry_year`` / ``invalid_expiry_month`` (in the past),
-    ``invalid_cvc`` (not 3-4 digits). The number is never kept: its rule, brand, last four digits and a
-    keyed fingerprint are.
+declines ``generic_decline``, 4242000000000018 approves after 3 seconds), Stripe's own: 5555555555554444
+approves (Mastercard); 402 ``card_declined`` with decline_code ``insufficient_funds`` (4000000000009995),
+``lost_card`` (4000000000009987), ``stolen_card`` (4000000000009979); 402 ``expired_card``
+(4000000000000069), ``incorrect_cvc`` (4000000000000127), ``processing_error`` (4000000000000119);
+4000002760003184 and 4000000000003220 ask for 3-D Secure. Any other Luhn-valid number approves.
+``pm_card_<name>`` (as ``payment_method``) and ``tok_<name>`` (as ``card[token]``) stand for them: visa,
+mastercard, amex, chargeDeclined, chargeDeclinedInsufficientFunds, chargeDeclinedLostCard,
+chargeDeclinedStolenCard, chargeDeclinedExpiredCard, chargeDeclinedIncorrectCvc,
+chargeDeclinedProcessingError, authenticationRequired. A PaymentMethod is refused as Stripe refuses it:
+402 ``incorrect_number`` (not 12-19 digits with a valid Luhn check digit), ``invalid_expiry_year`` or
+``invalid_expiry_month`` (in the past), ``invalid_cvc`` (not 3-4 digits). The number is never kept.
 
-3-D Secure
-    The 3-D Secure cards, or ``payment_method_options[card][request_three_d_secure]`` ``any`` or
-    ``challenge``, leave the PaymentIntent ``requires_action`` with a ``redirect_to_url`` to the shared
-    page ``<sandbox>/3ds/<pi id>`` (``?outcome=complete`` or ``fail`` answers without a browser).
-    Completing authorizes; failing leaves ``requires_payment_method`` with
-    ``payment_intent_authentication_failure``; the browser goes back to ``return_url`` with
-    ``payment_intent``, ``payment_intent_client_secret`` and ``redirect_status``. Declines come before
-    authentication. ``off_session=true`` declines a 3-D Secure card ``authentication_required``.
+3-D Secure: the 3-D Secure cards, or ``payment_method_options[card][request_three_d_secure]`` ``any`` or
+``challenge``, leave the PaymentIntent ``requires_action`` with a ``redirect_to_url`` to the shared page
+``<sandbox>/3ds/<pi id>`` (``?outcome=complete`` or ``fail`` answers without a browser). Completing
+authorizes; failing leaves ``requires_payment_method`` with ``payment_intent_authentication_failure``;
+either way the browser goes back to ``return_url`` with ``payment_intent``,
+``payment_intent_client_secret`` and ``redirect_status``. Declines come before authentication;
+``off_session=true`` declines a 3-D Secure card ``authentication_required``.
 
-Money (https://docs.stripe.com/currencies)
-    Stripe's currencies only (the connector's table), else 400 ``Invalid currency``; amounts in Stripe's
-    units: three-decimal currencies in tens (``invalid_charge_amount``), ISK and UGX in hundreds
-    (``invalid_charge_amount_no_decimal_compatible``), for PaymentIntents, captures and refunds alike. A
-    partial capture releases the rest and cancelling an authorization releases all of it, which Stripe
-    counts in the charge's ``amount_refunded``. Refunding more than remains is 400 ``amount_too_large``,
-    a fully refunded charge 400 ``charge_already_refunded``; a refund of exactly 1337 stays ``pending``.
-    A ``customer`` is 400 ``resource_missing``: none are simulated.
+Money (https://docs.stripe.com/currencies): Stripe's currencies only (the connector's table), else 400
+``Invalid currency``, in Stripe's units: three-decimal currencies in tens (``invalid_charge_amount``), ISK
+and UGX in hundreds (``invalid_charge_amount_no_decimal_compatible``), for PaymentIntents, captures and
+refunds. A partial capture releases the rest and a cancel all of it, which Stripe counts in the charge's
+``amount_refunded``. Refunding more than remains is 400 ``amount_too_large``, a fully refunded charge
+``charge_already_refunded``; a refund of exactly 1337 stays ``pending``. A ``customer`` is 400
+``resource_missing``.
 
-Idempotency
-    ``Idempotency-Key`` on a POST (at most 255 characters): the same key, path and parameters replay the
-    first answer with ``Idempotent-Replayed: true``; another path or other parameters are 400
-    ``idempotency_error``; a key whose first request still runs (the slow card) is 409
-    ``idempotency_key_in_use``. Refusals before anything ran are not kept; card declines (402) are.
+Idempotency: ``Idempotency-Key`` on a POST (at most 255 characters): the same key, path and parameters
+replay the first answer with ``Idempotent-Replayed: true``; another path or other parameters are 400
+``idempotency_error``; a key whose first request still runs is 409 ``idempotency_key_in_use``. Refusals
+before anything ran are not kept; card declines (402) are.
 
 Not simulated: customers, list endpoints, webhooks, amount minimums, ``automatic_async`` timing.
 """
@@ -67,61 +50,13 @@ Not simulated: customers, list endpoints, webhooks, amount minimums, ``automatic
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.kit.sandbox import (
-    Attempt,
-    AttemptRecord,
-    Call,
-    Capture,
-    CaptureMode,
-    CardInput,
-    CardRule,
-    CreatePayment,
-    DeclineCode,
-    Done,
-    ErrorCode,
-    GetCard,
-    GetPayment,
-    IdempotencyKey,
-    IdKind,
-    Operation,
-    OperationState,
-    PaymentRecord,
-    PaymentState,
-    Refund,
-    RefundRecord,
-    Refusal,
-    Reply,
-    SandboxPolicy,
-    SandboxRequest,
-    SandboxResponse,
-    SandboxRules,
-    Settlement,
-    StoredCard,
-    ThreeDSMode,
-    ThreeDSRule,
-    Tokenize,
-    Void,
-)
-from connectors.kit.sandbox_wire import (
-    CHALLENGE_PATH,
-    Fields,
-    WireError,
-    authorization,
-    challenge_answer,
-    challenge_call,
-    form_fields,
-    html_answer,
-    json_answer,
-    luhn_valid,
-    random_token,
-    redirect_answer,
-    safe_redirect_url,
-    with_query,
-)
+from connectors.kit import sandbox as kit
+from connectors.kit import sandbox_wire as wire
 from connectors.stripe.connector import CANCELLATION_REASONS, CURRENCIES, IDEMPOTENCY_KEY_LIMIT, REFUND_REASONS
 
 __all__ = ["STRIPE_SANDBOX_KEY", "StripeCodec"]
@@ -129,19 +64,18 @@ __all__ = ["STRIPE_SANDBOX_KEY", "StripeCodec"]
 STRIPE_SANDBOX_KEY = "sk_test_sandbox"
 DEFAULT_API_VERSION = "2024-06-20"  # sent back as Stripe-Version when the caller pins none
 
-_THREE_DS = CardRule(three_ds=ThreeDSRule())
-RULES = SandboxRules(
-    cards={
-        "4000000000009995": CardRule(decline=DeclineCode.INSUFFICIENT_FUNDS),
-        "4000000000009987": CardRule(decline="lost_card"),
-        "4000000000009979": CardRule(decline="stolen_card"),
-        "4000000000000069": CardRule(decline=DeclineCode.EXPIRED_CARD),
-        "4000000000000127": CardRule(decline="incorrect_cvc"),
-        "4000000000000119": CardRule(decline="processing_error"),
-        "4000002760003184": _THREE_DS,
-        "4000000000003220": _THREE_DS,
-    },
-    refund_amounts={1337: Settlement.STAYS_PENDING},
+_DECLINING = {
+    "4000000000009995": "insufficient_funds",
+    "4000000000009987": "lost_card",
+    "4000000000009979": "stolen_card",
+    "4000000000000069": "expired_card",
+    "4000000000000127": "incorrect_cvc",
+    "4000000000000119": "processing_error",
+}
+RULES = kit.SandboxRules(
+    cards={number: kit.CardRule(decline=code) for number, code in _DECLINING.items()}
+    | dict.fromkeys(("4000002760003184", "4000000000003220"), kit.CardRule(three_ds=kit.ThreeDSRule())),
+    refund_amounts={1337: kit.Settlement.STAYS_PENDING},
 )
 # Stripe's named test PaymentMethods (pm_card_*) and tokens (tok_*), by the name they share.
 _TEST_CARD_NAMES = {
@@ -157,26 +91,17 @@ _TEST_CARD_NAMES = {
     "chargeDeclinedProcessingError": "4000000000000119",
     "authenticationRequired": "4000002760003184",
 }
-# A decline's error: (code, message, param); any other decline is card_declined.
-_DECLINED = ("card_declined", "Your card was declined.", None)
+# Declines with an error code of their own (the decline code) and its message; the rest are card_declined.
 _CARD_ERRORS = {
-    DeclineCode.EXPIRED_CARD: ("expired_card", "Your card has expired.", None),
-    "incorrect_cvc": ("incorrect_cvc", "Your card's security code is incorrect.", "cvc"),
-    "processing_error": (
-        "processing_error",
-        "An error occurred while processing your card. Try again in a little bit.",
-        None,
-    ),
-    DeclineCode.AUTHENTICATION_REQUIRED: (
-        "authentication_required",
-        "Your card was declined. This transaction requires authentication.",
-        None,
-    ),
+    "expired_card": "Your card has expired.",
+    "incorrect_cvc": "Your card's security code is incorrect.",
+    "processing_error": "An error occurred while processing your card. Try again in a little bit.",
+    "authentication_required": "Your card was declined. This transaction requires authentication.",
 }
-_NOT_AUTHENTICATED = (DeclineCode.AUTHENTICATION_FAILED, DeclineCode.AUTHENTICATION_ABANDONED)
+_NOT_AUTHENTICATED = (kit.DeclineCode.AUTHENTICATION_FAILED, kit.DeclineCode.AUTHENTICATION_ABANDONED)
 
-# Routes: method, path, name (the parameters in _PARAMS, the parser StripeCodec._<name>), and the object
-# answered (its expandable fields in _EXPANDABLE, the prefix of the ids its path takes in _OWN_IDS).
+# Method, path, name (its parameters in _PARAMS, its parser StripeCodec._<name> for a POST) and the object
+# it answers with (its expandable fields in _EXPANDABLE, the prefix of its ids in _OWN_IDS).
 _ROUTES = [
     ("POST", r"/v1/payment_methods", "create_payment_method", "payment_method"),
     ("GET", r"/v1/payment_methods/([^/]+)", "get_payment_method", "payment_method"),
@@ -188,11 +113,7 @@ _ROUTES = [
     ("POST", r"/v1/refunds", "create_refund", "refund"),
     ("GET", r"/v1/refunds/([^/]+)", "get_refund", "refund"),
 ]
-_EXPANDABLE = {
-    "payment_method": (),
-    "payment_intent": ("latest_charge", "payment_method"),
-    "refund": ("charge", "payment_intent"),
-}
+_EXPANDABLE = {"payment_intent": ("latest_charge", "payment_method"), "refund": ("charge", "payment_intent")}
 _OWN_IDS = {"payment_method": "", "payment_intent": "pi_", "refund": "re_", "charge": "ch_"}
 # Stripe's own top-level parameters of each endpoint, from its OpenAPI spec.
 _PARAM_NAMES = {
@@ -218,33 +139,23 @@ _PARAM_NAMES = {
     "get_refund": "expand",
 }
 _PARAMS = {name: frozenset(names.split()) for name, names in _PARAM_NAMES.items()}
-_CARD_PARAMS = ("number", "exp_month", "exp_year", "cvc", "token")
 _ADDRESS_PARAMS = ("city", "country", "line1", "line2", "postal_code", "state")
 _CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
-_THREE_DS_REQUESTS = ("any", "automatic", "challenge")
-# The statuses a PaymentIntent must have for each action (for the error that lists them).
+# The statuses a PaymentIntent must have for each action (the error lists them).
 _ALLOWED = {
     "confirm": ("requires_payment_method", "requires_confirmation"),
     "capture": ("requires_capture",),
     "cancel": ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action"),
 }
 _STATUS = {
-    PaymentState.AUTHENTICATION_PENDING: "requires_action",
-    PaymentState.DECLINED: "requires_payment_method",
-    PaymentState.AUTHORIZED: "requires_capture",
-    PaymentState.PARTIALLY_CAPTURED: "requires_capture",
-    PaymentState.CAPTURED: "succeeded",
-    PaymentState.VOIDED: "canceled",
+    kit.PaymentState.AUTHENTICATION_PENDING: "requires_action",
+    kit.PaymentState.DECLINED: "requires_payment_method",
+    kit.PaymentState.AUTHORIZED: "requires_capture",
+    kit.PaymentState.CAPTURED: "succeeded",
+    kit.PaymentState.VOIDED: "canceled",
 }
-_ID_PREFIXES = {
-    IdKind.PAYMENT: "pi_3",
-    IdKind.ATTEMPT: "ch_3",
-    IdKind.REFUND: "re_3",
-    IdKind.CARD: "pm_1",
-    IdKind.CAPTURE: "py_3",
-    IdKind.VOID: "cn_3",
-    IdKind.TOKEN: "tk_3",
-}
+_ID_PREFIXES = {kit.IdKind.PAYMENT: "pi_3", kit.IdKind.ATTEMPT: "ch_3", kit.IdKind.REFUND: "re_3"}
+_ID_PREFIXES |= {kit.IdKind.CARD: "pm_1"}  # captures, voids and tokens: Stripe shows no id of theirs
 _MAX_AMOUNT = 99_999_999
 
 
@@ -283,52 +194,53 @@ class _Context:
 class StripeCodec:
     rules = RULES
     # Stripe captures once (what is left is released) and settles within the call.
-    policy = SandboxPolicy(
-        voidable=frozenset(
-            {PaymentState.CREATED, PaymentState.DECLINED, PaymentState.AUTHENTICATION_PENDING, PaymentState.AUTHORIZED}
-        ),
+    policy = kit.SandboxPolicy(
+        voidable=frozenset(_STATUS) - {kit.PaymentState.CAPTURED, kit.PaymentState.VOIDED} | {kit.PaymentState.CREATED},
         amount_steps=CURRENCIES.steps,
     )
 
     def __init__(self, api_key: str = STRIPE_SANDBOX_KEY) -> None:
         self.api_key = api_key
 
-    def new_id(self, kind: IdKind) -> str:
-        return _ID_PREFIXES[kind] + random_token(23)
+    def new_id(self, kind: kit.IdKind) -> str:
+        return _ID_PREFIXES.get(kind, "sb_3") + wire.random_token(23)
 
     # -- requests -------------------------------------------------------------------------------
 
-    def route(self, request: SandboxRequest) -> Call | SandboxResponse:
-        if request.path.startswith(CHALLENGE_PATH):
-            return challenge_call(request, self.api_key, finish=True)
+    def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
+        if request.path.startswith(wire.CHALLENGE_PATH):
+            return wire.challenge_call(request, self.api_key, finish=True)
         try:
             self._authenticate(request)
             name, kind, ref = _match(request.method, request.path)
             params = _params(request)
             params.only(_PARAMS[name])
             expand = frozenset(params.strings("expand"))
-            if unknown := sorted(expand - set(_EXPANDABLE[kind])):
+            if unknown := sorted(expand - set(_EXPANDABLE.get(kind, ()))):
                 raise _error(f"This property cannot be expanded ({unknown[0][:100]}).", param="expand")
             param = {"payment_method": "payment_method", "payment_intent": "intent", "refund": "refund"}[kind]
             if name == "create_refund":
                 param = "payment_intent" if params.string("payment_intent") is not None else "charge"
                 ref = params.string(param) or ""
+            if request.method == "GET":
+                operation = kit.GetCard(ref) if kind == "payment_method" else kit.GetPayment(ref)
+            else:
+                operation = getattr(self, f"_{name}")(params, ref, request.now)
             context = _Context(name, kind, ref, param, expand)
-            operation = getattr(self, f"_{name}")(params, ref, request.now)
             if ref and not ref.startswith(_OWN_IDS[param if name == "create_refund" else kind]):
                 raise _no_such(context)
             key = request.headers.get("idempotency-key") if request.method == "POST" else None
             if key is not None and len(key) > IDEMPOTENCY_KEY_LIMIT:
                 raise _error("Idempotency-Key must be at most 255 characters long.")
-        except WireError as exc:
-            return self._answer(request, _wire_error(exc))
+        except wire.WireError as exc:
+            return _answer(request, _wire_error(exc))
         except StripeError as exc:
-            return self._answer(request, exc)
-        idempotency = IdempotencyKey(key, request.path, params.data) if key is not None else None
-        return Call(self.api_key, operation, idempotency, context)
+            return _answer(request, exc)
+        idempotency = kit.IdempotencyKey(key, request.path, params.data) if key is not None else None
+        return kit.Call(self.api_key, operation, idempotency, context)
 
-    def _authenticate(self, request: SandboxRequest) -> None:
-        key, _ = authorization(request.headers.get("authorization", ""))
+    def _authenticate(self, request: kit.SandboxRequest) -> None:
+        key, _ = wire.authorization(request.headers.get("authorization", ""))
         if not key:
             raise _error(
                 "You did not provide an API key. You need to provide your API key in the Authorization header, "
@@ -340,23 +252,19 @@ class StripeCodec:
         if key != self.api_key:
             raise _error(f"Invalid API Key provided: {_mask_key(key)}", status=401)
 
-    def _create_payment_method(self, params: Fields, _: str, now: float) -> Operation:
+    def _create_payment_method(self, params: wire.Fields, _: str, now: float) -> kit.Operation:
         if (kind := params.string("type", required=True)) != "card":
             raise _error(f"The sandbox only simulates card PaymentMethods, not '{kind}'.", param="type")
         card = params.object("card", required=True)
-        card.only(_CARD_PARAMS)
+        card.only(("number", "exp_month", "exp_year", "cvc", "token"))
         extra = {"billing_details": _billing_details(params), "metadata": _metadata(params)}
         if (token := card.string("token")) is None:
-            return Tokenize(_card(card, now, extra))
-        named = _test_card(token, "tok_", now, extra)
-        if named is None:
+            return kit.Tokenize(_card(card, now, extra))
+        if (named := _test_card(token, "tok_", now, extra)) is None:
             raise _error(f"No such token: '{token[:100]}'", code="resource_missing", param="card[token]")
-        return Tokenize(named)
+        return kit.Tokenize(named)
 
-    def _get_payment_method(self, _: Fields, ref: str, __: float) -> Operation:
-        return GetCard(ref)
-
-    def _create_intent(self, params: Fields, _: str, now: float) -> Operation:
+    def _create_intent(self, params: wire.Fields, _: str, now: float) -> kit.Operation:
         amount = params.integer("amount", required=True, minimum=1)
         currency = params.string("currency", required=True)
         assert amount is not None and currency is not None
@@ -370,13 +278,9 @@ class StripeCodec:
         if (customer := params.string("customer")) is not None:
             raise _error(f"No such customer: '{customer[:100]}'", code="resource_missing", param="customer")
         if amount > _MAX_AMOUNT:
-            raise _error(
-                f"Amount must be no more than {_MAX_AMOUNT} (in the smallest currency unit).",
-                code="amount_too_large",
-                param="amount",
-            )
-        confirm = bool(params.boolean("confirm"))
-        return_url = _return_url(params)
+            message = f"Amount must be no more than {_MAX_AMOUNT} (in the smallest currency unit)."
+            raise _error(message, code="amount_too_large", param="amount")
+        confirm, return_url = bool(params.boolean("confirm")), _return_url(params)
         if return_url is not None and not confirm:
             raise _error("You may only specify `return_url` when `confirm=true`.", param="return_url")
         capture = params.choice("capture_method", _CAPTURE_METHODS) or "automatic"
@@ -387,7 +291,7 @@ class StripeCodec:
             "payment_method_types": params.strings("payment_method_types") or ["card"],
             "receipt_email": params.string("receipt_email"),
             "request_three_d_secure": three_ds_request,
-            "secret": random_token(25),
+            "secret": wire.random_token(25),
         }
         pay_with = _pay_with(params, now)
         if confirm and pay_with is None:
@@ -397,303 +301,57 @@ class StripeCodec:
                 code="parameter_missing",
                 param="payment_method",
             )
-        return CreatePayment(
+        return kit.CreatePayment(
             amount,
             currency.upper(),
-            CaptureMode.MANUAL if capture == "manual" else CaptureMode.AUTOMATIC,
+            _capture_mode(capture),
             pay_with,
             confirm,
-            three_ds or ThreeDSMode.AUTO,
+            three_ds or kit.ThreeDSMode.AUTO,
             description=params.string("description"),
             return_url=return_url,
             metadata=_metadata(params),
             extra=extra,
         )
 
-    def _get_intent(self, _: Fields, ref: str, __: float) -> Operation:
-        return GetPayment(ref)
-
-    def _confirm(self, params: Fields, ref: str, now: float) -> Operation:
+    def _confirm(self, params: wire.Fields, ref: str, now: float) -> kit.Operation:
         capture = params.choice("capture_method", _CAPTURE_METHODS)
         three_ds_request, three_ds = _three_ds(params, creating=False)
         extra = {"capture_method": capture, "receipt_email": params.string("receipt_email")}
         extra = {k: v for k, v in (extra | {"request_three_d_secure": three_ds_request}).items() if v is not None}
-        return Attempt(
-            ref,
-            _pay_with(params, now),
-            three_ds,
-            None if capture is None else CaptureMode.MANUAL if capture == "manual" else CaptureMode.AUTOMATIC,
-            _return_url(params),
-            extra,
-        )
+        capture_mode = _capture_mode(capture) if capture else None
+        return kit.Attempt(ref, _pay_with(params, now), three_ds, capture_mode, _return_url(params), extra)
 
-    def _capture(self, params: Fields, ref: str, _: float) -> Operation:
-        return Capture(ref, params.integer("amount_to_capture", minimum=1), metadata=_metadata(params))
+    def _capture(self, params: wire.Fields, ref: str, _: float) -> kit.Operation:
+        return kit.Capture(ref, params.integer("amount_to_capture", minimum=1), metadata=_metadata(params))
 
-    def _cancel(self, params: Fields, ref: str, _: float) -> Operation:
-        return Void(ref, params.choice("cancellation_reason", sorted(CANCELLATION_REASONS)))
+    def _cancel(self, params: wire.Fields, ref: str, _: float) -> kit.Operation:
+        return kit.Void(ref, params.choice("cancellation_reason", sorted(CANCELLATION_REASONS)))
 
-    def _create_refund(self, params: Fields, ref: str, _: float) -> Operation:
+    def _create_refund(self, params: wire.Fields, ref: str, _: float) -> kit.Operation:
         if not ref:
-            raise _error(
-                "One of the following params should be provided for this request: payment_intent or charge.",
-                code="parameter_missing",
-                param="payment_intent",
-            )
-        amount = params.integer("amount", minimum=1)
-        reason = params.choice("reason", sorted(REFUND_REASONS))
-        return Refund(ref, amount, reason=reason, metadata=_metadata(params))
-
-    def _get_refund(self, _: Fields, ref: str, __: float) -> Operation:
-        return GetPayment(ref)
+            message = "One of the following params should be provided for this request: payment_intent or charge."
+            raise _error(message, code="parameter_missing", param="payment_intent")
+        amount, reason = params.integer("amount", minimum=1), params.choice("reason", sorted(REFUND_REASONS))
+        return kit.Refund(ref, amount, reason=reason, metadata=_metadata(params))
 
     # -- answers --------------------------------------------------------------------------------
 
-    def render(self, request: SandboxRequest, call: Call, reply: Reply) -> SandboxResponse:
-        if call.context == CHALLENGE_PATH:
-            return challenge_answer(call, reply, self._back)
+    def render(self, request: kit.SandboxRequest, call: kit.Call, reply: kit.Reply) -> kit.SandboxResponse:
+        if call.context == wire.CHALLENGE_PATH:
+            return wire.challenge_answer(call, reply, _back)
         result = reply.result
         try:
-            if isinstance(result, Refusal):
-                raise self._refused(call, result)
-            answer: SandboxResponse | StripeError = json_answer(200, self._object(call, result, request.base_url))
+            if isinstance(result, kit.Refusal):
+                raise _refused(call, result, request.base_url)
+            answer: kit.SandboxResponse | StripeError = wire.json_answer(200, _object(call, result, request.base_url))
         except StripeError as exc:
             answer = exc
-        headers = {"Idempotency-Key": call.idempotency.key} if call.idempotency and isinstance(result, Done) else {}
-        return self._answer(request, answer, headers | ({"Idempotent-Replayed": "true"} if reply.replayed else {}))
-
-    def _answer(
-        self, request: SandboxRequest, answer: SandboxResponse | StripeError, headers: dict[str, str] | None = None
-    ) -> SandboxResponse:
-        if isinstance(answer, StripeError):
-            answer = json_answer(answer.status, {"error": answer.error})
-        version = request.headers.get("stripe-version", DEFAULT_API_VERSION)[:64]
-        common = {"Stripe-Version": version, "Cache-Control": "no-cache, no-store"}
-        headers = {**(headers or {}), **common, "Request-Id": "req_" + random_token(14)}
-        return SandboxResponse(answer.status, answer.body, answer.content_type, headers)
-
-    def _object(self, call: Call, done: Done, base_url: str) -> dict[str, Any]:
-        context: _Context = call.context
-        if context.kind == "payment_method":
-            assert done.card is not None
-            return _payment_method(done.card)
-        payment = done.payment
-        assert payment is not None
-        if context.kind == "refund":
-            refund = payment.refund(done.subject or "")
-            if refund is None:  # the id of another part of the payment
-                raise _no_such(context)
-            return self._refund(refund, payment, context.expand, base_url)
-        if payment.status is PaymentState.DECLINED and context.name in ("create_intent", "confirm"):
-            error = _last_payment_error(payment) | {"payment_intent": self._intent(payment, frozenset(), base_url)}
-            raise StripeError(402, error)
-        return self._intent(payment, context.expand, base_url)
-
-    def _refused(self, call: Call, refusal: Refusal) -> StripeError:
-        context: _Context = call.context
-        op, payment, code = call.operation, refusal.payment, refusal.code
-        if code is ErrorCode.IDEMPOTENCY_IN_PROGRESS:
-            assert call.idempotency is not None
-            message = (
-                "There is currently another in-progress request using this Idempotent Key: "
-                f"'{call.idempotency.key}'. Please try again later."
-            )
-            return _error(message, status=409, code="idempotency_key_in_use")
-        if code is ErrorCode.IDEMPOTENCY_CONFLICT:
-            assert call.idempotency is not None
-            key, first = call.idempotency.key, refusal.first_scope
-            if first != call.idempotency.scope:
-                message = (
-                    "Keys for idempotent requests can only be used for the same endpoint they were first used for "
-                    f"('{first}' vs '{call.idempotency.scope}'). Try using a key other than '{key}' if you meant "
-                    "to execute a different request."
-                )
-            else:
-                message = (
-                    "Keys for idempotent requests can only be used with the same parameters they were first used "
-                    f"with. Try using a key other than '{key}' if you meant to execute a different request."
-                )
-            return _error(message, kind="idempotency_error")
-        if code is ErrorCode.NOT_FOUND and refusal.field == "pay_with":
-            assert isinstance(op, (CreatePayment, Attempt))
-            return _error(f"No such PaymentMethod: '{op.pay_with}'", code="resource_missing", param="payment_method")
-        if code is ErrorCode.NOT_FOUND:
-            return _no_such(context)
-        if code is ErrorCode.INVALID_ARGUMENT and refusal.field == "amount":
-            currency = payment.currency if payment else getattr(op, "currency", "")
-            return _step_error(currency, "amount_to_capture" if context.name == "capture" else "amount")
-        if code is ErrorCode.INVALID_ARGUMENT:  # an attempt without a card
-            message = "You cannot confirm this PaymentIntent because it's missing a payment method."
-            return _error(message, code="parameter_missing", param="payment_method")
-        assert payment is not None
-        charge = _charge_attempt(payment)
-        if code is ErrorCode.INVALID_STATE and context.name == "create_refund" and context.param == "charge":
-            return _error(f"Charge {context.ref} has not been captured and cannot be refunded.", param="charge")
-        if code is ErrorCode.INVALID_STATE and context.name == "create_refund":
-            message = "This PaymentIntent does not have a successful charge to refund."
-            return _error(message, code="payment_intent_unexpected_state", param="payment_intent")
-        if code is ErrorCode.INVALID_STATE:
-            allowed, status = _ALLOWED[context.name], _status(payment)
-            verb = {"capture": "captured", "cancel": "canceled", "confirm": "confirmed"}[context.name]
-            message = (
-                f"This PaymentIntent could not be {verb} because it has a status of {status}. Only a "
-                f"PaymentIntent with one of the following statuses may be {verb}: {', '.join(allowed)}."
-            )
-            intent = self._intent(payment, frozenset(), "")
-            return _error(message, code="payment_intent_unexpected_state", payment_intent=intent)
-        available, amount = refusal.available, getattr(op, "amount", None)
-        if context.name == "capture":
-            message = (
-                f"The amount_to_capture ({amount}) is greater than the amount_capturable ({available}) "
-                "on this PaymentIntent."
-            )
-            return _error(message, code="amount_too_large", param="amount_to_capture")
-        if not available:
-            assert charge is not None
-            return _error(f"Charge {charge.id} has already been refunded.", code="charge_already_refunded")
-        currency = payment.currency.lower()
-        message = (
-            f"Refund amount ({amount} {currency}) is greater than unrefunded amount on charge ({available} {currency})"
+        key = call.idempotency.key if call.idempotency and isinstance(result, kit.Done) else None
+        headers = ({"Idempotency-Key": key} if key else {}) | (
+            {"Idempotent-Replayed": "true"} if reply.replayed else {}
         )
-        return _error(message, code="amount_too_large", param="amount")
-
-    def _back(self, payment: PaymentRecord) -> SandboxResponse:
-        """Where the browser goes from the 3-D Secure page: the intent's return_url, as Stripe sends it."""
-        status = "failed" if payment.status is PaymentState.DECLINED else "succeeded"
-        if not payment.return_url:
-            return html_answer(200, f"<!doctype html><title>3D Secure</title><p>Authentication {status}.</p>")
-        back = {"payment_intent": payment.id, "payment_intent_client_secret": _client_secret(payment)}
-        return redirect_answer(with_query(payment.return_url, back | {"redirect_status": status}))
-
-    def _intent(self, payment: PaymentRecord, expand: frozenset[str], base_url: str) -> dict[str, Any]:
-        extra, void, card, charge = payment.extra, payment.void, payment.card, _charge_attempt(payment)
-        action = None
-        if payment.status is PaymentState.AUTHENTICATION_PENDING:
-            url = f"{base_url}{CHALLENGE_PATH}{payment.id}"
-            action = {"redirect_to_url": {"return_url": payment.return_url, "url": url}, "type": "redirect_to_url"}
-        three_ds = extra["request_three_d_secure"]
-        return _sorted(
-            {
-                "id": payment.id,
-                "object": "payment_intent",
-                "amount": payment.amount,
-                "amount_capturable": payment.capturable,
-                "amount_details": {"tip": {}},
-                "amount_received": payment.captured,
-                "canceled_at": int(void.created_at) if void else None,
-                "cancellation_reason": void.reason if void else None,
-                "capture_method": extra["capture_method"],
-                "client_secret": _client_secret(payment),
-                "confirmation_method": extra["confirmation_method"],
-                "created": int(payment.created_at),
-                "currency": payment.currency.lower(),
-                "description": payment.description,
-                "last_payment_error": _last_payment_error(payment),
-                "latest_charge": _expanded("latest_charge", expand, charge, lambda: self._charge(charge, payment)),
-                "livemode": False,
-                "metadata": dict(payment.metadata),
-                "next_action": action,
-                "payment_method": _expanded("payment_method", expand, card, lambda: _payment_method(card)),
-                "payment_method_options": {
-                    "card": {"installments": None, "mandate_options": None, "network": None}
-                    | {"request_three_d_secure": three_ds}
-                },
-                "payment_method_types": extra["payment_method_types"],
-                "receipt_email": extra["receipt_email"],
-                "status": _status(payment),
-            },
-            "application application_fee_amount automatic_payment_methods customer invoice on_behalf_of processing "
-            "review setup_future_usage shipping source statement_descriptor statement_descriptor_suffix "
-            "transfer_data transfer_group",
-        )
-
-    def _charge(self, attempt: AttemptRecord, payment: PaymentRecord) -> dict[str, Any]:
-        card, succeeded = attempt.card, attempt.status is OperationState.SUCCEEDED
-        # Stripe counts what a partial capture or a cancel released as refunded.
-        captured, refunded = (payment.captured, payment.released + payment.refunded) if succeeded else (0, 0)
-        code, message, _ = _CARD_ERRORS.get(attempt.decline or "", _DECLINED) if attempt.decline else (None,) * 3
-        checks = dict.fromkeys(("address_line1_check", "address_postal_code_check"))
-        details = {
-            "amount_authorized": payment.amount if succeeded else None,
-            "brand": card.brand,
-            "checks": checks | {"cvc_check": "fail" if card.rule.decline == "incorrect_cvc" else "pass"},
-            "country": "US",
-            "exp_month": card.exp_month,
-            "exp_year": card.exp_year,
-            "fingerprint": card.fingerprint,
-            "funding": "credit",
-            "last4": card.last4,
-            "network": card.brand,
-            "network_transaction_id": attempt.network_transaction_id,
-        }
-        return _sorted(
-            {
-                "id": attempt.id,
-                "object": "charge",
-                "amount": payment.amount,
-                "amount_captured": captured,
-                "amount_refunded": refunded,
-                "balance_transaction": "txn_3" + attempt.id[4:] if captured else None,
-                "billing_details": card.extra["billing_details"],
-                "calculated_statement_descriptor": "SIDECAR SANDBOX",
-                "captured": captured > 0,
-                "created": int(attempt.created_at),
-                "currency": payment.currency.lower(),
-                "description": payment.description,
-                "disputed": False,
-                "failure_code": code,
-                "failure_message": message,
-                "fraud_details": {},
-                "livemode": False,
-                "metadata": dict(payment.metadata),
-                "outcome": _outcome(attempt),
-                "paid": succeeded,
-                "payment_intent": payment.id,
-                "payment_method": card.id,
-                "payment_method_details": {
-                    "card": _sorted(details, "installments mandate three_d_secure wallet"),
-                    "type": "card",
-                },
-                "receipt_email": payment.extra["receipt_email"],
-                "refunded": refunded > 0 and refunded >= payment.amount,
-                "status": "succeeded" if succeeded else "failed",
-            },
-            "application application_fee application_fee_amount customer on_behalf_of receipt_number receipt_url "
-            "review shipping source_transfer statement_descriptor statement_descriptor_suffix transfer_data "
-            "transfer_group",
-        )
-
-    def _refund(
-        self, refund: RefundRecord, payment: PaymentRecord, expand: frozenset[str], base_url: str
-    ) -> dict[str, Any]:
-        charge = _charge_attempt(payment)
-        assert charge is not None
-        return _sorted(
-            {
-                "id": refund.id,
-                "object": "refund",
-                "amount": refund.amount,
-                "balance_transaction": None if refund.status is OperationState.PENDING else "txn_3" + refund.id[4:],
-                "charge": _expanded("charge", expand, charge, lambda: self._charge(charge, payment)),
-                "created": int(refund.created_at),
-                "currency": payment.currency.lower(),
-                "destination_details": {
-                    "card": {
-                        "reference_status": "pending",
-                        "reference_type": "acquirer_reference_number",
-                        "type": "refund",
-                    },
-                    "type": "card",
-                },
-                "metadata": dict(refund.metadata),
-                "payment_intent": _expanded(
-                    "payment_intent", expand, payment, lambda: self._intent(payment, frozenset(), base_url)
-                ),
-                "reason": refund.reason,
-                "status": refund.status,
-            },
-            "receipt_number source_transfer_reversal transfer_reversal",
-        )
+        return _answer(request, answer, headers)
 
 
 # --- reading requests ----------------------------------------------------------------------------
@@ -711,16 +369,16 @@ def _match(method: str, path: str) -> tuple[str, str, str]:
     )
 
 
-def _params(request: SandboxRequest) -> Fields:
-    params = form_fields(request.query)
+def _params(request: kit.SandboxRequest) -> wire.Fields:
+    params = wire.form_fields(request.query)
     content_type = request.headers.get("content-type", "application/x-www-form-urlencoded").split(";")[0]
     # Stripe reads only form bodies: a JSON body is not seen, so the call lacks its parameters.
     if request.method == "POST" and content_type.strip().lower() == "application/x-www-form-urlencoded":
-        params.update(form_fields(request.body.decode("utf-8", errors="replace")))
-    return Fields(params, form=True)
+        params.update(wire.form_fields(request.body.decode("utf-8", errors="replace")))
+    return wire.Fields(params, form=True)
 
 
-def _wire_error(exc: WireError) -> StripeError:
+def _wire_error(exc: wire.WireError) -> StripeError:
     field, shown = exc.field, str(exc.value)[:64]
     if exc.problem == "missing":
         return _error(f"Missing required param: {field}.", code="parameter_missing", param=field)
@@ -738,19 +396,13 @@ def _wire_error(exc: WireError) -> StripeError:
     return _error(messages.get(exc.expected, "Invalid array"), param=field)
 
 
-def _no_such(context: _Context) -> StripeError:
-    noun = {"intent": "payment_intent", "payment_method": "PaymentMethod"}.get(context.param, context.param)
-    status = 400 if context.name == "create_refund" else 404
-    return _error(f"No such {noun}: '{context.ref}'", status=status, code="resource_missing", param=context.param)
-
-
-def _card(card: Fields, now: float, extra: dict[str, Any]) -> CardInput:
+def _card(card: wire.Fields, now: float, extra: dict[str, Any]) -> kit.CardInput:
     number = card.string("number", required=True)
     month = card.integer("exp_month", required=True)
     year = card.integer("exp_year", required=True)
     cvc = card.string("cvc")
     assert number is not None and month is not None and year is not None
-    if not luhn_valid(number):
+    if not wire.luhn_valid(number):
         raise _card_error("incorrect_number", "Your card number is incorrect.", "number")
     year += 2000 if year < 100 else 0
     today = datetime.fromtimestamp(now, tz=UTC)
@@ -762,35 +414,34 @@ def _card(card: Fields, now: float, extra: dict[str, Any]) -> CardInput:
         raise _card_error("invalid_expiry_month", "Your card's expiration month is invalid.", "exp_month")
     if cvc is not None and not re.fullmatch(r"\d{3,4}", cvc):
         raise _card_error("invalid_cvc", "Your card's security code is invalid.", "cvc")
-    return CardInput(number, month, year, cvc, extra=extra)
+    return kit.CardInput(number, month, year, cvc, extra=extra)
 
 
-def _test_card(name: str, prefix: str, now: float, extra: dict[str, Any]) -> CardInput | None:
+def _test_card(name: str, prefix: str, now: float, extra: dict[str, Any]) -> kit.CardInput | None:
     """One of Stripe's named test cards (``pm_card_visa``, ``tok_visa``...), valid until next year."""
     number = _TEST_CARD_NAMES.get(name.removeprefix(prefix)) if name.startswith(prefix) else None
-    return CardInput(number, 12, datetime.fromtimestamp(now, tz=UTC).year + 1, extra=extra) if number else None
+    return kit.CardInput(number, 12, datetime.fromtimestamp(now, tz=UTC).year + 1, extra=extra) if number else None
 
 
-def _pay_with(params: Fields, now: float) -> CardInput | str | None:
+def _pay_with(params: wire.Fields, now: float) -> kit.CardInput | str | None:
     """A ``payment_method``: a named test card, else a PaymentMethod id for the engine to find."""
     pm = params.string("payment_method")
     return pm and (_test_card(pm, "pm_card_", now, {"billing_details": _NO_BILLING, "metadata": {}}) or pm)
 
 
-def _billing_details(params: Fields) -> dict[str, Any]:
+def _billing_details(params: wire.Fields) -> dict[str, Any]:
     details = params.object("billing_details")
     details.only(("address", "email", "name", "phone"))
     address = details.object("address")
     address.only(_ADDRESS_PARAMS)
-    return {"address": {name: address.string(name) for name in _ADDRESS_PARAMS}} | {
-        name: details.string(name) for name in ("email", "name", "phone")
-    }
+    named = {name: details.string(name) for name in ("email", "name", "phone")}
+    return {"address": {name: address.string(name) for name in _ADDRESS_PARAMS}} | named
 
 
-_NO_BILLING = _billing_details(Fields({}))
+_NO_BILLING = _billing_details(wire.Fields({}))
 
 
-def _metadata(params: Fields) -> dict[str, str]:
+def _metadata(params: wire.Fields) -> dict[str, str]:
     metadata = params.object("metadata")
     if len(metadata.data) > 50:
         raise _error("Invalid metadata: Metadata can have up to 50 keys.", param="metadata")
@@ -802,7 +453,7 @@ def _metadata(params: Fields) -> dict[str, str]:
     return {key: value for key, value in values.items() if value}  # as at Stripe, empty means no such key
 
 
-def _check_descriptor_suffix(params: Fields) -> None:
+def _check_descriptor_suffix(params: wire.Fields) -> None:
     value = params.string("statement_descriptor_suffix")
     # https://docs.stripe.com/get-started/account/statement-descriptors
     if value is not None and (len(value) > 22 or not re.search(r"[A-Za-z]", value) or set(value) & set("<>\\'\"*")):
@@ -813,116 +464,119 @@ def _check_descriptor_suffix(params: Fields) -> None:
         )
 
 
-def _return_url(params: Fields) -> str | None:
+def _return_url(params: wire.Fields) -> str | None:
     value = params.string("return_url")
-    if value is not None and not safe_redirect_url(value):
+    if value is not None and not wire.safe_redirect_url(value):
         raise _error("Not a valid URL", param="return_url")
     return value
 
 
-def _three_ds(params: Fields, *, creating: bool) -> tuple[str | None, ThreeDSMode | None]:
+def _capture_mode(capture_method: str) -> kit.CaptureMode:
+    return kit.CaptureMode.MANUAL if capture_method == "manual" else kit.CaptureMode.AUTOMATIC
+
+
+def _three_ds(params: wire.Fields, *, creating: bool) -> tuple[str | None, kit.ThreeDSMode | None]:
     """``request_three_d_secure`` and what it asks of the engine (None: as the payment already has it)."""
     options = params.object("payment_method_options")
-    request = options.object("card").choice("request_three_d_secure", _THREE_DS_REQUESTS)
+    request = options.object("card").choice("request_three_d_secure", ("any", "automatic", "challenge"))
     if request is None and (creating or options.data):
         request = "automatic"
     # Stripe takes true/false or the kinds "one_off" / "recurring" (which mean true).
     if params.string("off_session") in ("true", "one_off", "recurring"):
-        return request, ThreeDSMode.UNAVAILABLE
+        return request, kit.ThreeDSMode.UNAVAILABLE
     if request is None:
         return None, None
-    return request, ThreeDSMode.REQUIRED if request in ("any", "challenge") else ThreeDSMode.AUTO
+    return request, kit.ThreeDSMode.REQUIRED if request in ("any", "challenge") else kit.ThreeDSMode.AUTO
 
 
 # --- writing answers -----------------------------------------------------------------------------
 
 
-def _sorted(fields: dict[str, Any], nulls: str) -> dict[str, Any]:
-    """An object as Stripe writes it: keys in order, the fields the sandbox never fills as null."""
-    return dict(sorted((fields | dict.fromkeys(nulls.split())).items()))
-
-
-def _expanded(name: str, expand: frozenset[str], target: Any, render: Any) -> Any:
-    """A related object: its id, the whole object where the request expands it, or None."""
-    if target is None:
-        return None
-    return render() if name in expand else target.id
-
-
-def _status(payment: PaymentRecord) -> str:
-    return _STATUS.get(payment.status) or ("requires_confirmation" if payment.card else "requires_payment_method")
-
-
-def _client_secret(payment: PaymentRecord) -> str:
-    return f"{payment.id}_secret_{payment.extra['secret']}"
-
-
-def _charge_attempt(payment: PaymentRecord) -> AttemptRecord | None:
-    """The attempt Stripe shows as the latest charge: the last that reached the card network."""
-    attempts = (a for a in reversed(payment.attempts) if a.status is not OperationState.PENDING)
-    return next((a for a in attempts if a.decline not in _NOT_AUTHENTICATED), None)
-
-
-def _last_payment_error(payment: PaymentRecord) -> dict[str, Any] | None:
-    attempt = payment.latest_attempt
-    if payment.status is not PaymentState.DECLINED or attempt is None:
-        return None
-    method = _payment_method(attempt.card)
-    if attempt.decline in _NOT_AUTHENTICATED:
-        message = (
-            "The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new "
-            "PaymentMethod to attempt to fulfill this PaymentIntent again."
-        )
-        return _error_body(message, code="payment_intent_authentication_failure", payment_method=method)
-    code, message, param = _CARD_ERRORS.get(attempt.decline or "", _DECLINED)
-    decline = {"charge": attempt.id, "decline_code": attempt.decline, "payment_method": method}
-    return _error_body(message, code=code, param=param, kind="card_error", **decline)
-
-
-def _outcome(attempt: AttemptRecord) -> dict[str, Any]:
-    risk = {"risk_level": "normal", "risk_score": 32}
-    if attempt.status is OperationState.SUCCEEDED:
-        approved = {"network_status": "approved_by_network", "reason": None, "seller_message": "Payment complete."}
-        return approved | risk | {"type": "authorized"}
-    network = "not_sent_to_network" if attempt.decline == "processing_error" else "declined_by_network"
-    message = "The bank did not return any further details with this decline."
-    return (
-        {"network_status": network, "reason": attempt.decline}
-        | risk
-        | {
-            "seller_message": message,
-            "type": "issuer_declined",
-        }
+def _answer(
+    request: kit.SandboxRequest, answer: kit.SandboxResponse | StripeError, headers: dict[str, str] | None = None
+) -> kit.SandboxResponse:
+    if isinstance(answer, StripeError):
+        answer = wire.json_answer(answer.status, {"error": answer.error})
+    version = request.headers.get("stripe-version", DEFAULT_API_VERSION)[:64]
+    headers = (headers or {}) | {"Stripe-Version": version, "Cache-Control": "no-cache, no-store"}
+    return kit.SandboxResponse(
+        answer.status, answer.body, headers=headers | {"Request-Id": "req_" + wire.random_token(14)}
     )
 
 
-def _payment_method(card: StoredCard) -> dict[str, Any]:
-    return {
-        "id": card.id,
-        "object": "payment_method",
-        "allow_redisplay": "unspecified",
-        "billing_details": card.extra["billing_details"],
-        "card": {
-            "brand": card.brand,
-            "checks": dict.fromkeys(("address_line1_check", "address_postal_code_check", "cvc_check")),
-            "country": "US",
-            "display_brand": card.brand,
-            "exp_month": card.exp_month,
-            "exp_year": card.exp_year,
-            "fingerprint": card.fingerprint,
-            "funding": "credit",
-            "generated_from": None,
-            "last4": card.last4,
-            "networks": {"available": [card.brand], "preferred": None},
-            "three_d_secure_usage": {"supported": True},
-            "wallet": None,
-        },
-        "created": int(card.created_at),
-        "customer": None,
-        "livemode": False,
-        "metadata": card.extra["metadata"],
-        "type": "card",
-    }
+def _object(call: kit.Call, done: kit.Done, base_url: str) -> dict[str, Any]:
+    context: _Context = call.context
+    if context.kind == "payment_method":
+        assert done.card is not None
+        return _payment_method(done.card)
+    payment = done.payment
+    assert payment is not None
+    if context.kind == "refund":
+        if (refund := payment.refund(done.subject or "")) is None:  # the id of another part of the payment
+            raise _no_such(context)
+        return _refund(refund, payment, context.expand, base_url)
+    if payment.status is kit.PaymentState.DECLINED and context.name in ("create_intent", "confirm"):
+        raise StripeError(
+            402, _last_payment_error(payment) | {"payment_intent": _intent(payment, frozenset(), base_url)}
+        )
+    return _intent(payment, context.expand, base_url)
+
+
+def _refused(call: kit.Call, refusal: kit.Refusal, base_url: str) -> StripeError:
+    context: _Context = call.context
+    op, payment, code, key = call.operation, refusal.payment, refusal.code, call.idempotency
+    if code is kit.ErrorCode.IDEMPOTENCY_IN_PROGRESS and key:
+        message = f"There is currently another in-progress request using this Idempotent Key: '{key.key}'."
+        return _error(message + " Please try again later.", status=409, code="idempotency_key_in_use")
+    if code is kit.ErrorCode.IDEMPOTENCY_CONFLICT and key:
+        if refusal.first_scope != key.scope:
+            usage = f"for the same endpoint they were first used for ('{refusal.first_scope}' vs '{key.scope}')"
+        else:
+            usage = "with the same parameters they were first used with"
+        message = f"Keys for idempotent requests can only be used {usage}. Try using a key other than '{key.key}' "
+        return _error(message + "if you meant to execute a different request.", kind="idempotency_error")
+    if code is kit.ErrorCode.NOT_FOUND and refusal.field == "pay_with":
+        pm = getattr(op, "pay_with", None)
+        return _error(f"No such PaymentMethod: '{pm}'", code="resource_missing", param="payment_method")
+    if code is kit.ErrorCode.NOT_FOUND:
+        return _no_such(context)
+    if code is kit.ErrorCode.INVALID_ARGUMENT and refusal.field == "amount":
+        currency = payment.currency if payment else getattr(op, "currency", "")
+        return _step_error(currency, "amount_to_capture" if context.name == "capture" else "amount")
+    if code is kit.ErrorCode.INVALID_ARGUMENT:  # an attempt without a card
+        message = "You cannot confirm this PaymentIntent because it's missing a payment method."
+        return _error(message, code="parameter_missing", param="payment_method")
+    assert payment is not None
+    if code is kit.ErrorCode.INVALID_STATE and context.param == "charge":
+        return _error(f"Charge {context.ref} has not been captured and cannot be refunded.", param="charge")
+    if code is kit.ErrorCode.INVALID_STATE and context.name == "create_refund":
+        message = "This PaymentIntent does not have a successful charge to refund."
+        return _error(message, code="payment_intent_unexpected_state", param="payment_intent")
+    if code is kit.ErrorCode.INVALID_STATE:
+        verb = {"capture": "captured", "cancel": "canceled", "confirm": "confirmed"}[context.name]
+        message = (
+            f"This PaymentIntent could not be {verb} because it has a status of {_status(payment)}. Only a "
+            f"PaymentIntent with one of the following statuses may be {verb}: {', '.join(_ALLOWED[context.name])}."
+        )
+        intent = _intent(payment, frozenset(), base_url)
+        return _error(message, code="payment_intent_unexpected_state", payment_intent=intent)
+    available, amount, currency = refusal.available, getattr(op, "amount", None), payment.currency.lower()
+    if context.name == "capture":
+        message = f"The amount_to_capture ({amount}) is greater than the amount_capturable ({available})"
+        return _error(message + " on this PaymentIntent.", code="amount_too_large", param="amount_to_capture")
+    if not available:
+        charge = _charge_attempt(payment)
+        return _error(f"Charge {charge and charge.id} has already been refunded.", code="charge_already_refunded")
+    message = (
+        f"Refund amount ({amount} {currency}) is greater than unrefunded amount on charge ({available} {currency})"
+    )
+    return _error(message, code="amount_too_large", param="amount")
+
+
+def _no_such(context: _Context) -> StripeError:
+    noun = {"intent": "payment_intent", "payment_method": "PaymentMethod"}.get(context.param, context.param)
+    status = 400 if context.name == "create_refund" else 404
+    return _error(f"No such {noun}: '{context.ref}'", status=status, code="resource_missing", param=context.param)
 
 
 def _step_error(currency: str, param: str) -> StripeError:
@@ -937,6 +591,226 @@ def _step_error(currency: str, param: str) -> StripeError:
         "evenly divisible by 100. See https://stripe.com/docs/currencies#special-cases for more information."
     )
     return _error(message, code="invalid_charge_amount_no_decimal_compatible", param=param)
+
+
+def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
+    """Where the 3-D Secure page sends the browser: the intent's return_url, as Stripe does."""
+    status = "failed" if payment.status is kit.PaymentState.DECLINED else "succeeded"
+    if not payment.return_url:
+        return wire.html_answer(200, f"<!doctype html><title>3D Secure</title><p>Authentication {status}.</p>")
+    back = {"payment_intent": payment.id, "payment_intent_client_secret": _client_secret(payment)}
+    return wire.redirect_answer(wire.with_query(payment.return_url, back | {"redirect_status": status}))
+
+
+def _sorted(fields: dict[str, Any], nulls: str) -> dict[str, Any]:
+    """An object as Stripe writes it: keys in order, the fields the sandbox never fills null."""
+    return dict(sorted((fields | dict.fromkeys(nulls.split())).items()))
+
+
+def _expanded(name: str, expand: frozenset[str], target: Any, render: Callable[[], dict[str, Any]]) -> Any:
+    """A related object: its id, or the whole object where the request expands it."""
+    return None if target is None else render() if name in expand else target.id
+
+
+def _status(payment: kit.PaymentRecord) -> str:
+    return _STATUS.get(payment.status) or ("requires_confirmation" if payment.card else "requires_payment_method")
+
+
+def _client_secret(payment: kit.PaymentRecord) -> str:
+    return f"{payment.id}_secret_{payment.extra['secret']}"
+
+
+def _charge_attempt(payment: kit.PaymentRecord) -> kit.AttemptRecord | None:
+    """The attempt Stripe shows as the latest charge: the last that reached the card network."""
+    attempts = (a for a in reversed(payment.attempts) if a.status is not kit.OperationState.PENDING)
+    return next((a for a in attempts if a.decline not in _NOT_AUTHENTICATED), None)
+
+
+def _decline_error(decline: str) -> tuple[str, str, str | None]:
+    """A decline's error code, message and parameter."""
+    code = decline if decline in _CARD_ERRORS else "card_declined"
+    return code, _CARD_ERRORS.get(decline, "Your card was declined."), "cvc" if code == "incorrect_cvc" else None
+
+
+def _last_payment_error(payment: kit.PaymentRecord) -> dict[str, Any] | None:
+    attempt = payment.latest_attempt
+    if payment.status is not kit.PaymentState.DECLINED or attempt is None or attempt.decline is None:
+        return None
+    method = _payment_method(attempt.card)
+    if attempt.decline in _NOT_AUTHENTICATED:
+        message = (
+            "The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new "
+            "PaymentMethod to attempt to fulfill this PaymentIntent again."
+        )
+        return _error_body(message, code="payment_intent_authentication_failure", payment_method=method)
+    code, message, param = _decline_error(attempt.decline)
+    decline = {"charge": attempt.id, "decline_code": attempt.decline, "payment_method": method}
+    return _error_body(message, code=code, param=param, kind="card_error", **decline)
+
+
+def _intent(payment: kit.PaymentRecord, expand: frozenset[str], base_url: str) -> dict[str, Any]:
+    extra, void, card, charge = payment.extra, payment.void, payment.card, _charge_attempt(payment)
+    action = None
+    if payment.status is kit.PaymentState.AUTHENTICATION_PENDING:
+        url = f"{base_url}{wire.CHALLENGE_PATH}{payment.id}"
+        action = {"redirect_to_url": {"return_url": payment.return_url, "url": url}, "type": "redirect_to_url"}
+    card_options = {"installments": None, "mandate_options": None, "network": None}
+    return _sorted(
+        {
+            "id": payment.id,
+            "object": "payment_intent",
+            "amount": payment.amount,
+            "amount_capturable": payment.capturable,
+            "amount_details": {"tip": {}},
+            "amount_received": payment.captured,
+            "canceled_at": int(void.created_at) if void else None,
+            "cancellation_reason": void.reason if void else None,
+            "capture_method": extra["capture_method"],
+            "client_secret": _client_secret(payment),
+            "confirmation_method": extra["confirmation_method"],
+            "created": int(payment.created_at),
+            "currency": payment.currency.lower(),
+            "description": payment.description,
+            "last_payment_error": _last_payment_error(payment),
+            "latest_charge": _expanded("latest_charge", expand, charge, lambda: _charge(charge, payment)),
+            "livemode": False,
+            "metadata": dict(payment.metadata),
+            "next_action": action,
+            "payment_method": _expanded("payment_method", expand, card, lambda: _payment_method(card)),
+            "payment_method_options": {
+                "card": card_options | {"request_three_d_secure": extra["request_three_d_secure"]}
+            },
+            "payment_method_types": extra["payment_method_types"],
+            "receipt_email": extra["receipt_email"],
+            "status": _status(payment),
+        },
+        "application application_fee_amount automatic_payment_methods customer invoice on_behalf_of processing "
+        "review setup_future_usage shipping source statement_descriptor statement_descriptor_suffix "
+        "transfer_data transfer_group",
+    )
+
+
+def _charge(attempt: kit.AttemptRecord, payment: kit.PaymentRecord) -> dict[str, Any]:
+    card, succeeded = attempt.card, attempt.status is kit.OperationState.SUCCEEDED
+    # Stripe counts what a partial capture or a cancel released as refunded.
+    captured, refunded = (payment.captured, payment.released + payment.refunded) if succeeded else (0, 0)
+    code, message, _ = _decline_error(attempt.decline) if attempt.decline else (None, None, None)
+    checks = dict.fromkeys(("address_line1_check", "address_postal_code_check"))
+    details = {
+        "amount_authorized": payment.amount if succeeded else None,
+        "brand": card.brand,
+        "checks": checks | {"cvc_check": "fail" if card.rule.decline == "incorrect_cvc" else "pass"},
+        "country": "US",
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "fingerprint": card.fingerprint,
+        "funding": "credit",
+        "last4": card.last4,
+        "network": card.brand,
+        "network_transaction_id": attempt.network_transaction_id,
+    }
+    return _sorted(
+        {
+            "id": attempt.id,
+            "object": "charge",
+            "amount": payment.amount,
+            "amount_captured": captured,
+            "amount_refunded": refunded,
+            "balance_transaction": "txn_3" + attempt.id[4:] if captured else None,
+            "billing_details": card.extra["billing_details"],
+            "calculated_statement_descriptor": "SIDECAR SANDBOX",
+            "captured": captured > 0,
+            "created": int(attempt.created_at),
+            "currency": payment.currency.lower(),
+            "description": payment.description,
+            "disputed": False,
+            "failure_code": code,
+            "failure_message": message,
+            "fraud_details": {},
+            "livemode": False,
+            "metadata": dict(payment.metadata),
+            "outcome": _outcome(attempt),
+            "paid": succeeded,
+            "payment_intent": payment.id,
+            "payment_method": card.id,
+            "payment_method_details": {
+                "card": _sorted(details, "installments mandate three_d_secure wallet"),
+                "type": "card",
+            },
+            "receipt_email": payment.extra["receipt_email"],
+            "refunded": refunded > 0 and refunded >= payment.amount,
+            "status": "succeeded" if succeeded else "failed",
+        },
+        "application application_fee application_fee_amount customer on_behalf_of receipt_number receipt_url "
+        "review shipping source_transfer statement_descriptor statement_descriptor_suffix transfer_data "
+        "transfer_group",
+    )
+
+
+def _outcome(attempt: kit.AttemptRecord) -> dict[str, Any]:
+    risk = {"risk_level": "normal", "risk_score": 32}
+    if attempt.status is kit.OperationState.SUCCEEDED:
+        approved = {"network_status": "approved_by_network", "reason": None, "seller_message": "Payment complete."}
+        return approved | risk | {"type": "authorized"}
+    network = "not_sent_to_network" if attempt.decline == "processing_error" else "declined_by_network"
+    declined = {"network_status": network, "reason": attempt.decline, "type": "issuer_declined"}
+    return declined | risk | {"seller_message": "The bank did not return any further details with this decline."}
+
+
+def _refund(
+    refund: kit.RefundRecord, payment: kit.PaymentRecord, expand: frozenset[str], base_url: str
+) -> dict[str, Any]:
+    charge = _charge_attempt(payment)
+    destination = {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"}
+    return _sorted(
+        {
+            "id": refund.id,
+            "object": "refund",
+            "amount": refund.amount,
+            "balance_transaction": None if refund.status is kit.OperationState.PENDING else "txn_3" + refund.id[4:],
+            "charge": _expanded("charge", expand, charge, lambda: _charge(charge, payment)),
+            "created": int(refund.created_at),
+            "currency": payment.currency.lower(),
+            "destination_details": {"card": destination, "type": "card"},
+            "metadata": dict(refund.metadata),
+            "payment_intent": _expanded(
+                "payment_intent", expand, payment, lambda: _intent(payment, frozenset(), base_url)
+            ),
+            "reason": refund.reason,
+            "status": refund.status,
+        },
+        "receipt_number source_transfer_reversal transfer_reversal",
+    )
+
+
+def _payment_method(card: kit.StoredCard) -> dict[str, Any]:
+    details = {
+        "brand": card.brand,
+        "checks": dict.fromkeys(("address_line1_check", "address_postal_code_check", "cvc_check")),
+        "country": "US",
+        "display_brand": card.brand,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "fingerprint": card.fingerprint,
+        "funding": "credit",
+        "last4": card.last4,
+        "networks": {"available": [card.brand], "preferred": None},
+        "three_d_secure_usage": {"supported": True},
+    }
+    return _sorted(
+        {
+            "id": card.id,
+            "object": "payment_method",
+            "allow_redisplay": "unspecified",
+            "billing_details": card.extra["billing_details"],
+            "card": _sorted(details, "generated_from wallet"),
+            "created": int(card.created_at),
+            "livemode": False,
+            "metadata": card.extra["metadata"],
+            "type": "card",
+        },
+        "customer",
+    )
 
 
 _KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_")
