@@ -631,6 +631,89 @@ def test_adyen_three_d_secure_redirect_and_details(adyen: SimulatedGateway) -> N
     assert a_post(adyen, f"/v71/payments/{psp}/captures", modification(1000)).status == 201
 
 
+# --- what every sandbox shares --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["4242424242424242", "4111111111111111"])
+def test_every_sandbox_approves_the_shared_cards(stripe: SimulatedGateway, adyen: SimulatedGateway, number) -> None:
+    assert create_pi(stripe, number).json()["status"] == "succeeded"
+    assert a_post(adyen, "/v71/payments", payment_request(number)).json()["resultCode"] == "Authorised"
+
+
+def test_every_sandbox_declines_the_shared_declining_card(stripe: SimulatedGateway, adyen: SimulatedGateway) -> None:
+    error = create_pi(stripe, "4000000000000002").json()["error"]
+    assert (error["code"], error["decline_code"]) == ("card_declined", "generic_decline")
+    body = a_post(adyen, "/v71/payments", payment_request("4000000000000002")).json()
+    assert (body["resultCode"], body["refusalReason"], body["refusalReasonCode"]) == ("Refused", "Refused", "2")
+
+
+def test_stripe_confirms_a_declined_intent_only_with_a_payment_method_named_again(stripe: SimulatedGateway) -> None:
+    params = {"amount": "1000", "currency": "usd", "payment_method": "pm_card_chargeDeclined", "confirm": "true"}
+    intent = s_post(stripe, "/v1/payment_intents", params).json()["error"]["payment_intent"]
+    assert intent["payment_method"] is None
+    path = f"/v1/payment_intents/{intent['id']}/confirm"
+    assert s_post(stripe, path, {}).json()["error"]["code"] == "parameter_missing"
+    retried = s_post(stripe, path, {"payment_method": "pm_card_visa", "expand[]": "latest_charge"}).json()
+    assert retried["status"] == "succeeded" and retried["latest_charge"]["status"] == "succeeded"
+    assert retried["last_payment_error"] is None
+
+
+def test_stripe_three_d_secure_asked_at_creation_holds_at_confirmation(stripe: SimulatedGateway) -> None:
+    params = {
+        "amount": "1000",
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "payment_method_options[card][request_three_d_secure]": "any",
+    }
+    created = s_post(stripe, "/v1/payment_intents", params).json()
+    assert created["status"] == "requires_confirmation"
+    confirmed = s_post(stripe, f"/v1/payment_intents/{created['id']}/confirm", {}).json()
+    assert confirmed["status"] == "requires_action" and confirmed["next_action"]["type"] == "redirect_to_url"
+
+
+def test_stripe_refund_metadata_and_ids_of_another_kind(stripe: SimulatedGateway) -> None:
+    pi = create_pi(stripe, **{"expand[]": "latest_charge"}).json()
+    refund = s_post(stripe, "/v1/refunds", {"payment_intent": pi["id"], "amount": "100", "metadata[order]": "7"})
+    assert refund.json()["metadata"] == {"order": "7"}
+    charge = pi["latest_charge"]["id"]
+    by_charge = s_post(stripe, "/v1/refunds", {"charge": charge, "amount": "100"}).json()
+    assert (by_charge["charge"], by_charge["payment_intent"]) == (charge, pi["id"])
+    # An id of another kind names nothing here, though it belongs to the same payment.
+    assert s_get(stripe, f"/v1/payment_intents/{charge}").status == 404
+    assert s_get(stripe, f"/v1/refunds/{pi['id']}").status == 404
+    assert s_post(stripe, "/v1/refunds", {"payment_intent": charge}).json()["error"]["code"] == "resource_missing"
+
+
+def test_stripe_a_name_both_value_and_object_is_an_invalid_hash(stripe: SimulatedGateway) -> None:
+    error = s_post(stripe, "/v1/payment_methods", "type=card&card=1&card[number]=4242424242424242").json()["error"]
+    assert (error["message"], error["param"]) == ("Invalid hash", "card")
+    assert "4242424242424242" not in json.dumps(error)
+
+
+def test_adyen_replays_the_first_answer_on_another_path_too(adyen: SimulatedGateway) -> None:
+    psp = authorise(adyen, **MANUAL)
+    first = a_post(adyen, f"/v71/payments/{psp}/captures", modification(300, reference="cap-1"), "k2")
+    replay = a_post(adyen, f"/v71/payments/{psp}/refunds", modification(100), "k2")
+    assert (replay.status, replay.body) == (first.status, first.body)
+    assert a_post(adyen, f"/v71/payments/{psp}/refunds", modification(300)).status == 201  # nothing was refunded
+
+
+def test_adyen_details_again_gives_the_result_and_a_token_of_nothing_is_refused(adyen: SimulatedGateway) -> None:
+    request = payment_request(holder="DECLINED", authenticationData={"attemptAuthentication": "always"})
+    psp = a_post(adyen, "/v71/payments", request).json()["pspReference"]
+    back = adyen.handle("GET", f"/3ds/{psp}", "outcome=complete", {}, b"")
+    again = adyen.handle("GET", f"/3ds/{psp}", "outcome=complete", {}, b"")
+    assert again.headers["Location"] == back.headers["Location"]  # the same token, once answered
+    token = parse_qs(urlsplit(back.headers["Location"]).query)["redirectResult"][0]
+    for _ in range(2):
+        final = a_post(adyen, "/v71/payments/details", {"details": {"redirectResult": token}}).json()
+        assert (final["resultCode"], final["refusalReason"], final["pspReference"]) == ("Refused", "Refused", psp)
+    for wrong in (psp, "x" * 48):
+        refused = a_post(adyen, "/v71/payments/details", {"details": {"redirectResult": wrong}})
+        assert (refused.status, refused.json()["message"]) == (422, "Invalid redirectResult")
+    assert adyen.handle("GET", f"/3ds/{psp}", "", {}, b"").status == 404
+
+
 # --- shared pieces -------------------------------------------------------------------------------
 
 

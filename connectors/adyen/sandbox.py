@@ -254,12 +254,14 @@ class AdyenCodec:
         result, details = reply.result, call.context == "details"
         if isinstance(result, kit.Refusal) and not (details and result.code is kit.ErrorCode.INVALID_STATE):
             return _error(_refusal_error(call.context, result))
-        payment, subject = result.payment, result.subject or ""
+        payment = result.payment
         assert payment is not None
-        if call.context == "payments" or details:
+        if call.context == "payments" or details:  # a refusal here: the result was given before
             pending = payment.status is kit.PaymentState.AUTHENTICATION_PENDING
             body = _redirect_body(payment, request.base_url) if pending else _payment_body(payment)
             return wire.json_answer(200, body, {"pspReference": payment.id})
+        assert isinstance(result, kit.Done) and result.subject is not None
+        subject = result.subject
         record = payment.capture(subject) or payment.refund(subject) or payment.void
         assert record is not None and record.id == subject
         body = {"merchantAccount": self.merchant, "paymentPspReference": payment.id, "pspReference": subject}
