@@ -173,8 +173,8 @@ class Fields:
             raise WireError("type", self.name(key), "boolean", value)
         return value
 
-    def choice(self, key: str, choices: Collection[str]) -> str | None:
-        value = self.string(key)
+    def choice(self, key: str, choices: Collection[str], *, required: bool = False) -> str | None:
+        value = self.string(key, required=required)
         if value is not None and value not in choices:
             raise WireError("choice", self.name(key), tuple(choices), value)
         return value
