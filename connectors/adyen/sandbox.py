@@ -47,7 +47,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connectors.adyen.connector import CURRENCIES
+from connectors.adyen import connector as adyen
 from connectors.kit import sandbox as kit
 from connectors.kit import sandbox_wire as wire
 
@@ -87,7 +87,7 @@ _FIELDS = {
         "merchantRefundReason reference splits store",
     ),
 }
-_REFUND_REASONS = ("FRAUD", "CUSTOMER REQUEST", "RETURN", "DUPLICATE", "OTHER")
+_REFUND_REASONS = {*adyen.REFUND_REASONS.values(), "OTHER"}
 _ENCRYPTED = ("encryptedCardNumber", "encryptedExpiryMonth", "encryptedExpiryYear", "encryptedSecurityCode")
 _VARIANTS = {"visa": "visa", "mastercard": "mc", "amex": "amex", "discover": "discover", "diners": "diners"}
 _VARIANTS |= {"jcb": "jcb", "unionpay": "cup"}
@@ -183,8 +183,10 @@ class AdyenCodec:
                 raise AdyenError(403, "901", "Invalid Merchant Account", "security")
             operation = getattr(self, f"_{name}")(body, psp)
             key = request.headers.get("idempotency-key")
-            if key is not None and len(key) > 64:
-                raise _invalid("Idempotency-Key exceeds the maximum length of 64 characters.")
+            if key is not None and len(key) > adyen.IDEMPOTENCY_KEY_LIMIT:
+                raise _invalid(
+                    f"Idempotency-Key exceeds the maximum length of {adyen.IDEMPOTENCY_KEY_LIMIT} characters."
+                )
         except wire.WireError as exc:
             return _error(_wire_error(exc, structure))
         except AdyenError as exc:
@@ -304,22 +306,21 @@ def _amount(body: wire.Fields, *, minimum: int) -> tuple[int, str]:
     value, currency = amount.get("value"), amount.get("currency")
     if type(value) is not int or value < minimum:  # bool is an int in Python, not to Adyen
         raise _invalid("Invalid amount specified", "137")
-    if not isinstance(currency, str) or currency not in CURRENCIES.exponents:
+    if not isinstance(currency, str) or currency not in adyen.CURRENCIES.exponents:
         raise _invalid("Unsupported currency specified", "138")
     return value, currency
 
 
 def _check_metadata(metadata: Any) -> None:
-    # Checkout v71, PaymentRequest.metadata: 20 pairs (177), 20-character keys (178), 80-character values.
     if metadata is None:
         return
     if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
         raise _unexpected("metadata")
-    if len(metadata) > 20:
+    if len(metadata) > adyen.METADATA_LIMITS.max_pairs:
         raise _invalid("Metadata size exceeds limit", "177")
-    if any(len(key) > 20 for key in metadata):
+    if any(len(key) > adyen.METADATA_LIMITS.max_key_length for key in metadata):
         raise _invalid("Metadata key size exceeds limit", "178")
-    if any(len(value) > 80 for value in metadata.values()):
+    if any(len(value) > adyen.METADATA_LIMITS.max_value_length for value in metadata.values()):
         raise _invalid("Metadata value size exceeds limit")
 
 

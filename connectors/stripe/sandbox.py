@@ -57,7 +57,7 @@ from typing import Any
 
 from connectors.kit import sandbox as kit
 from connectors.kit import sandbox_wire as wire
-from connectors.stripe.connector import CANCELLATION_REASONS, CURRENCIES, IDEMPOTENCY_KEY_LIMIT, REFUND_REASONS
+from connectors.stripe import connector as stripe
 
 __all__ = ["STRIPE_SANDBOX_KEY", "StripeCodec"]
 
@@ -83,14 +83,10 @@ _TEST_CARD_NAMES = {
     "mastercard": "5555555555554444",
     "amex": "378282246310005",
     "chargeDeclined": "4000000000000002",
-    "chargeDeclinedInsufficientFunds": "4000000000009995",
-    "chargeDeclinedLostCard": "4000000000009987",
-    "chargeDeclinedStolenCard": "4000000000009979",
-    "chargeDeclinedExpiredCard": "4000000000000069",
-    "chargeDeclinedIncorrectCvc": "4000000000000127",
-    "chargeDeclinedProcessingError": "4000000000000119",
     "authenticationRequired": "4000002760003184",
 }
+# chargeDeclinedInsufficientFunds, chargeDeclinedLostCard...: each declining card by its decline code.
+_TEST_CARD_NAMES |= {"chargeDeclined" + code.title().replace("_", ""): card for card, code in _DECLINING.items()}
 # Declines with an error code of their own (the decline code) and its message; the rest are card_declined.
 _CARD_ERRORS = {
     "expired_card": "Your card has expired.",
@@ -196,7 +192,7 @@ class StripeCodec:
     # Stripe captures once (what is left is released) and settles within the call.
     policy = kit.SandboxPolicy(
         voidable=frozenset(_STATUS) - {kit.PaymentState.CAPTURED, kit.PaymentState.VOIDED} | {kit.PaymentState.CREATED},
-        amount_steps=CURRENCIES.steps,
+        amount_steps=stripe.CURRENCIES.steps,
     )
 
     def __init__(self, api_key: str = STRIPE_SANDBOX_KEY) -> None:
@@ -230,8 +226,8 @@ class StripeCodec:
             if ref and not ref.startswith(_OWN_IDS[param if name == "create_refund" else kind]):
                 raise _no_such(context)
             key = request.headers.get("idempotency-key") if request.method == "POST" else None
-            if key is not None and len(key) > IDEMPOTENCY_KEY_LIMIT:
-                raise _error("Idempotency-Key must be at most 255 characters long.")
+            if key is not None and len(key) > stripe.IDEMPOTENCY_KEY_LIMIT:
+                raise _error(f"Idempotency-Key must be at most {stripe.IDEMPOTENCY_KEY_LIMIT} characters long.")
         except wire.WireError as exc:
             return _answer(request, _wire_error(exc))
         except StripeError as exc:
@@ -268,7 +264,7 @@ class StripeCodec:
         amount = params.integer("amount", required=True, minimum=1)
         currency = params.string("currency", required=True)
         assert amount is not None and currency is not None
-        if currency.upper() not in CURRENCIES.exponents:
+        if currency.upper() not in stripe.CURRENCIES.exponents:
             raise _error(
                 f"Invalid currency: {currency[:16].lower()}. Stripe currently supports these currencies: usd, "
                 "eur, gbp, ... (see https://stripe.com/docs/currencies).",
@@ -326,13 +322,13 @@ class StripeCodec:
         return kit.Capture(ref, params.integer("amount_to_capture", minimum=1), metadata=_metadata(params))
 
     def _cancel(self, params: wire.Fields, ref: str, _: float) -> kit.Operation:
-        return kit.Void(ref, params.choice("cancellation_reason", sorted(CANCELLATION_REASONS)))
+        return kit.Void(ref, params.choice("cancellation_reason", sorted(stripe.CANCELLATION_REASONS)))
 
     def _create_refund(self, params: wire.Fields, ref: str, _: float) -> kit.Operation:
         if not ref:
             message = "One of the following params should be provided for this request: payment_intent or charge."
             raise _error(message, code="parameter_missing", param="payment_intent")
-        amount, reason = params.integer("amount", minimum=1), params.choice("reason", sorted(REFUND_REASONS))
+        amount, reason = params.integer("amount", minimum=1), params.choice("reason", sorted(stripe.REFUND_REASONS))
         return kit.Refund(ref, amount, reason=reason, metadata=_metadata(params))
 
     # -- answers --------------------------------------------------------------------------------
@@ -443,13 +439,14 @@ _NO_BILLING = _billing_details(wire.Fields({}))
 
 def _metadata(params: wire.Fields) -> dict[str, str]:
     metadata = params.object("metadata")
-    if len(metadata.data) > 50:
-        raise _error("Invalid metadata: Metadata can have up to 50 keys.", param="metadata")
+    limits = stripe.METADATA_LIMITS
+    if len(metadata.data) > limits.max_pairs:
+        raise _error(f"Invalid metadata: Metadata can have up to {limits.max_pairs} keys.", param="metadata")
     values = {key: metadata.string(key) or "" for key in metadata.data}
     for key, value in values.items():
-        if len(key) > 40 or len(value) > 500:
-            message = "Metadata keys can be up to 40 characters and values up to 500 characters."
-            raise _error(message, param=f"metadata[{key}]")
+        if len(key) > limits.max_key_length or len(value) > limits.max_value_length:
+            message = f"Metadata keys can be up to {limits.max_key_length} characters and values up to "
+            raise _error(message + f"{limits.max_value_length} characters.", param=f"metadata[{key}]")
     return {key: value for key, value in values.items() if value}  # as at Stripe, empty means no such key
 
 
@@ -580,7 +577,7 @@ def _no_such(context: _Context) -> StripeError:
 
 
 def _step_error(currency: str, param: str) -> StripeError:
-    if CURRENCIES.steps.get(currency) == 10:
+    if stripe.CURRENCIES.steps.get(currency) == 10:
         message = (
             f"Invalid amount. Three-decimal currency {currency} amounts must end in 0 (round to the nearest ten). "
             "See https://stripe.com/docs/currencies#three-decimal."
