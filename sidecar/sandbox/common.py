@@ -90,6 +90,7 @@ def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def canonical_fingerprint(*parts: Any) -> str:
-    """A digest of request parts that ignores key order, to compare idempotent retries."""
+    """A digest of request parts that ignores key order, to compare idempotent retries. Keyed like card
+    fingerprints: the parts may hold a card number and CVC (a Stripe PaymentMethod's parameters)."""
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hmac.new(_FINGERPRINT_KEY, blob.encode(), hashlib.sha256).hexdigest()
