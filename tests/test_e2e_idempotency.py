@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from calls import VISA, payment, post
 
-from sidecar.sandbox.common import SLOW_CARD
+from connectors.kit.sandbox import SLOW_TEST_CARD as SLOW_CARD
 
 CONNECTORS = ["stripe", "adyen"]
 PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))

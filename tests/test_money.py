@@ -28,8 +28,9 @@ from sidecar.sandbox import (
     ADYEN_SANDBOX_KEY,
     ADYEN_SANDBOX_MERCHANT,
     STRIPE_SANDBOX_KEY,
-    AdyenSandbox,
-    StripeSandbox,
+    AdyenCodec,
+    SimulatedGateway,
+    StripeCodec,
 )
 
 ACTIVE = sorted(ISO_EXPONENTS)
@@ -50,7 +51,7 @@ GATEWAYS = {
     "stripe": (Stripe(), STRIPE_EXPONENTS, STRIPE_STEPS),
     "adyen": (Adyen(), ADYEN_EXPONENTS, {}),
 }
-SANDBOXES = {"stripe": StripeSandbox(), "adyen": AdyenSandbox()}
+SANDBOXES = {"stripe": SimulatedGateway(StripeCodec()), "adyen": SimulatedGateway(AdyenCodec())}
 CONTEXTS = {
     "stripe": context(StripeCredentials(api_key=STRIPE_SANDBOX_KEY), "http://sandbox"),
     "adyen": context(

@@ -17,17 +17,21 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
+from connectors.kit.sandbox import SLOW_TEST_CARD as SLOW_CARD
+from connectors.kit.sandbox import SLOW_TEST_SECONDS as SLOW_SECONDS
+from connectors.kit.sandbox_wire import form_fields as parse_form
+from connectors.kit.sandbox_wire import luhn_valid
 from sidecar.sandbox import (
     ADYEN_SANDBOX_KEY,
     ADYEN_SANDBOX_MERCHANT,
     STRIPE_SANDBOX_KEY,
-    AdyenSandbox,
+    AdyenCodec,
     SandboxResponse,
-    StripeSandbox,
+    SimulatedGateway,
+    StripeCodec,
     start_sandbox,
 )
-from sidecar.sandbox.common import SLOW_CARD, SLOW_SECONDS, BoundedStore, luhn_valid
-from sidecar.sandbox.stripe import parse_form
+from sidecar.sandbox.common import BoundedStore
 
 # Every test runs "in June 2030" so expiry rules do not depend on the day the suite runs.
 FIXED_NOW = datetime(2030, 6, 15, tzinfo=UTC).timestamp()
@@ -43,12 +47,12 @@ STRIPE_HEADERS = {
 
 
 @pytest.fixture
-def stripe() -> StripeSandbox:
-    return StripeSandbox("http://sandbox.test", clock=lambda: FIXED_NOW)
+def stripe() -> SimulatedGateway:
+    return SimulatedGateway(StripeCodec(), "http://sandbox.test", clock=lambda: FIXED_NOW)
 
 
 def s_post(
-    sb: StripeSandbox, path: str, params: dict[str, str] | str, idempotency_key: str | None = None
+    sb: SimulatedGateway, path: str, params: dict[str, str] | str, idempotency_key: str | None = None
 ) -> SandboxResponse:
     body = params if isinstance(params, str) else urlencode(params)
     headers = dict(STRIPE_HEADERS)
@@ -57,7 +61,7 @@ def s_post(
     return sb.handle("POST", path, "", headers, body.encode())
 
 
-def s_get(sb: StripeSandbox, path: str, query: str = "") -> SandboxResponse:
+def s_get(sb: SimulatedGateway, path: str, query: str = "") -> SandboxResponse:
     return sb.handle("GET", path, query, STRIPE_HEADERS, b"")
 
 
@@ -72,13 +76,13 @@ def card_params(number: str = "4242424242424242", **extra: str) -> dict[str, str
     }
 
 
-def create_pm(sb: StripeSandbox, number: str = "4242424242424242") -> str:
+def create_pm(sb: SimulatedGateway, number: str = "4242424242424242") -> str:
     response = s_post(sb, "/v1/payment_methods", card_params(number))
     assert response.status == 200, response.body
     return response.json()["id"]
 
 
-def create_pi(sb: StripeSandbox, number: str = "4242424242424242", **extra: str) -> SandboxResponse:
+def create_pi(sb: SimulatedGateway, number: str = "4242424242424242", **extra: str) -> SandboxResponse:
     params = {"amount": "1000", "currency": "USD", "payment_method": create_pm(sb, number), "confirm": "true"}
     return s_post(sb, "/v1/payment_intents", {**params, **extra})
 
@@ -86,7 +90,7 @@ def create_pi(sb: StripeSandbox, number: str = "4242424242424242", **extra: str)
 # --- Stripe: auth, routing, parameters -----------------------------------------------------------
 
 
-def test_stripe_rejects_missing_and_wrong_keys_without_echoing_them(stripe: StripeSandbox) -> None:
+def test_stripe_rejects_missing_and_wrong_keys_without_echoing_them(stripe: SimulatedGateway) -> None:
     missing = stripe.handle("GET", "/v1/payment_intents/pi_x", "", {}, b"")
     assert missing.status == 401
     assert missing.json()["error"]["type"] == "invalid_request_error"
@@ -99,7 +103,7 @@ def test_stripe_rejects_missing_and_wrong_keys_without_echoing_them(stripe: Stri
     assert secret not in wrong.body.decode()
 
 
-def test_stripe_accepts_basic_auth_with_the_key_as_user(stripe: StripeSandbox) -> None:
+def test_stripe_accepts_basic_auth_with_the_key_as_user(stripe: SimulatedGateway) -> None:
     token = base64.b64encode(f"{STRIPE_SANDBOX_KEY}:".encode()).decode()
     response = stripe.handle(
         "POST", "/v1/payment_methods", "", {"Authorization": f"Basic {token}"}, urlencode(card_params()).encode()
@@ -108,7 +112,7 @@ def test_stripe_accepts_basic_auth_with_the_key_as_user(stripe: StripeSandbox) -
     assert response.headers["Request-Id"].startswith("req_")
 
 
-def test_stripe_404_shapes(stripe: StripeSandbox) -> None:
+def test_stripe_404_shapes(stripe: SimulatedGateway) -> None:
     unknown_url = s_get(stripe, "/v1/x")
     assert unknown_url.status == 404
     assert unknown_url.json()["error"]["message"].startswith("Unrecognized request URL (GET: /v1/x)")
@@ -136,7 +140,7 @@ def test_stripe_404_shapes(stripe: StripeSandbox) -> None:
         ("amount=100&currency=usd&payment_method=pm_missing", "resource_missing", "payment_method"),
     ],
 )
-def test_stripe_parameter_errors(stripe: StripeSandbox, params: str, code: str, param: str) -> None:
+def test_stripe_parameter_errors(stripe: SimulatedGateway, params: str, code: str, param: str) -> None:
     response = s_post(stripe, "/v1/payment_intents", params)
     assert response.status == 400
     error = response.json()["error"]
@@ -145,13 +149,13 @@ def test_stripe_parameter_errors(stripe: StripeSandbox, params: str, code: str, 
         assert error["message"] == "Received unknown parameter: shoe_size"
 
 
-def test_stripe_unknown_nested_parameter_names_the_bracket_path(stripe: StripeSandbox) -> None:
+def test_stripe_unknown_nested_parameter_names_the_bracket_path(stripe: SimulatedGateway) -> None:
     response = s_post(stripe, "/v1/payment_methods", card_params(**{"card[colour]": "red"}))
     assert response.status == 400
     assert response.json()["error"]["param"] == "card[colour]"
 
 
-def test_stripe_ignores_a_json_body(stripe: StripeSandbox) -> None:
+def test_stripe_ignores_a_json_body(stripe: SimulatedGateway) -> None:
     body = json.dumps({"amount": 100, "currency": "usd"}).encode()
     headers = {**STRIPE_HEADERS, "Content-Type": "application/json"}
     response = stripe.handle("POST", "/v1/payment_intents", "", headers, body)
@@ -176,7 +180,7 @@ def test_parse_form_handles_brackets_arrays_and_indexes() -> None:
 # --- Stripe: cards and payment flows -------------------------------------------------------------
 
 
-def test_stripe_payment_method_validation(stripe: StripeSandbox) -> None:
+def test_stripe_payment_method_validation(stripe: SimulatedGateway) -> None:
     bad_luhn = s_post(stripe, "/v1/payment_methods", card_params("4242424242424241"))
     assert bad_luhn.status == 402
     assert bad_luhn.json()["error"] == {
@@ -196,7 +200,7 @@ def test_stripe_payment_method_validation(stripe: StripeSandbox) -> None:
     assert (bad_cvc.status, bad_cvc.json()["error"]["code"]) == (402, "invalid_cvc")
 
 
-def test_stripe_payment_method_never_returns_the_number(stripe: StripeSandbox) -> None:
+def test_stripe_payment_method_never_returns_the_number(stripe: SimulatedGateway) -> None:
     response = s_post(stripe, "/v1/payment_methods", card_params("5555555555554444"))
     body = response.json()
     assert body["id"].startswith("pm_") and body["object"] == "payment_method"
@@ -205,7 +209,7 @@ def test_stripe_payment_method_never_returns_the_number(stripe: StripeSandbox) -
     assert "5555555555554444" not in response.body.decode()
 
 
-def test_stripe_approved_automatic_capture(stripe: StripeSandbox) -> None:
+def test_stripe_approved_automatic_capture(stripe: SimulatedGateway) -> None:
     response = create_pi(stripe, **{"expand[]": "latest_charge", "metadata[reference]": "order-1"})
     assert response.status == 200
     pi = response.json()
@@ -231,7 +235,7 @@ def test_stripe_approved_automatic_capture(stripe: StripeSandbox) -> None:
         ("4000000000000119", "processing_error", "processing_error"),
     ],
 )
-def test_stripe_declining_test_cards(stripe: StripeSandbox, number: str, code: str, decline_code: str) -> None:
+def test_stripe_declining_test_cards(stripe: SimulatedGateway, number: str, code: str, decline_code: str) -> None:
     response = create_pi(stripe, number)
     assert response.status == 402
     error = response.json()["error"]
@@ -245,7 +249,7 @@ def test_stripe_declining_test_cards(stripe: StripeSandbox, number: str, code: s
     assert synced["latest_charge"]["status"] == "failed"
 
 
-def test_stripe_manual_capture_partial_then_refunds(stripe: StripeSandbox) -> None:
+def test_stripe_manual_capture_partial_then_refunds(stripe: SimulatedGateway) -> None:
     pi = create_pi(stripe, capture_method="manual").json()
     assert (pi["status"], pi["amount_capturable"], pi["amount_received"]) == ("requires_capture", 1000, 0)
 
@@ -285,7 +289,7 @@ def test_stripe_manual_capture_partial_then_refunds(stripe: StripeSandbox) -> No
     assert (charge["amount_refunded"], charge["refunded"]) == (1000, True)  # 400 released, 600 refunded
 
 
-def test_stripe_refund_of_1337_is_pending(stripe: StripeSandbox) -> None:
+def test_stripe_refund_of_1337_is_pending(stripe: SimulatedGateway) -> None:
     pi = create_pi(stripe).json()
     refund = s_post(stripe, "/v1/refunds", {"payment_intent": pi["id"], "amount": "1337"})
     assert refund.status == 400  # more than the 1000 captured
@@ -298,7 +302,7 @@ def test_stripe_refund_of_1337_is_pending(stripe: StripeSandbox) -> None:
     assert pending["status"] == "pending"
 
 
-def test_stripe_cancel(stripe: StripeSandbox) -> None:
+def test_stripe_cancel(stripe: SimulatedGateway) -> None:
     pi = create_pi(stripe, capture_method="manual").json()
     path = f"/v1/payment_intents/{pi['id']}/cancel"
     canceled = s_post(stripe, path, {"cancellation_reason": "abandoned"}).json()
@@ -309,7 +313,7 @@ def test_stripe_cancel(stripe: StripeSandbox) -> None:
     assert refund.status == 400
 
 
-def test_stripe_three_d_secure_redirect_then_complete(stripe: StripeSandbox) -> None:
+def test_stripe_three_d_secure_redirect_then_complete(stripe: SimulatedGateway) -> None:
     pi = create_pi(stripe, "4000002760003184", return_url="https://shop.test/back").json()
     assert pi["status"] == "requires_action"
     action = pi["next_action"]
@@ -327,7 +331,7 @@ def test_stripe_three_d_secure_redirect_then_complete(stripe: StripeSandbox) -> 
     assert s_get(stripe, f"/v1/payment_intents/{pi['id']}").json()["status"] == "succeeded"
 
 
-def test_stripe_three_d_secure_requested_and_failed(stripe: StripeSandbox) -> None:
+def test_stripe_three_d_secure_requested_and_failed(stripe: SimulatedGateway) -> None:
     pi = create_pi(stripe, **{"payment_method_options[card][request_three_d_secure]": "any"}).json()
     assert pi["status"] == "requires_action"
     stripe.handle("POST", f"/3ds/{pi['id']}", "", {}, b"outcome=fail")
@@ -336,7 +340,7 @@ def test_stripe_three_d_secure_requested_and_failed(stripe: StripeSandbox) -> No
     assert synced["last_payment_error"]["code"] == "payment_intent_authentication_failure"
 
 
-def test_stripe_idempotent_replay_and_conflict(stripe: StripeSandbox) -> None:
+def test_stripe_idempotent_replay_and_conflict(stripe: SimulatedGateway) -> None:
     pm = create_pm(stripe)
     params = {"amount": "1000", "currency": "usd", "payment_method": pm, "confirm": "true"}
     first = s_post(stripe, "/v1/payment_intents", params, "k1")
@@ -364,7 +368,7 @@ class Clock:
 
 def test_stripe_key_of_a_running_call_is_409_in_use_then_replays() -> None:
     clock = Clock()
-    sb = StripeSandbox("http://sandbox.test", clock=clock)
+    sb = SimulatedGateway(StripeCodec(), "http://sandbox.test", clock=clock)
     params = {"amount": "1000", "currency": "usd", "payment_method": create_pm(sb, SLOW_CARD), "confirm": "true"}
     first = s_post(sb, "/v1/payment_intents", params, "slow-1")
     assert (first.status, first.delay, first.json()["status"]) == (200, SLOW_SECONDS, "succeeded")
@@ -376,7 +380,7 @@ def test_stripe_key_of_a_running_call_is_409_in_use_then_replays() -> None:
     assert (replay.status, replay.body, replay.delay) == (200, first.body, 0)
 
 
-def test_stripe_declines_are_replayed_but_validation_errors_are_not(stripe: StripeSandbox) -> None:
+def test_stripe_declines_are_replayed_but_validation_errors_are_not(stripe: SimulatedGateway) -> None:
     params = {"amount": "1000", "currency": "usd", "payment_method": "pm_card_chargeDeclined", "confirm": "true"}
     first = s_post(stripe, "/v1/payment_intents", params, "d1")
     replay = s_post(stripe, "/v1/payment_intents", params, "d1")
@@ -388,7 +392,7 @@ def test_stripe_declines_are_replayed_but_validation_errors_are_not(stripe: Stri
 
 
 def test_stripe_state_is_bounded() -> None:
-    sb = StripeSandbox(max_objects=3, clock=lambda: FIXED_NOW)
+    sb = SimulatedGateway(StripeCodec(), max_objects=3, clock=lambda: FIXED_NOW)
     ids = [create_pm(sb) for _ in range(5)]
     assert s_get(sb, f"/v1/payment_methods/{ids[0]}").status == 404
     assert s_get(sb, f"/v1/payment_methods/{ids[-1]}").status == 200
@@ -400,11 +404,11 @@ ADYEN_HEADERS = {"X-API-Key": ADYEN_SANDBOX_KEY, "Content-Type": "application/js
 
 
 @pytest.fixture
-def adyen() -> AdyenSandbox:
-    return AdyenSandbox("http://sandbox.test", clock=lambda: FIXED_NOW)
+def adyen() -> SimulatedGateway:
+    return SimulatedGateway(AdyenCodec(), "http://sandbox.test", clock=lambda: FIXED_NOW)
 
 
-def a_post(sb: AdyenSandbox, path: str, body: Any, idempotency_key: str | None = None) -> SandboxResponse:
+def a_post(sb: SimulatedGateway, path: str, body: Any, idempotency_key: str | None = None) -> SandboxResponse:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = dict(ADYEN_HEADERS)
     if idempotency_key is not None:
@@ -439,7 +443,7 @@ def modification(value: int | None = None, **extra: Any) -> dict[str, Any]:
     return body
 
 
-def authorise(sb: AdyenSandbox, **extra: Any) -> str:
+def authorise(sb: SimulatedGateway, **extra: Any) -> str:
     response = a_post(sb, "/v71/payments", payment_request(**extra))
     assert response.status == 200 and response.json()["resultCode"] == "Authorised", response.body
     return response.json()["pspReference"]
@@ -451,7 +455,7 @@ MANUAL = {"additionalData": {"manualCapture": "true"}}
 # --- Adyen ---------------------------------------------------------------------------------------
 
 
-def test_adyen_auth_and_merchant_errors(adyen: AdyenSandbox) -> None:
+def test_adyen_auth_and_merchant_errors(adyen: SimulatedGateway) -> None:
     unauthorised = adyen.handle("POST", "/v71/payments", "", {"X-API-Key": "nope"}, b"{}")
     assert unauthorised.status == 401
     assert unauthorised.json() == {
@@ -467,7 +471,7 @@ def test_adyen_auth_and_merchant_errors(adyen: AdyenSandbox) -> None:
     assert body["message"] == "Invalid Merchant Account"
 
 
-def test_adyen_authorised_payment(adyen: AdyenSandbox) -> None:
+def test_adyen_authorised_payment(adyen: SimulatedGateway) -> None:
     response = a_post(adyen, "/v71/payments", payment_request())
     body = response.json()
     assert response.status == 200
@@ -494,13 +498,15 @@ def test_adyen_authorised_payment(adyen: AdyenSandbox) -> None:
         ("Jane Doe", 12345, "Refused", "Refused", "2"),
     ],
 )
-def test_adyen_refusal_rules(adyen: AdyenSandbox, holder: str, value: int, result: str, reason: str, code: str) -> None:
+def test_adyen_refusal_rules(
+    adyen: SimulatedGateway, holder: str, value: int, result: str, reason: str, code: str
+) -> None:
     body = a_post(adyen, "/v71/payments", payment_request(holder=holder, value=value)).json()
     assert (body["resultCode"], body["refusalReason"], body["refusalReasonCode"]) == (result, reason, code)
     assert "authCode" not in body["additionalData"]
 
 
-def test_adyen_expired_card_is_refused(adyen: AdyenSandbox) -> None:
+def test_adyen_expired_card_is_refused(adyen: SimulatedGateway) -> None:
     request = payment_request()
     request["paymentMethod"].update(expiryMonth="05", expiryYear="2030")
     body = a_post(adyen, "/v71/payments", request).json()
@@ -519,7 +525,7 @@ def test_adyen_expired_card_is_refused(adyen: AdyenSandbox) -> None:
         (lambda r: r.update(shoeSize=9), 400, "702"),
     ],
 )
-def test_adyen_validation_errors(adyen: AdyenSandbox, mutate: Any, status: int, code: str) -> None:
+def test_adyen_validation_errors(adyen: SimulatedGateway, mutate: Any, status: int, code: str) -> None:
     request = payment_request()
     mutate(request)
     response = a_post(adyen, "/v71/payments", request)
@@ -529,13 +535,13 @@ def test_adyen_validation_errors(adyen: AdyenSandbox, mutate: Any, status: int, 
     assert "4111111111111112" not in response.body.decode()
 
 
-def test_adyen_malformed_json(adyen: AdyenSandbox) -> None:
+def test_adyen_malformed_json(adyen: SimulatedGateway) -> None:
     response = a_post(adyen, "/v71/payments", b'{"amount": ')
     assert response.status == 400
     assert response.json()["errorCode"] == "702"
 
 
-def test_adyen_manual_capture_partial_refund_and_cancel(adyen: AdyenSandbox) -> None:
+def test_adyen_manual_capture_partial_refund_and_cancel(adyen: SimulatedGateway) -> None:
     psp = authorise(adyen, **MANUAL)
     nothing_captured = a_post(adyen, f"/v71/payments/{psp}/refunds", modification(100))
     assert (nothing_captured.status, nothing_captured.json()["errorCode"]) == (422, "167")
@@ -560,13 +566,13 @@ def test_adyen_manual_capture_partial_refund_and_cancel(adyen: AdyenSandbox) -> 
     assert a_post(adyen, f"/v71/payments/{psp}/captures", modification(100)).status == 422
 
 
-def test_adyen_auto_capture_is_refundable_at_once(adyen: AdyenSandbox) -> None:
+def test_adyen_auto_capture_is_refundable_at_once(adyen: SimulatedGateway) -> None:
     psp = authorise(adyen)
     assert a_post(adyen, f"/v71/payments/{psp}/captures", modification(100)).json()["errorCode"] == "167"
     assert a_post(adyen, f"/v71/payments/{psp}/refunds", modification(1000)).status == 201
 
 
-def test_adyen_unknown_psp_and_paths(adyen: AdyenSandbox) -> None:
+def test_adyen_unknown_psp_and_paths(adyen: SimulatedGateway) -> None:
     unknown = a_post(adyen, "/v71/payments/ABCDEFGHIJKLMNOP/captures", modification(100))
     assert unknown.status == 422
     assert unknown.json()["message"] == "Original pspReference required for this operation"
@@ -576,7 +582,7 @@ def test_adyen_unknown_psp_and_paths(adyen: AdyenSandbox) -> None:
     assert wrong_method.status == 405
 
 
-def test_adyen_replays_the_first_answer_for_a_known_key(adyen: AdyenSandbox) -> None:
+def test_adyen_replays_the_first_answer_for_a_known_key(adyen: SimulatedGateway) -> None:
     first = a_post(adyen, "/v71/payments", payment_request(), "k1")
     replay = a_post(adyen, "/v71/payments", payment_request(), "k1")
     assert (replay.status, replay.body) == (first.status, first.body)
@@ -587,7 +593,7 @@ def test_adyen_replays_the_first_answer_for_a_known_key(adyen: AdyenSandbox) -> 
 
 def test_adyen_key_of_a_running_call_is_704_then_replays() -> None:
     clock = Clock()
-    sb = AdyenSandbox("http://sandbox.test", clock=clock)
+    sb = SimulatedGateway(AdyenCodec(), "http://sandbox.test", clock=clock)
     first = a_post(sb, "/v71/payments", payment_request(number=SLOW_CARD), "slow-1")
     assert (first.status, first.delay, first.json()["resultCode"]) == (200, SLOW_SECONDS, "Authorised")
     running = a_post(sb, "/v71/payments", payment_request(number=SLOW_CARD), "slow-1")
@@ -605,7 +611,7 @@ def test_adyen_key_of_a_running_call_is_704_then_replays() -> None:
     assert (replay.status, replay.body, replay.delay) == (200, first.body, 0)
 
 
-def test_adyen_three_d_secure_redirect_and_details(adyen: AdyenSandbox) -> None:
+def test_adyen_three_d_secure_redirect_and_details(adyen: SimulatedGateway) -> None:
     request = payment_request(authenticationData={"attemptAuthentication": "always"}, **MANUAL)
     body = a_post(adyen, "/v71/payments", request).json()
     assert body["resultCode"] == "RedirectShopper"
@@ -623,6 +629,89 @@ def test_adyen_three_d_secure_redirect_and_details(adyen: AdyenSandbox) -> None:
     final = a_post(adyen, "/v71/payments/details", {"details": {"redirectResult": token}}).json()
     assert (final["resultCode"], final["pspReference"]) == ("Authorised", psp)
     assert a_post(adyen, f"/v71/payments/{psp}/captures", modification(1000)).status == 201
+
+
+# --- what every sandbox shares --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["4242424242424242", "4111111111111111"])
+def test_every_sandbox_approves_the_shared_cards(stripe: SimulatedGateway, adyen: SimulatedGateway, number) -> None:
+    assert create_pi(stripe, number).json()["status"] == "succeeded"
+    assert a_post(adyen, "/v71/payments", payment_request(number)).json()["resultCode"] == "Authorised"
+
+
+def test_every_sandbox_declines_the_shared_declining_card(stripe: SimulatedGateway, adyen: SimulatedGateway) -> None:
+    error = create_pi(stripe, "4000000000000002").json()["error"]
+    assert (error["code"], error["decline_code"]) == ("card_declined", "generic_decline")
+    body = a_post(adyen, "/v71/payments", payment_request("4000000000000002")).json()
+    assert (body["resultCode"], body["refusalReason"], body["refusalReasonCode"]) == ("Refused", "Refused", "2")
+
+
+def test_stripe_confirms_a_declined_intent_only_with_a_payment_method_named_again(stripe: SimulatedGateway) -> None:
+    params = {"amount": "1000", "currency": "usd", "payment_method": "pm_card_chargeDeclined", "confirm": "true"}
+    intent = s_post(stripe, "/v1/payment_intents", params).json()["error"]["payment_intent"]
+    assert intent["payment_method"] is None
+    path = f"/v1/payment_intents/{intent['id']}/confirm"
+    assert s_post(stripe, path, {}).json()["error"]["code"] == "parameter_missing"
+    retried = s_post(stripe, path, {"payment_method": "pm_card_visa", "expand[]": "latest_charge"}).json()
+    assert retried["status"] == "succeeded" and retried["latest_charge"]["status"] == "succeeded"
+    assert retried["last_payment_error"] is None
+
+
+def test_stripe_three_d_secure_asked_at_creation_holds_at_confirmation(stripe: SimulatedGateway) -> None:
+    params = {
+        "amount": "1000",
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "payment_method_options[card][request_three_d_secure]": "any",
+    }
+    created = s_post(stripe, "/v1/payment_intents", params).json()
+    assert created["status"] == "requires_confirmation"
+    confirmed = s_post(stripe, f"/v1/payment_intents/{created['id']}/confirm", {}).json()
+    assert confirmed["status"] == "requires_action" and confirmed["next_action"]["type"] == "redirect_to_url"
+
+
+def test_stripe_refund_metadata_and_ids_of_another_kind(stripe: SimulatedGateway) -> None:
+    pi = create_pi(stripe, **{"expand[]": "latest_charge"}).json()
+    refund = s_post(stripe, "/v1/refunds", {"payment_intent": pi["id"], "amount": "100", "metadata[order]": "7"})
+    assert refund.json()["metadata"] == {"order": "7"}
+    charge = pi["latest_charge"]["id"]
+    by_charge = s_post(stripe, "/v1/refunds", {"charge": charge, "amount": "100"}).json()
+    assert (by_charge["charge"], by_charge["payment_intent"]) == (charge, pi["id"])
+    # An id of another kind names nothing here, though it belongs to the same payment.
+    assert s_get(stripe, f"/v1/payment_intents/{charge}").status == 404
+    assert s_get(stripe, f"/v1/refunds/{pi['id']}").status == 404
+    assert s_post(stripe, "/v1/refunds", {"payment_intent": charge}).json()["error"]["code"] == "resource_missing"
+
+
+def test_stripe_a_name_both_value_and_object_is_an_invalid_hash(stripe: SimulatedGateway) -> None:
+    error = s_post(stripe, "/v1/payment_methods", "type=card&card=1&card[number]=4242424242424242").json()["error"]
+    assert (error["message"], error["param"]) == ("Invalid hash", "card")
+    assert "4242424242424242" not in json.dumps(error)
+
+
+def test_adyen_replays_the_first_answer_on_another_path_too(adyen: SimulatedGateway) -> None:
+    psp = authorise(adyen, **MANUAL)
+    first = a_post(adyen, f"/v71/payments/{psp}/captures", modification(300, reference="cap-1"), "k2")
+    replay = a_post(adyen, f"/v71/payments/{psp}/refunds", modification(100), "k2")
+    assert (replay.status, replay.body) == (first.status, first.body)
+    assert a_post(adyen, f"/v71/payments/{psp}/refunds", modification(300)).status == 201  # nothing was refunded
+
+
+def test_adyen_details_again_gives_the_result_and_a_token_of_nothing_is_refused(adyen: SimulatedGateway) -> None:
+    request = payment_request(holder="DECLINED", authenticationData={"attemptAuthentication": "always"})
+    psp = a_post(adyen, "/v71/payments", request).json()["pspReference"]
+    back = adyen.handle("GET", f"/3ds/{psp}", "outcome=complete", {}, b"")
+    again = adyen.handle("GET", f"/3ds/{psp}", "outcome=complete", {}, b"")
+    assert again.headers["Location"] == back.headers["Location"]  # the same token, once answered
+    token = parse_qs(urlsplit(back.headers["Location"]).query)["redirectResult"][0]
+    for _ in range(2):
+        final = a_post(adyen, "/v71/payments/details", {"details": {"redirectResult": token}}).json()
+        assert (final["resultCode"], final["refusalReason"], final["pspReference"]) == ("Refused", "Refused", psp)
+    for wrong in (psp, "x" * 48):
+        refused = a_post(adyen, "/v71/payments/details", {"details": {"redirectResult": wrong}})
+        assert (refused.status, refused.json()["message"]) == (422, "Invalid redirectResult")
+    assert adyen.handle("GET", f"/3ds/{psp}", "", {}, b"").status == 404
 
 
 # --- shared pieces -------------------------------------------------------------------------------
@@ -718,20 +807,20 @@ def test_standalone_server_prints_urls_and_stops_on_sigterm() -> None:
         ("ugx", "501", "invalid_charge_amount_no_decimal_compatible"),
     ],
 )
-def test_stripe_refuses_amounts_it_cannot_take(stripe: StripeSandbox, currency, amount, code) -> None:
+def test_stripe_refuses_amounts_it_cannot_take(stripe: SimulatedGateway, currency, amount, code) -> None:
     r = create_pi(stripe, amount=amount, currency=currency)
     assert r.status == 400 and r.json()["error"]["param"] == ("amount" if code else "currency")
     assert r.json()["error"].get("code") == code
 
 
-def test_stripe_takes_its_own_amounts_and_knows_no_customers(stripe: StripeSandbox) -> None:
+def test_stripe_takes_its_own_amounts_and_knows_no_customers(stripe: SimulatedGateway) -> None:
     for currency, amount in (("kwd", "1010"), ("isk", "500"), ("jpy", "5"), ("huf", "1045")):
         assert create_pi(stripe, amount=amount, currency=currency).status == 200, currency
     r = create_pi(stripe, customer="cus_123")
     assert (r.status, r.json()["error"]["code"]) == (400, "resource_missing")
 
 
-def test_stripe_three_decimal_rule_holds_for_captures_and_refunds(stripe: StripeSandbox) -> None:
+def test_stripe_three_decimal_rule_holds_for_captures_and_refunds(stripe: SimulatedGateway) -> None:
     pi = create_pi(stripe, amount="2000", currency="kwd", capture_method="manual").json()
     r = s_post(stripe, f"/v1/payment_intents/{pi['id']}/capture", {"amount_to_capture": "1005"})
     assert r.json()["error"]["code"] == "invalid_charge_amount"
@@ -761,12 +850,12 @@ def test_stripe_three_decimal_rule_holds_for_captures_and_refunds(stripe: Stripe
         ({"shopperName": {"firstName": "Jo"}}, "000"),
     ],
 )
-def test_adyen_refuses_what_adyen_refuses(adyen: AdyenSandbox, extra, code) -> None:
+def test_adyen_refuses_what_adyen_refuses(adyen: SimulatedGateway, extra, code) -> None:
     r = a_post(adyen, "/v71/payments", payment_request(**extra))
     assert (r.status, r.json()["errorCode"]) == (422, code), r.body
 
 
-def test_adyen_takes_its_own_currencies_and_checks_modifications_against_the_payment(adyen: AdyenSandbox) -> None:
+def test_adyen_takes_its_own_currencies_and_checks_modifications_against_the_payment(adyen: SimulatedGateway) -> None:
     clp = a_post(adyen, "/v71/payments", payment_request(amount={"value": 100_000, "currency": "CLP"}, **MANUAL))
     assert clp.json()["amount"] == {"currency": "CLP", "value": 100_000}
     psp = clp.json()["pspReference"]

@@ -556,6 +556,46 @@ def test_the_ledger_is_bounded() -> None:
     assert get(engine, ids[-1]).status is PaymentState.AUTHORIZED
 
 
+def test_a_gateways_amount_steps_hold_for_payments_captures_and_refunds() -> None:
+    engine = make_engine(SandboxPolicy(amount_steps={"KWD": 10}))
+    refused = refusal(run(engine, CreatePayment(1005, "KWD", pay_with=card())), ErrorCode.INVALID_ARGUMENT)
+    assert (refused.field, refused.payment) == ("amount", None)
+    payment = payment_of(run(engine, CreatePayment(2000, "KWD", CaptureMode.MANUAL, card())))
+    assert refusal(run(engine, Capture(payment.id, 1005)), ErrorCode.INVALID_ARGUMENT).payment == payment
+    payment_of(run(engine, Capture(payment.id, 1010)))
+    refusal(run(engine, Refund(payment.id, 15)), ErrorCode.INVALID_ARGUMENT)
+    assert payment_of(run(engine, Refund(payment.id, 10))).refunded == 10
+    assert payment_of(run(engine, CreatePayment(1005, "EUR", pay_with=card()))).amount == 1005  # other currencies
+
+
+def test_what_was_not_found_is_named() -> None:
+    engine = make_engine()
+    assert refusal(run(engine, GetPayment("nope")), ErrorCode.NOT_FOUND).field == "ref"
+    assert refusal(run(engine, CreatePayment(1, "EUR", pay_with="card_nope")), ErrorCode.NOT_FOUND).field == "pay_with"
+    assert refusal(run(engine, GetCard("card_nope")), ErrorCode.NOT_FOUND).field == "card_id"
+
+
+def test_a_declined_card_is_not_tried_again_unless_named_and_3ds_holds_across_attempts() -> None:
+    engine = make_engine()
+    created = payment_of(run(engine, CreatePayment(900, "EUR", three_ds=ThreeDSMode.REQUIRED, confirm=False)))
+    declined = payment_of(run(engine, Attempt(created.id, pay_with=card(DECLINES))))
+    assert (declined.card, declined.attempts[-1].card.last4) == (None, "0002")
+    assert refusal(run(engine, Attempt(created.id)), ErrorCode.INVALID_ARGUMENT).field == "pay_with"
+    pending = payment_of(run(engine, Attempt(created.id, pay_with=card())))
+    assert pending.status is PaymentState.AUTHENTICATION_PENDING  # the mode asked at creation
+
+
+def test_a_refund_keeps_its_metadata_and_a_replay_its_first_context() -> None:
+    engine = make_engine()
+    payment = payment_of(run(engine, CreatePayment(500, "EUR", pay_with=card())))
+    refunded = payment_of(run(engine, Refund(payment.id, 100, metadata={"order": "7"})))
+    assert refunded.refunds[0].metadata == {"order": "7"}
+    op, key = CreatePayment(100, "EUR", pay_with=card()), IdempotencyKey("k", "", None)
+    first = engine.execute(Call(ACCOUNT, op, key, context="first"))
+    replay = engine.execute(Call(ACCOUNT, op, key, context="second"))
+    assert (first.first_context, replay.replayed, replay.first_context) == (None, True, "first")
+
+
 def test_a_codec_whose_ids_collide_is_a_loud_bug() -> None:
     engine = Engine(SandboxRules(), SandboxPolicy(), lambda kind: "same", clock=Clock())
     with pytest.raises(RuntimeError, match="taken"):

@@ -1,7 +1,8 @@
 """TinyPay: the sandbox codec of a made-up JSON gateway, written only against the connector kit.
 
 It shows that a gateway's sandbox fits on the shared engine: it imports nothing but the standard
-library and ``connectors.kit.sandbox``, as ``connectors/<gateway>/sandbox.py`` must, and keeps no state.
+library and the kit (``connectors.kit.sandbox`` and its wire pieces, ``sandbox_wire``), as
+``connectors/<gateway>/sandbox.py`` must, and keeps no state.
 
 Wire (JSON bodies; ``Authorization: Bearer tp_alpha`` or ``tp_beta``; ``Idempotency-Key`` on POSTs)::
 
@@ -26,10 +27,8 @@ and refunds settle two seconds later by default.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-from collections.abc import Mapping
 from typing import Any
 
 from connectors.kit.sandbox import (
@@ -66,6 +65,7 @@ from connectors.kit.sandbox import (
     Tokenize,
     Void,
 )
+from connectors.kit.sandbox_wire import Fields, WireError, authorization, json_answer, json_object
 
 API_KEYS = {"tp_alpha": "alpha", "tp_beta": "beta"}
 
@@ -112,12 +112,6 @@ _REFUSAL_STATUS = {
 _CAPTURE_MODES = {"auto": CaptureMode.AUTOMATIC, "manual": CaptureMode.MANUAL}
 
 
-class _BadInput(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 class TinyPayCodec:
     rules = RULES
 
@@ -130,8 +124,7 @@ class TinyPayCodec:
     # -- requests -------------------------------------------------------------------------------
 
     def route(self, request: SandboxRequest) -> Call | SandboxResponse:
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        account = API_KEYS.get(key) if scheme.lower() == "bearer" else None
+        account = API_KEYS.get(authorization(request.headers.get("authorization", ""))[0])
         if account is None:
             return _error(401, "unauthorized", "a valid API key is needed")
         found = _match_route(request.method, request.path)
@@ -139,12 +132,13 @@ class TinyPayCodec:
             return _error(404, "not_found", "no such endpoint")
         name, ref = found
         try:
-            body = _json_object(request.body) if request.method == "POST" else {}
+            body = Fields(json_object(request.body or b"{}") if request.method == "POST" else {})
             operation = _operation(name, ref, body)
-        except _BadInput as exc:
-            return _error(400, "invalid_request", str(exc), field=exc.field)
+        except WireError as exc:
+            expected = ", ".join(exc.expected) if isinstance(exc.expected, tuple) else exc.expected
+            return _error(400, "invalid_request", f"{exc.field}: {exc.problem} (expected {expected})", exc.field)
         key = request.headers.get("idempotency-key")
-        idempotency = IdempotencyKey(key, request.path, body) if key and request.method == "POST" else None
+        idempotency = IdempotencyKey(key, request.path, body.data) if key and request.method == "POST" else None
         return Call(account, operation, idempotency, context=name)
 
     # -- answers --------------------------------------------------------------------------------
@@ -156,18 +150,18 @@ class TinyPayCodec:
             return _error(_REFUSAL_STATUS[result.code], result.code, result.message, result.field, result.available)
         if call.context == "card":
             assert result.card is not None
-            return _json(201, _card(result.card), headers)
+            return json_answer(201, _card(result.card), headers)
         payment = result.payment
         assert payment is not None
         if call.context in ("refund", "get_refund"):
             refund = payment.refund(result.subject or "")
             if refund is None:  # a GET /v1/refunds/ with the id of something else
                 return _error(404, "not_found", "no such refund")
-            return _json(201 if call.context == "refund" else 200, _refund(refund, payment), headers)
+            return json_answer(201 if call.context == "refund" else 200, _refund(refund, payment), headers)
         body = _payment(payment, request.base_url)
         if call.context == "authenticate" and result.subject:
             body["token"] = result.subject
-        return _json(200, body, headers)
+        return json_answer(200, body, headers)
 
 
 # --- reading requests ----------------------------------------------------------------------------
@@ -181,99 +175,53 @@ def _match_route(method: str, path: str) -> tuple[str, str] | None:
     return None
 
 
-def _operation(name: str, ref: str, body: Mapping[str, Any]) -> Operation:
+def _operation(name: str, ref: str, body: Fields) -> Operation:
+    three_ds = ThreeDSMode(body.choice("three_ds", tuple(ThreeDSMode)) or "auto")
     match name:
         case "card":
             return Tokenize(_card_input(body))
         case "create":
             return CreatePayment(
-                amount=_int(body, "amount", required=True),
-                currency=_str(body, "currency", required=True),
-                capture=_CAPTURE_MODES[_choice(body, "capture", tuple(_CAPTURE_MODES), "auto")],
+                amount=body.integer("amount", required=True),
+                currency=body.string("currency", required=True),
+                capture=_CAPTURE_MODES[body.choice("capture", tuple(_CAPTURE_MODES)) or "auto"],
                 pay_with=_pay_with(body),
-                confirm=_bool(body, "confirm", True),
-                three_ds=ThreeDSMode(_choice(body, "three_ds", tuple(ThreeDSMode), "auto")),
-                reference=_str(body, "reference"),
+                confirm=body.boolean("confirm") is not False,
+                three_ds=three_ds,
+                reference=body.string("reference"),
             )
         case "confirm":
-            return Attempt(ref, _pay_with(body), ThreeDSMode(_choice(body, "three_ds", tuple(ThreeDSMode), "auto")))
+            return Attempt(ref, _pay_with(body), three_ds)
         case "authenticate":
-            result = AuthenticationResult(_choice(body, "result", tuple(AuthenticationResult), None))
-            return Authenticate(ref, result, _str(body, "step"), finish=not _bool(body, "later", False))
+            result = AuthenticationResult(body.choice("result", tuple(AuthenticationResult), required=True))
+            return Authenticate(ref, result, body.string("step"), finish=not body.boolean("later"))
         case "complete":
-            return FinishAuthentication(_str(body, "token", required=True))
+            return FinishAuthentication(body.string("token", required=True))
         case "capture":
-            amount, currency = _int(body, "amount"), _str(body, "currency")
-            return Capture(ref, amount, currency, final=_bool(body, "final", True))
+            amount, currency = body.integer("amount"), body.string("currency")
+            return Capture(ref, amount, currency, final=body.boolean("final") is not False)
         case "void":
-            return Void(ref, _str(body, "reason"))
+            return Void(ref, body.string("reason"))
         case "refund":
-            return Refund(ref, _int(body, "amount"), _str(body, "currency"), _str(body, "capture_id"))
+            return Refund(ref, body.integer("amount"), body.string("currency"), body.string("capture_id"))
     return GetPayment(ref)  # get, get_refund
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(raw or b"{}")
-    except ValueError:
-        raise _BadInput("body", "the body is not JSON") from None
-    if not isinstance(parsed, dict):
-        raise _BadInput("body", "the body is not a JSON object")
-    return parsed
+def _pay_with(body: Fields) -> CardInput | str | None:
+    return _card_input(body.object("card")) if body.get("card") is not None else body.string("card_id")
 
 
-def _pay_with(body: Mapping[str, Any]) -> CardInput | str | None:
-    card = body.get("card")
-    if card is not None:
-        if not isinstance(card, dict):
-            raise _BadInput("card", "card is not an object")
-        return _card_input(card)
-    return _str(body, "card_id")
-
-
-def _card_input(card: Mapping[str, Any]) -> CardInput:
+def _card_input(card: Fields) -> CardInput:
     return CardInput(
-        number=_str(card, "number", required=True),
-        exp_month=_int(card, "exp_month", required=True),
-        exp_year=_int(card, "exp_year", required=True),
-        cvc=_str(card, "cvc"),
-        holder_name=_str(card, "holder"),
+        number=card.string("number", required=True),
+        exp_month=card.integer("exp_month", required=True),
+        exp_year=card.integer("exp_year", required=True),
+        cvc=card.string("cvc"),
+        holder_name=card.string("holder"),
     )
 
 
-def _str(body: Mapping[str, Any], name: str, *, required: bool = False) -> Any:
-    value = body.get(name)
-    if (value is None and required) or (value is not None and not isinstance(value, str)):
-        raise _BadInput(name, f"{name} must be a string")
-    return value
-
-
-def _int(body: Mapping[str, Any], name: str, *, required: bool = False) -> Any:
-    value = body.get(name)
-    if (value is None and required) or (value is not None and (type(value) is not int)):
-        raise _BadInput(name, f"{name} must be an integer")
-    return value
-
-
-def _bool(body: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = body.get(name, default)
-    if not isinstance(value, bool):
-        raise _BadInput(name, f"{name} must be true or false")
-    return value
-
-
-def _choice(body: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str | None) -> str:
-    value = body.get(name, default)
-    if value not in choices:
-        raise _BadInput(name, f"{name} must be one of {', '.join(choices)}")
-    return value
-
-
 # --- writing answers -----------------------------------------------------------------------------
-
-
-def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
-    return SandboxResponse(status, json.dumps(payload, separators=(",", ":")).encode(), headers=dict(headers or {}))
 
 
 def _error(
@@ -284,7 +232,7 @@ def _error(
         error["field"] = field
     if available is not None:
         error["available"] = available
-    return _json(status, {"error": error})
+    return json_answer(status, {"error": error})
 
 
 def _card(card: StoredCard) -> dict[str, Any]:

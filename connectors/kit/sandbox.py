@@ -12,7 +12,13 @@ the gateway's HTTP answer. The runtime drives both::
 
 A codec is pure: bytes and these types in, bytes and these types out, no sockets and no clock (the
 request carries ``now``). Everything here is plain data: frozen dataclasses and enums. Amounts are
-integers in ISO 4217 minor units; each codec converts to and from its gateway's units.
+integers in the gateway's own minor units, as its wire carries them: the engine only adds and compares
+them, and a gateway's test rule by amount (Adyen's 12345) is in those units. Wire pieces that codecs
+share (form and JSON bodies, answers, the 3-D Secure page, card numbers, ids) are in
+``connectors.kit.sandbox_wire``.
+
+Webhooks: the engine reports every change as an :class:`Event`; a codec that also implements
+:class:`SandboxNotifier` turns an event into its gateway's notification, which the runtime delivers.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ __all__ = [
     "Refusal",
     "Reply",
     "SandboxCodec",
+    "SandboxNotification",
+    "SandboxNotifier",
     "SandboxPolicy",
     "SandboxRequest",
     "SandboxResponse",
@@ -285,6 +293,9 @@ class SandboxPolicy:
     decline_before_authentication: bool = True
     # The flow when authentication is required but the card names none.
     default_three_ds: ThreeDSRule = ThreeDSRule()
+    # Currencies the gateway takes only in multiples of some amount (Stripe: three-decimal currencies in
+    # tens); any other amount of them is refused INVALID_ARGUMENT ``amount``, whatever the operation.
+    amount_steps: Mapping[str, int] = _EMPTY
 
 
 # --- what the ledger holds (immutable snapshots) -------------------------------------------------
@@ -376,6 +387,7 @@ class RefundRecord:
     capture_id: str | None = None
     reason: str | None = None
     reference: str | None = None
+    metadata: Mapping[str, str] = _EMPTY
 
 
 def _live(items: tuple[CaptureRecord, ...] | tuple[RefundRecord, ...]) -> int:
@@ -398,7 +410,9 @@ class PaymentRecord:
     return_url: str | None = None
     metadata: Mapping[str, str] = _EMPTY
     extra: Mapping[str, Any] = _EMPTY  # the codec's own fields, kept and returned untouched
+    # The card the next attempt uses; none after a decline (the card that was declined is in its attempt).
     card: StoredCard | None = None
+    three_ds_mode: ThreeDSMode = ThreeDSMode.AUTO  # as created; an Attempt may change it
     attempts: tuple[AttemptRecord, ...] = ()
     three_ds: ThreeDSState | None = None
     authorized: int = 0
@@ -487,8 +501,8 @@ class Attempt:
     """Attempt a created or declined payment again (Stripe's confirm, PayPal's authorize)."""
 
     ref: str
-    pay_with: CardInput | str | None = None  # None: the card already on the payment
-    three_ds: ThreeDSMode = ThreeDSMode.AUTO
+    pay_with: CardInput | str | None = None  # None: the card on the payment (none after a decline)
+    three_ds: ThreeDSMode | None = None  # None keeps the payment's
     capture: CaptureMode | None = None  # None keeps the payment's
     return_url: str | None = None  # None keeps the payment's
     extra: Mapping[str, Any] = _EMPTY  # merged into the payment's
@@ -543,6 +557,7 @@ class Refund:
     capture_id: str | None = None
     reason: str | None = None
     reference: str | None = None
+    metadata: Mapping[str, str] = _EMPTY  # the refund's own
 
 
 @dataclass(frozen=True)
@@ -584,7 +599,9 @@ class Call:
     account: str
     operation: Operation
     idempotency: IdempotencyKey | None = None
-    context: Any = None  # the codec's own data for render (what route parsed); the engine ignores it
+    # The codec's own data for render (what route parsed; never a card number): the engine keeps it only
+    # to render a replay as the first answer.
+    context: Any = None
 
 
 # --- what the engine answers ---------------------------------------------------------------------
@@ -604,7 +621,7 @@ class Refusal:
     code: ErrorCode
     message: str  # plain words, never a card number; codecs usually speak their gateway's instead
     payment: PaymentRecord | None = None  # the payment as it stands (INVALID_STATE, AMOUNT_EXCEEDS)
-    field: str | None = None  # the operation's field at fault (INVALID_ARGUMENT)
+    field: str | None = None  # the operation's field at fault (INVALID_ARGUMENT; NOT_FOUND: ref or pay_with)
     available: int | None = None  # what could have been captured or refunded (AMOUNT_EXCEEDS)
     first_scope: str | None = None  # where the key was first used (IDEMPOTENCY_CONFLICT)
 
@@ -614,6 +631,9 @@ class Reply:
     result: Done | Refusal
     replayed: bool = False  # the first answer to this idempotency key, given again
     delay: float = 0.0  # seconds the runtime holds the answer back
+    # For a replay, the context of the call first made with the key: the runtime renders the reply with
+    # it in place of the retry's (Adyen replays the first answer whatever path and body come with a key).
+    first_context: Any = None
 
 
 @dataclass(frozen=True)
@@ -642,3 +662,19 @@ class SandboxCodec(Protocol):
     def render(self, request: SandboxRequest, call: Call, reply: Reply) -> SandboxResponse:
         """The gateway's answer to ``call``; a replayed reply must render as it did the first time."""
         ...
+
+
+@dataclass(frozen=True)
+class SandboxNotification:
+    """A webhook a simulated gateway sends: the runtime POSTs it to the configured listener."""
+
+    body: bytes
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = _EMPTY  # its signature, where the gateway signs
+
+
+class SandboxNotifier(Protocol):
+    """What a codec adds to send its gateway's webhooks: the notification of one engine event, or None
+    where its gateway sends none for that event (Stripe's ``payment_intent.*``, Adyen's notification items)."""
+
+    def notification(self, event: Event) -> SandboxNotification | None: ...

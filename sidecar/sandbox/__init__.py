@@ -3,19 +3,20 @@
 They let the sidecar run with no credentials and no network: each behaves like its gateway on the
 wire for the calls the sidecar makes, keeps in-memory state so authorize -> capture -> refund ->
 sync flows work, and refuses what the gateway would refuse with the gateway's own error body and
-HTTP status. The documented test rules (test cards, decline triggers, 3-D Secure, pending refunds)
-are in the docstrings of :mod:`sidecar.sandbox.stripe` and :mod:`sidecar.sandbox.adyen`.
+HTTP status. Each is a :class:`SimulatedGateway`: its gateway's codec (``connectors/<gateway>/sandbox.py``,
+where the documented test rules are) over the shared engine (``engine.py``).
 
-The simulators are plain classes (``handle(method, path, query, headers, body)``);
 :func:`start_sandbox` serves them over HTTP with aiohttp inside a running event loop, and
 ``python -m sidecar.sandbox.server`` runs them standalone.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from .adyen import ADYEN_SANDBOX_KEY, ADYEN_SANDBOX_MERCHANT, AdyenSandbox
-from .common import SandboxResponse
-from .stripe import STRIPE_SANDBOX_KEY, StripeSandbox
+from connectors.adyen.sandbox import ADYEN_SANDBOX_KEY, ADYEN_SANDBOX_MERCHANT, AdyenCodec
+from connectors.kit.sandbox import SandboxResponse
+from connectors.stripe.sandbox import STRIPE_SANDBOX_KEY, StripeCodec
+
+from .gateway import SimulatedGateway
 
 if TYPE_CHECKING:
     from .server import Sandbox, start_sandbox
@@ -26,10 +27,11 @@ __all__ = [
     "ADYEN_SANDBOX_KEY",
     "ADYEN_SANDBOX_MERCHANT",
     "STRIPE_SANDBOX_KEY",
-    "AdyenSandbox",
+    "AdyenCodec",
     "Sandbox",
     "SandboxResponse",
-    "StripeSandbox",
+    "SimulatedGateway",
+    "StripeCodec",
     "start_sandbox",
 ]
 

@@ -13,12 +13,13 @@ Why the split
     4000000000000002 declines ``generic_decline``, 4242000000000018 approves slowly, on every sandbox).
 
 What a codec must do (``connectors.kit.sandbox.SandboxCodec``)
-    - ``route``: check the gateway's authentication and input in the gateway's own words, convert
-      amounts to ISO minor units, and name one engine operation with the account it acts for and,
-      where the gateway has one, its idempotency key; or answer at once (401, 404, validation).
+    - ``route``: check the gateway's authentication and input in the gateway's own words, and name
+      one engine operation with the account it acts for and, where the gateway has one, its
+      idempotency key; or answer at once (401, 404, validation). Amounts stay in the gateway's units.
     - ``render``: turn the engine's ``Reply`` (a ``Done`` with immutable records, or a ``Refusal``)
-      into the gateway's answer: status words, ids, error shapes, units. A replayed reply carries the
-      records of the first call, so rendering it again gives the first answer.
+      into the gateway's answer: status words, ids, error shapes. A replayed reply carries the first
+      call's records and context, which the runtime renders again: the first answer, whatever came
+      this time. (So a context holds what route parsed for rendering, never a card number.)
     - ``new_id``: ids in the gateway's formats. ``rules`` and ``policy``: as above.
     It holds no state: what the gateway keeps beyond the ledger goes in the records' ``extra``.
 
@@ -81,16 +82,9 @@ from connectors.kit.sandbox import (
     Void,
     VoidRecord,
 )
+from connectors.kit.sandbox_wire import card_brand, luhn_valid, random_digits
 
-from .common import (
-    DEFAULT_MAX_OBJECTS,
-    BoundedStore,
-    canonical_fingerprint,
-    card_brand,
-    card_fingerprint,
-    luhn_valid,
-    random_digits,
-)
+from .common import DEFAULT_MAX_OBJECTS, BoundedStore, canonical_fingerprint, card_fingerprint
 
 __all__ = ["Engine"]
 
@@ -125,6 +119,7 @@ def _invalid(field: str, message: str) -> _Refused:
 class _Saved:
     scope: str
     fingerprint: str
+    context: Any
     result: Done
     busy_until: float
 
@@ -214,7 +209,9 @@ class Engine:
         if saved is None:
             reply = self._run_once(call, now)
             if isinstance(reply.result, Done):
-                self._idempotency.put(slot, _Saved(idem.scope, fingerprint, reply.result, now + reply.delay))
+                self._idempotency.put(
+                    slot, _Saved(idem.scope, fingerprint, call.context, reply.result, now + reply.delay)
+                )
             return reply
         if now < saved.busy_until:
             message = "the first request with this idempotency key is still in progress"
@@ -222,7 +219,7 @@ class Engine:
         if (saved.scope, saved.fingerprint) != (idem.scope, fingerprint):
             message = "this idempotency key was used with another request"
             return Reply(Refusal(ErrorCode.IDEMPOTENCY_CONFLICT, message, first_scope=saved.scope))
-        return Reply(saved.result, replayed=True)
+        return Reply(saved.result, replayed=True, first_context=saved.context)
 
     def _run_once(self, call: Call, now: float) -> Reply:
         try:
@@ -237,7 +234,7 @@ class Engine:
             case Tokenize(card=card):
                 return Done(card=self._store_card(account, card, now)), 0.0
             case GetCard(card_id=card_id):
-                return Done(card=self._card(account, card_id)), 0.0
+                return Done(card=self._card(account, card_id, "card_id")), 0.0
             case CreatePayment():
                 return self._create(account, op, now)
             case Attempt():
@@ -262,13 +259,13 @@ class Engine:
     def _payment(self, account: str, ref: str) -> PaymentRecord:
         payment = self._payments.get(self._index.get(ref) or ref)
         if payment is None or payment.account != account:
-            raise _refuse(ErrorCode.NOT_FOUND, "no such payment")
+            raise _refuse(ErrorCode.NOT_FOUND, "no such payment", field="ref")
         return payment
 
-    def _card(self, account: str, card_id: str) -> StoredCard:
+    def _card(self, account: str, card_id: str, field: str = "pay_with") -> StoredCard:
         card = self._cards.get(card_id)
         if card is None or card.account != account:
-            raise _refuse(ErrorCode.NOT_FOUND, "no such card")
+            raise _refuse(ErrorCode.NOT_FOUND, "no such card", field=field)
         return card
 
     def _fresh_id(self, kind: IdKind) -> str:
@@ -333,6 +330,28 @@ class Engine:
                 return rule
         return APPROVE
 
+    def _check_step(self, amount: int, currency: str, payment: PaymentRecord | None = None) -> None:
+        step = self._policy.amount_steps.get(currency, 1)
+        if amount % step:
+            raise _refuse(
+                ErrorCode.INVALID_ARGUMENT,
+                f"{currency} is taken in multiples of {step}",
+                field="amount",
+                payment=payment,
+            )
+
+    def _within(self, amount: int | None, available: int, payment: PaymentRecord) -> int:
+        """The amount asked for (all that is available when None), if it fits."""
+        if amount is not None:
+            _check_amount(amount, "amount", minimum=1)
+        wanted = available if amount is None else amount
+        if available > 0:
+            self._check_step(wanted, payment.currency, payment)
+        if available <= 0 or wanted > available:
+            message = f"the amount is more than the {available} minor units available"
+            raise _refuse(ErrorCode.AMOUNT_EXCEEDS, message, payment=payment, available=available)
+        return wanted
+
     def _decline_for(self, card: StoredCard, rule: CardRule, now: float) -> str | None:
         today = datetime.fromtimestamp(now, tz=UTC)
         if (card.exp_year, card.exp_month) < (today.year, today.month):
@@ -345,6 +364,7 @@ class Engine:
         _check_amount(op.amount, "amount", minimum=0)
         if not _CURRENCY.fullmatch(op.currency):
             raise _invalid("currency", "the currency is not three upper-case letters")
+        self._check_step(op.amount, op.currency)
         if op.confirm and op.pay_with is None:
             raise _invalid("pay_with", "a payment confirmed at creation needs a card")
         card = self._pay_with(account, op.pay_with, now) if op.pay_with is not None else None
@@ -362,11 +382,12 @@ class Engine:
             metadata=dict(op.metadata),
             extra=dict(op.extra),
             card=card,
+            three_ds_mode=op.three_ds,
         )
         if not op.confirm or card is None:
             self._save(payment)
             return Done(payment), 0.0
-        return self._start_attempt(payment, card, op.three_ds, now)
+        return self._start_attempt(payment, card, now)
 
     def _attempt_again(self, account: str, op: Attempt, now: float) -> tuple[Done, float]:
         payment = self._payment(account, op.ref)
@@ -382,15 +403,15 @@ class Engine:
             return_url=op.return_url or payment.return_url,
             extra={**payment.extra, **op.extra},
             card=card,
+            three_ds_mode=op.three_ds or payment.three_ds_mode,
         )
-        return self._start_attempt(payment, card, op.three_ds, now)
+        return self._start_attempt(payment, card, now)
 
-    def _start_attempt(
-        self, payment: PaymentRecord, card: StoredCard, mode: ThreeDSMode, now: float
-    ) -> tuple[Done, float]:
+    def _start_attempt(self, payment: PaymentRecord, card: StoredCard, now: float) -> tuple[Done, float]:
         rule = self._rule(card, payment.amount)
         attempt = AttemptRecord(self._part_id(IdKind.ATTEMPT, payment.id), card, _PENDING, now)
         payment = replace(payment, attempts=(*payment.attempts, attempt), three_ds=None)
+        mode = payment.three_ds_mode
         flow = rule.three_ds or (self._policy.default_three_ds if mode is ThreeDSMode.REQUIRED else None)
         decline = self._decline_for(card, rule, now)
         if flow is not None and mode is ThreeDSMode.UNAVAILABLE:  # no shopper here to authenticate
@@ -447,7 +468,8 @@ class Engine:
 
     def _declined(self, payment: PaymentRecord, decline: str) -> PaymentRecord:
         attempt = replace(payment.attempts[-1], status=_FAILED, decline=decline)
-        payment = replace(payment, status=PaymentState.DECLINED, attempts=(*payment.attempts[:-1], attempt))
+        # The declined card stays in its attempt only: another attempt names the card it tries.
+        payment = replace(payment, status=PaymentState.DECLINED, card=None, attempts=(*payment.attempts[:-1], attempt))
         self._save(payment, EventType.DECLINED, attempt.id)
         return payment
 
@@ -476,7 +498,7 @@ class Engine:
         if payment.status not in _CAPTURABLE:
             raise _refuse(ErrorCode.INVALID_STATE, f"a {payment.status} payment cannot be captured", payment=payment)
         _check_currency(payment, op.currency)
-        amount = _amount_within(op.amount, payment.capturable, payment)
+        amount = self._within(op.amount, payment.capturable, payment)
         payment = replace(payment, metadata={**payment.metadata, **op.metadata})
         payment, capture_id = self._take_capture(payment, amount, op.final, False, op.reference, now)
         return Done(payment, subject=capture_id)
@@ -544,7 +566,7 @@ class Engine:
                 raise _refuse(ErrorCode.NOT_FOUND, "no such capture of this payment", payment=payment)
             of_capture = sum(r.amount for r in payment.refunds if r.capture_id == capture.id and r.status != _FAILED)
             available = min(available, capture.amount - of_capture)
-        amount = _amount_within(op.amount, available, payment)
+        amount = self._within(op.amount, available, payment)
         settlement = self._rules.refund_amounts.get(amount, Settlement.SUCCEEDS)
         delay = self._policy.refund_delay
         outcome = _FAILED if settlement is Settlement.FAILS else _SUCCEEDED
@@ -557,6 +579,7 @@ class Engine:
             capture_id=capture_id,
             reason=op.reason,
             reference=op.reference,
+            metadata=dict(op.metadata),
         )
         payment = replace(payment, refunds=(*payment.refunds, refund))
         self._save(payment, EventType.REFUNDED, refund.id)
@@ -596,14 +619,3 @@ def _check_amount(amount: object, field: str, *, minimum: int) -> None:
 def _check_currency(payment: PaymentRecord, currency: str | None) -> None:
     if currency is not None and currency != payment.currency:
         raise _refuse(ErrorCode.CURRENCY_MISMATCH, f"the payment is in {payment.currency}", payment=payment)
-
-
-def _amount_within(amount: int | None, available: int, payment: PaymentRecord) -> int:
-    """The amount asked for (all that is available when None), if it fits."""
-    if amount is not None:
-        _check_amount(amount, "amount", minimum=1)
-    wanted = available if amount is None else amount
-    if available <= 0 or wanted > available:
-        message = f"the amount is more than the {available} minor units available"
-        raise _refuse(ErrorCode.AMOUNT_EXCEEDS, message, payment=payment, available=available)
-    return wanted

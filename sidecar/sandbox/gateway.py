@@ -60,7 +60,8 @@ class SimulatedGateway:
             return routed
         reply = self.engine.execute(routed)
         self._arm()
-        answer = self.codec.render(request, routed, reply)
+        call = replace(routed, context=reply.first_context) if reply.replayed else routed
+        answer = self.codec.render(request, call, reply)
         return replace(answer, delay=reply.delay) if reply.delay else answer
 
     def settle_due(self) -> None:

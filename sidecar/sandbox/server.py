@@ -3,7 +3,7 @@
 :func:`start_sandbox` starts both simulators inside the caller's running event loop (no signal
 handlers, no access log) and returns a :class:`Sandbox` with their base URLs; ``await
 sandbox.close()`` stops them. Each app has a single catch-all route that hands the request to the
-simulator's ``handle``; all behaviour lives in ``stripe.py`` and ``adyen.py``.
+simulator's ``handle``; all behaviour lives in the gateways' codecs and the engine.
 
 Standalone::
 
@@ -27,9 +27,11 @@ from typing import Protocol
 
 from aiohttp import web
 
-from .adyen import AdyenSandbox
-from .common import SandboxResponse
-from .stripe import StripeSandbox
+from connectors.adyen.sandbox import AdyenCodec
+from connectors.kit.sandbox import SandboxResponse
+from connectors.stripe.sandbox import StripeCodec
+
+from .gateway import SimulatedGateway
 
 __all__ = ["Sandbox", "main", "serve", "start_sandbox"]
 
@@ -51,8 +53,8 @@ class Sandbox:
 
     stripe_url: str
     adyen_url: str
-    stripe: StripeSandbox
-    adyen: AdyenSandbox
+    stripe: SimulatedGateway
+    adyen: SimulatedGateway
     _runners: list[web.AppRunner] = field(default_factory=list, repr=False)
 
     @property
@@ -64,6 +66,8 @@ class Sandbox:
         runners, self._runners = self._runners, []
         for runner in runners:
             await runner.cleanup()
+        self.stripe.close()
+        self.adyen.close()
 
     async def __aenter__(self) -> Sandbox:
         return self
@@ -119,7 +123,8 @@ async def start_sandbox(
     ssl_context: ssl.SSLContext | None = None,
 ) -> Sandbox:
     """Start the Stripe and Adyen simulators in the running loop; port 0 picks a free port."""
-    stripe, adyen = StripeSandbox(), AdyenSandbox()
+    loop = asyncio.get_running_loop()  # for the settlements the gateways defer
+    stripe, adyen = SimulatedGateway(StripeCodec(), loop=loop), SimulatedGateway(AdyenCodec(), loop=loop)
     stripe_runner, stripe_url = await serve(stripe, host, stripe_port, ssl_context)
     try:
         adyen_runner, adyen_url = await serve(adyen, host, adyen_port, ssl_context)

@@ -1,0 +1,433 @@
+"""Adyen's sandbox: Checkout API v71 card payments and their modifications as checkout-test.adyen.com
+answers them, a codec over the shared sandbox engine.
+
+Authentication: ``X-API-Key: sandbox_api_key`` (else 401 ``000``) and ``merchantAccount``
+``SidecarSandboxECOM`` (else 403 ``901``). Endpoints under ``/v71``: ``POST /payments``,
+``/payments/details`` (after a 3-D Secure redirect), ``/payments/{pspReference}/captures``,
+``.../cancels``, ``.../refunds``; Checkout has no GET of a payment, so any other path is 404, a known
+path with another method 405. Errors are Adyen's ``{"status", "errorCode", "message", "errorType"}``,
+with a ``pspReference`` on 403, 422 and 500:
+
+- 400 ``702``: a body that is empty, not JSON or not an object, a field of the wrong type, a top-level
+  field Adyen does not know (its lists, from the Checkout v71 spec, are taken whole even where ignored);
+- 422: ``amount`` missing (100), its value not a non-negative integer, positive on a modification, or
+  above what remains (137), its currency not Adyen's (the connector's table) or not the payment's (138);
+  ``metadata`` over 20 pairs (177), a key over 20 characters (178), a value over 80 (000); a
+  ``billingAddress`` or ``shopperName`` with a part missing or empty (000); ``reference`` missing (130),
+  ``returnUrl`` missing or unsafe (14_030), encrypted card fields (174: no key to decrypt them), a card
+  number that fails Luhn (101) or of no known network (102), a malformed expiry (129) or CVC (103), an
+  unknown pspReference or a payment not in a state for that modification (167), any other field
+  missing (000); 500 ``905``: a ``paymentMethod.type`` other than ``scheme``.
+  Real Adyen answers most modifications ``received`` and reports a failure by webhook; the sandbox
+  refuses them at once.
+
+Test rules: beside the shared cards (4242424242424242 and 4111111111111111 authorise, 4000000000000002
+is refused, 4242000000000018 authorises after 3 seconds), any Luhn-valid number of a known network
+authorises (5555444433331111 Mastercard, 370000000000002 Amex), unless, in this order: the expiry is past
+(Refused, Expired Card, 6); ``paymentMethod.holderName`` is one of Adyen's test names (any case):
+DECLINED (Refused, 2), ACQUIRER ERROR (``Error``, 4), BLOCK CARD (5), EXPIRED CARD or CARD EXPIRED (6),
+ISSUER UNAVAILABLE (9), NOT SUPPORTED (10), NOT ENOUGH BALANCE (12), FRAUD (20), CVC DECLINED (24),
+RESTRICTED CARD (25), WITHDRAWAL AMOUNT EXCEEDED (28); or ``amount.value`` is 12345 in Adyen's units
+(Refused, 2). ``authenticationData.attemptAuthentication: "always"`` gives ``RedirectShopper`` with a
+redirect to the shared page ``<sandbox>/3ds/<pspReference>`` (``?outcome=complete`` or ``fail`` answers
+without a browser), which sends the browser to ``returnUrl`` with a ``redirectResult``; ``/payments/details``
+with it gives the result: the rules above, or Refused, 3D Not Authenticated, 11.
+
+``additionalData.manualCapture: "true"`` or ``captureDelayHours`` above 0 leaves the payment authorised
+for ``/captures`` (partial, in several steps) and ``/cancels``; otherwise it is captured at once. Refunds
+come out of what was captured and not yet refunded.
+
+Idempotency (https://docs.adyen.com/development-resources/api-idempotency): a known ``Idempotency-Key``
+(at most 64 characters) gets the first answer whatever the path and body, and 409 ``704`` while its first
+call runs (the slow card). Only answers to calls that ran are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from connectors.adyen import connector as adyen
+from connectors.kit import sandbox as kit
+from connectors.kit import sandbox_wire as wire
+
+__all__ = ["ADYEN_SANDBOX_KEY", "ADYEN_SANDBOX_MERCHANT", "AdyenCodec"]
+
+ADYEN_SANDBOX_KEY = "sandbox_api_key"
+ADYEN_SANDBOX_MERCHANT = "SidecarSandboxECOM"
+# Checkout v68-v72 share these endpoints and fields: an SDK at its own default version works too.
+API_VERSION = r"v(?:6[89]|7[0-2])"
+
+# Each request's fields as Adyen lists them (Checkout v71 OpenAPI spec).
+_FIELDS = {
+    "payments": (
+        "PaymentRequest",
+        "accountInfo additionalAmount additionalData amount applicationInfo authenticationData bankAccount "
+        "billingAddress browserInfo captureDelayHours channel checkoutAttemptId company conversionId countryCode "
+        "dateOfBirth dccQuote deliverAt deliveryAddress deliveryDate deviceFingerprint enableOneClick "
+        "enablePayOut enableRecurring enhancedSchemeData entityType fraudOffset fundOrigin fundRecipient "
+        "industryUsage installments lineItems localizedShopperStatement mandate mcc merchantAccount "
+        "merchantOrderReference merchantRiskIndicator metadata mpiData order orderReference origin "
+        "paymentMethod paymentValidations platformChargebackLogic recurringExpiry recurringFrequency "
+        "recurringProcessingModel redirectFromIssuerMethod redirectToIssuerMethod reference returnUrl riskData "
+        "sessionValidity shopperConversionId shopperEmail shopperIP shopperInteraction shopperLocale "
+        "shopperName shopperReference shopperStatement shopperTaxInfo socialSecurityNumber splits store "
+        "storePaymentMethod subMerchants surcharge telephoneNumber threeDS2RequestData "
+        "threeDSAuthenticationOnly trustedShopper",
+    ),
+    "details": ("PaymentDetailsRequest", "authenticationData details paymentData threeDSAuthenticationOnly"),
+    "captures": (
+        "PaymentCaptureRequest",
+        "amount applicationInfo enhancedSchemeData lineItems merchantAccount platformChargebackLogic reference "
+        "splits subMerchants",
+    ),
+    "cancels": ("PaymentCancelRequest", "applicationInfo enhancedSchemeData merchantAccount reference"),
+    "refunds": (
+        "PaymentRefundRequest",
+        "amount applicationInfo capturePspReference enhancedSchemeData lineItems merchantAccount "
+        "merchantRefundReason reference splits store",
+    ),
+}
+_REFUND_REASONS = {*adyen.REFUND_REASONS.values(), "OTHER"}
+_ENCRYPTED = ("encryptedCardNumber", "encryptedExpiryMonth", "encryptedExpiryYear", "encryptedSecurityCode")
+_VARIANTS = {"visa": "visa", "mastercard": "mc", "amex": "amex", "discover": "discover", "diners": "diners"}
+_VARIANTS |= {"jcb": "jcb", "unionpay": "cup"}
+_WHOLE = {  # objects Adyen takes only with every part
+    "billingAddress": ("street", "houseNumberOrName", "city", "postalCode", "country"),
+    "shopperName": ("firstName", "lastName"),
+}
+_TOKEN = re.compile(r"[A-Za-z0-9]{48}")  # a redirectResult (IdKind.TOKEN)
+
+# Adyen's refusal reasons and codes (https://docs.adyen.com/development-resources/refusal-reasons): the
+# sandbox declines with the reason itself, and the engine's own declines are given theirs.
+_REFUSAL_CODES = {
+    "Refused": "2",
+    "Acquirer Error": "4",
+    "Blocked Card": "5",
+    "Expired Card": "6",
+    "Issuer Unavailable": "9",
+    "Not supported": "10",
+    "3D Not Authenticated": "11",
+    "Not enough balance": "12",
+    "FRAUD": "20",
+    "CVC Declined": "24",
+    "Restricted Card": "25",
+    "Withdrawal amount exceeded": "28",
+}
+_REASONS = {kit.DeclineCode.GENERIC_DECLINE: "Refused", kit.DeclineCode.EXPIRED_CARD: "Expired Card"}
+_REASONS |= dict.fromkeys(
+    ("authentication_required", "authentication_failed", "authentication_abandoned"), "3D Not Authenticated"
+)
+# Adyen's test holder names: most are the reason itself.
+_HOLDER_NAMES = {"DECLINED": "Refused", "BLOCK CARD": "Blocked Card", "CARD EXPIRED": "Expired Card"}
+_HOLDER_NAMES |= {
+    reason.upper(): reason
+    for reason in _REFUSAL_CODES
+    if reason not in ("Refused", "Blocked Card", "3D Not Authenticated")
+}
+RULES = kit.SandboxRules(
+    holder_names={name: kit.CardRule(decline=reason) for name, reason in _HOLDER_NAMES.items()},
+    amounts={12345: kit.CardRule(decline=kit.DeclineCode.GENERIC_DECLINE)},
+)
+_ROUTES = [
+    (re.compile(rf"/{API_VERSION}/payments"), "payments"),
+    (re.compile(rf"/{API_VERSION}/payments/details"), "details"),
+    (re.compile(rf"/{API_VERSION}/payments/([^/]+)/(captures|cancels|refunds)"), ""),
+]
+
+
+class AdyenError(Exception):
+    def __init__(self, status: int, code: str, message: str, kind: str = "validation") -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.kind = status, code, message, kind
+
+
+def _invalid(message: str, code: str = "000") -> AdyenError:
+    return AdyenError(422, code, message)
+
+
+def _missing(name: str) -> AdyenError:
+    return _invalid(f"Required field '{name}' is not provided.")
+
+
+def _unexpected(name: str) -> AdyenError:
+    return AdyenError(400, "702", f"Unexpected input: {name}")
+
+
+class AdyenCodec:
+    rules = RULES
+    # Adyen authenticates the shopper first and refuses after (the refusal comes from /payments/details).
+    policy = kit.SandboxPolicy(decline_before_authentication=False)
+
+    def __init__(self, api_key: str = ADYEN_SANDBOX_KEY, merchant_account: str = ADYEN_SANDBOX_MERCHANT) -> None:
+        self.api_key, self.merchant = api_key, merchant_account
+
+    def new_id(self, kind: kit.IdKind) -> str:
+        return wire.random_token(48) if kind is kit.IdKind.TOKEN else wire.random_token(16, wire.UPPER_ALNUM)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
+        if request.path.startswith(wire.CHALLENGE_PATH):
+            return wire.challenge_call(request, self.merchant, finish=False)
+        structure = ""
+        try:
+            if request.headers.get("x-api-key") != self.api_key:
+                raise AdyenError(401, "000", "HTTP Status Response - Unauthorized", "security")
+            name, psp = _match(request.method, request.path)
+            body = wire.Fields(wire.json_object(request.body))
+            structure, allowed = _FIELDS[name]
+            body.only(allowed.split())
+            if name != "details" and body.get("merchantAccount") in (None, ""):
+                raise _missing("merchantAccount")
+            if name != "details" and body.data["merchantAccount"] != self.merchant:
+                raise AdyenError(403, "901", "Invalid Merchant Account", "security")
+            operation = getattr(self, f"_{name}")(body, psp)
+            key = request.headers.get("idempotency-key")
+            if key is not None and len(key) > adyen.IDEMPOTENCY_KEY_LIMIT:
+                raise _invalid(
+                    f"Idempotency-Key exceeds the maximum length of {adyen.IDEMPOTENCY_KEY_LIMIT} characters."
+                )
+        except wire.WireError as exc:
+            return _error(_wire_error(exc, structure))
+        except AdyenError as exc:
+            return _error(exc)
+        # Adyen replays the first answer to a key whatever comes with it: one scope, no body to compare.
+        return kit.Call(self.merchant, operation, kit.IdempotencyKey(key, "", None) if key else None, name)
+
+    def _payments(self, body: wire.Fields, _: str) -> kit.Operation:
+        value, currency = _amount(body, minimum=0)
+        reference, return_url = body.get("reference"), body.get("returnUrl")
+        if not isinstance(reference, str) or not reference:
+            raise _invalid("Required field 'reference' is not provided.", "130")
+        if not isinstance(return_url, str) or not return_url:
+            raise _invalid("Return URL is missing.", "14_030")
+        if not wire.safe_redirect_url(return_url):
+            raise _invalid("Invalid returnUrl.", "14_030")
+        _check_metadata(body.get("metadata"))
+        for name, parts in _WHOLE.items():
+            given = body.object(name)
+            for part in parts if body.get(name) is not None else ():
+                if not isinstance(given.get(part), str) or not given.get(part):
+                    raise _missing(f"{name}.{part}")
+        card = _card(body.get("paymentMethod"))
+        additional, authentication = body.get("additionalData"), body.get("authenticationData")
+        delay = body.get("captureDelayHours")
+        manual = isinstance(additional, dict) and additional.get("manualCapture") in ("true", True)
+        manual = manual or (type(delay) is int and delay > 0)
+        always = isinstance(authentication, dict) and authentication.get("attemptAuthentication") == "always"
+        return kit.CreatePayment(
+            value,
+            currency,
+            kit.CaptureMode.MANUAL if manual else kit.CaptureMode.AUTOMATIC,
+            card,
+            three_ds=kit.ThreeDSMode.REQUIRED if always else kit.ThreeDSMode.AUTO,
+            reference=reference,
+            return_url=return_url,
+        )
+
+    def _details(self, body: wire.Fields, _: str) -> kit.Operation:
+        details = body.get("details")
+        if not isinstance(details, dict):
+            raise _missing("details")
+        token = details.get("redirectResult")
+        if not isinstance(token, str) or not token:
+            raise _missing("details.redirectResult")
+        return kit.FinishAuthentication(token if _TOKEN.fullmatch(token) else "")
+
+    def _captures(self, body: wire.Fields, psp: str) -> kit.Operation:
+        value, currency = _amount(body, minimum=1)
+        return kit.Capture(psp, value, currency, final=False, reference=body.string("reference"))
+
+    def _cancels(self, body: wire.Fields, psp: str) -> kit.Operation:
+        return kit.Void(psp, reference=body.string("reference"))
+
+    def _refunds(self, body: wire.Fields, psp: str) -> kit.Operation:
+        value, currency = _amount(body, minimum=1)
+        reference, reason = body.string("reference"), body.get("merchantRefundReason")
+        if reason is not None and reason not in _REFUND_REASONS:
+            raise _unexpected("merchantRefundReason")
+        return kit.Refund(psp, value, currency, reason=reason, reference=reference)
+
+    # -- answers --------------------------------------------------------------------------------
+
+    def render(self, request: kit.SandboxRequest, call: kit.Call, reply: kit.Reply) -> kit.SandboxResponse:
+        if call.context == wire.CHALLENGE_PATH:
+            return wire.challenge_answer(call, reply, _back)
+        result, details = reply.result, call.context == "details"
+        if isinstance(result, kit.Refusal) and not (details and result.code is kit.ErrorCode.INVALID_STATE):
+            return _error(_refusal_error(call.context, result))
+        payment = result.payment
+        assert payment is not None
+        if call.context == "payments" or details:  # a refusal here: the result was given before
+            pending = payment.status is kit.PaymentState.AUTHENTICATION_PENDING
+            body = _redirect_body(payment, request.base_url) if pending else _payment_body(payment)
+            return wire.json_answer(200, body, {"pspReference": payment.id})
+        assert isinstance(result, kit.Done) and result.subject is not None
+        subject = result.subject
+        record = payment.capture(subject) or payment.refund(subject) or payment.void
+        assert record is not None and record.id == subject
+        body = {"merchantAccount": self.merchant, "paymentPspReference": payment.id, "pspReference": subject}
+        body |= {"status": "received"} | ({"reference": record.reference} if record.reference is not None else {})
+        if isinstance(record, (kit.CaptureRecord, kit.RefundRecord)):
+            body["amount"] = {"currency": payment.currency, "value": record.amount}
+        if isinstance(record, kit.RefundRecord) and record.reason is not None:
+            body["merchantRefundReason"] = record.reason
+        return wire.json_answer(201, body, {"pspReference": subject})
+
+
+# --- reading requests ----------------------------------------------------------------------------
+
+
+def _match(method: str, path: str) -> tuple[str, str]:
+    for pattern, name in _ROUTES:
+        if match := pattern.fullmatch(path):
+            if method != "POST":
+                raise AdyenError(405, "000", "HTTP Status Response - Method Not Allowed")
+            return (name, "") if name else (match.group(2), match.group(1))
+    raise AdyenError(404, "000", "HTTP Status Response - Not Found")
+
+
+def _wire_error(exc: wire.WireError, structure: str) -> AdyenError:
+    if exc.problem == "unknown":
+        names = ", ".join(name[:64] for name in sorted(exc.expected)[:20])
+        return AdyenError(400, "702", f"Structure of {structure} contains the following unknown fields: [{names}]")
+    if exc.field == "body" and exc.problem == "missing":
+        return AdyenError(400, "702", "Empty input which would have resulted in a null result.")
+    if exc.field == "body":  # only where it broke: the body may hold a card number
+        where = exc.expected if exc.problem == "syntax" else ": expected a JSON object"
+        return AdyenError(400, "702", f"Unexpected input{where}")
+    return _missing(exc.field) if exc.problem == "missing" else _unexpected(exc.field)
+
+
+def _amount(body: wire.Fields, *, minimum: int) -> tuple[int, str]:
+    if body.get("amount") is None:
+        raise _invalid("Required object 'amount' is not provided.", "100")
+    amount = body.object("amount")
+    value, currency = amount.get("value"), amount.get("currency")
+    if type(value) is not int or value < minimum:  # bool is an int in Python, not to Adyen
+        raise _invalid("Invalid amount specified", "137")
+    if not isinstance(currency, str) or currency not in adyen.CURRENCIES.exponents:
+        raise _invalid("Unsupported currency specified", "138")
+    return value, currency
+
+
+def _check_metadata(metadata: Any) -> None:
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
+        raise _unexpected("metadata")
+    if len(metadata) > adyen.METADATA_LIMITS.max_pairs:
+        raise _invalid("Metadata size exceeds limit", "177")
+    if any(len(key) > adyen.METADATA_LIMITS.max_key_length for key in metadata):
+        raise _invalid("Metadata key size exceeds limit", "178")
+    if any(len(value) > adyen.METADATA_LIMITS.max_value_length for value in metadata.values()):
+        raise _invalid("Metadata value size exceeds limit")
+
+
+def _card(method: Any) -> kit.CardInput:
+    if not isinstance(method, dict):
+        raise _missing("paymentMethod")
+    if method.get("type") in (None, ""):
+        raise _missing("paymentMethod.type")
+    if method["type"] != "scheme":
+        raise AdyenError(500, "905", "Payment details are not supported", "configuration")
+    number = method.get("number")
+    if number is None and any(name in method for name in _ENCRYPTED):
+        raise _invalid("Unable to decrypt data", "174")  # client-side encryption needs Adyen's private key
+    if not isinstance(number, str) or not wire.luhn_valid(number):
+        raise _invalid("Invalid card number", "101")
+    maestro = number[:2] in ("50", "56", "57", "58") or number.startswith("6")  # ranges card_brand leaves out
+    variant = _VARIANTS.get(wire.card_brand(number)) or ("maestro" if maestro else None)
+    if variant is None:
+        raise _invalid("Unable to determine variant", "102")
+    # Adyen documents strings ("03", "2030"); its JSON reader also takes plain numbers.
+    month, year = (str(v) if type(v) is int else v for v in (method.get("expiryMonth"), method.get("expiryYear")))
+    if not (isinstance(month, str) and re.fullmatch(r"\d{1,2}", month) and 1 <= int(month) <= 12):
+        raise _invalid("Expiry Date Invalid", "129")
+    if not (isinstance(year, str) and re.fullmatch(r"\d{4}", year)):
+        raise _invalid("Expiry Date Invalid", "129")
+    cvc, holder = method.get("cvc"), method.get("holderName")
+    if cvc is not None and not (isinstance(cvc, str) and re.fullmatch(r"\d{3,4}", cvc)):
+        raise _invalid("CVC is not the right length", "103")
+    holder = holder if isinstance(holder, str) else None
+    return kit.CardInput(number, int(month), int(year), cvc, holder, extra={"variant": variant})
+
+
+# --- writing answers -----------------------------------------------------------------------------
+
+
+def _error(exc: AdyenError) -> kit.SandboxResponse:
+    body = {"status": exc.status, "errorCode": exc.code, "message": exc.message, "errorType": exc.kind}
+    # Adyen gives requests refused by validation a reference too; not so 400, 401, 404.
+    psp = {"pspReference": wire.random_token(16, wire.UPPER_ALNUM)} if exc.status in (403, 422, 500) else {}
+    return wire.json_answer(exc.status, body | psp, psp)
+
+
+def _refusal_error(context: str, refusal: kit.Refusal) -> AdyenError:
+    payment, code = refusal.payment, refusal.code
+    if code is kit.ErrorCode.IDEMPOTENCY_IN_PROGRESS:
+        return AdyenError(409, "704", "request already processed or in progress")
+    if code is kit.ErrorCode.CURRENCY_MISMATCH:
+        return _invalid("Unsupported currency specified", "138")
+    if context == "details":
+        return _invalid("Invalid redirectResult")
+    if code is kit.ErrorCode.INVALID_ARGUMENT:  # the codec checked the card; a year before 1000 is left
+        return _invalid("Expiry Date Invalid", "129")
+    # A capture of a payment captured in full by earlier captures asks for more than remains.
+    captured = payment is not None and payment.void is None and payment.captures and not payment.captures[0].automatic
+    if code is kit.ErrorCode.AMOUNT_EXCEEDS or (context == "captures" and captured):
+        return _invalid("Invalid amount specified", "137")
+    return _invalid("Original pspReference required for this operation", "167")
+
+
+def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
+    """Where the 3-D Secure page sends the browser: returnUrl with the token for /payments/details."""
+    assert payment.three_ds is not None and payment.three_ds.token and payment.return_url
+    return wire.redirect_answer(wire.with_query(payment.return_url, {"redirectResult": payment.three_ds.token}))
+
+
+def _common(payment: kit.PaymentRecord) -> dict[str, Any]:
+    return {
+        "amount": {"currency": payment.currency, "value": payment.amount},
+        "merchantReference": payment.reference,
+        "paymentMethod": {"brand": payment.attempts[-1].card.extra["variant"], "type": "scheme"},
+        "pspReference": payment.id,
+    }
+
+
+def _payment_body(payment: kit.PaymentRecord) -> dict[str, Any]:
+    attempt = payment.attempts[-1]
+    card, variant = attempt.card, attempt.card.extra["variant"]
+    reason = _REASONS.get(payment.decline or "", payment.decline)
+    code = _REFUSAL_CODES.get(reason or "", "2")
+    additional = {
+        "cardSummary": card.last4,
+        "expiryDate": f"{card.exp_month}/{card.exp_year}",
+        "fundingSource": "CREDIT",
+        "merchantReference": payment.reference,
+        "paymentMethod": variant,
+        "paymentMethodVariant": variant,
+        "refusalReasonRaw": f"DECLINED {code}" if reason else "AUTHORISED",
+    } | ({"cvcResult": "1 Matches"} if card.cvc_given else {})
+    if reason is None:
+        additional |= {
+            "authCode": attempt.auth_code,
+            "authorisedAmountCurrency": payment.currency,
+            "authorisedAmountValue": str(payment.amount),
+            "networkTxReference": attempt.network_transaction_id,
+        }
+        return {"additionalData": additional, **_common(payment), "resultCode": "Authorised"}
+    result = "Error" if reason == "Acquirer Error" else "Refused"
+    refusal = {"resultCode": result, "refusalReason": reason, "refusalReasonCode": code}
+    return {"additionalData": additional, **_common(payment), **refusal}
+
+
+def _redirect_body(payment: kit.PaymentRecord, base_url: str) -> dict[str, Any]:
+    card, url = payment.attempts[-1].card, f"{base_url}{wire.CHALLENGE_PATH}{payment.id}"
+    return {
+        "action": {"method": "GET", "paymentMethodType": "scheme", "type": "redirect", "url": url},
+        "additionalData": {"cardSummary": card.last4, "paymentMethod": card.extra["variant"]},
+        **_common(payment),
+        "resultCode": "RedirectShopper",
+    }

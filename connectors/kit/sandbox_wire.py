@@ -1,0 +1,354 @@
+"""Wire pieces that every sandbox codec needs, written once: reading form and JSON bodies, answering,
+the simulated 3-D Secure page, card numbers and ids.
+
+A codec keeps only its gateway's own words. Reading a body raises :class:`WireError` in neutral terms
+(a field missing, of the wrong type, not one of the choices, unknown) and the codec says it as its
+gateway does (Stripe's ``parameter_missing``, Adyen's ``702``). Pure: the standard library and
+``connectors.kit.sandbox``, no sockets and no clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import secrets
+import string
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from connectors.kit.sandbox import (
+    Authenticate,
+    AuthenticationResult,
+    Call,
+    Done,
+    GetPayment,
+    PaymentRecord,
+    PaymentState,
+    Reply,
+    SandboxRequest,
+    SandboxResponse,
+)
+
+__all__ = [
+    "ALNUM",
+    "CHALLENGE_PATH",
+    "UPPER_ALNUM",
+    "Fields",
+    "WireError",
+    "authorization",
+    "card_brand",
+    "challenge_answer",
+    "challenge_call",
+    "form_fields",
+    "html_answer",
+    "json_answer",
+    "json_object",
+    "luhn_valid",
+    "random_digits",
+    "random_token",
+    "redirect_answer",
+    "safe_redirect_url",
+    "with_query",
+]
+
+ALNUM = string.ascii_letters + string.digits
+UPPER_ALNUM = string.ascii_uppercase + string.digits
+
+
+# --- ids and card numbers ------------------------------------------------------------------------
+
+
+def random_token(length: int, alphabet: str = ALNUM) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def random_digits(length: int) -> str:
+    # The first digit is never 0 so the value keeps its length when read as a number.
+    return secrets.choice("123456789") + random_token(length - 1, string.digits)
+
+
+def luhn_valid(number: str) -> bool:
+    """True for a 12-19 digit string whose Luhn check digit is right."""
+    if not number.isascii() or not number.isdigit() or not 12 <= len(number) <= 19:
+        return False
+    total = 0
+    for index, char in enumerate(reversed(number)):
+        digit = int(char) * (2 if index % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
+
+
+def card_brand(number: str) -> str:
+    """The card network by IIN range, in Stripe's words (``visa``, ``mastercard``, ...)."""
+    if number.startswith("4"):
+        return "visa"
+    two, three, four = int(number[:2] or 0), int(number[:3] or 0), int(number[:4] or 0)
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return "mastercard"
+    if two in (34, 37):
+        return "amex"
+    if four == 6011 or two == 65 or 644 <= three <= 649:
+        return "discover"
+    if two in (36, 38, 39) or 300 <= three <= 305:
+        return "diners"
+    if 3528 <= four <= 3589:
+        return "jcb"
+    return "unionpay" if two == 62 else "unknown"
+
+
+# --- reading requests ----------------------------------------------------------------------------
+
+
+class WireError(Exception):
+    """A request the gateway would refuse, in neutral terms; the codec words it as its gateway does.
+
+    ``problem`` is ``missing``, ``unknown`` (``expected``: every unknown name, in request order),
+    ``type`` (``expected``: string, integer, boolean, object or array), ``choice`` (``expected``: the
+    choices), ``minimum`` (``expected``: the least value) or ``syntax`` (a body that does not parse;
+    ``expected``: where). ``field`` is the gateway's own name for the field, nested as it writes it.
+    ``value`` is what was sent (a codec shows at most a little of it, never for a card field).
+    """
+
+    def __init__(self, problem: str, field: str, expected: Any = None, value: Any = None) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.problem, self.field, self.expected, self.value = problem, field, expected, value
+
+
+@dataclass(frozen=True)
+class Fields:
+    """One object of a request body, read field by field.
+
+    ``form``: the values came from a form body (``a[b]=1``), so they are strings, an empty one means
+    absent, and nested names are written with brackets; otherwise they are JSON values and nested names
+    are dotted (``paymentMethod.number``).
+    """
+
+    data: Mapping[str, Any]
+    path: str = ""
+    form: bool = False
+
+    def name(self, key: str) -> str:
+        if not self.path:
+            return key
+        return f"{self.path}[{key}]" if self.form else f"{self.path}.{key}"
+
+    def only(self, allowed: Collection[str]) -> None:
+        unknown = [self.name(key) for key in self.data if key not in allowed]
+        if unknown:
+            raise WireError("unknown", unknown[0], unknown)
+
+    def get(self, key: str, *, required: bool = False) -> Any:
+        value = self.data.get(key)
+        if self.form and value == "":
+            value = None
+        if value is None and required:
+            raise WireError("missing", self.name(key))
+        return value
+
+    def string(self, key: str, *, required: bool = False) -> str | None:
+        value = self.get(key, required=required)
+        if value is not None and not isinstance(value, str):
+            raise WireError("type", self.name(key), "string", value)
+        return value
+
+    def integer(self, key: str, *, required: bool = False, minimum: int | None = None) -> int | None:
+        value = self.get(key, required=required)
+        if self.form and isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value):
+            value = int(value)
+        if value is not None and type(value) is not int:  # bool is an int in Python, never an amount
+            raise WireError("type", self.name(key), "integer", value)
+        if value is not None and minimum is not None and value < minimum:
+            raise WireError("minimum", self.name(key), minimum, value)
+        return value
+
+    def boolean(self, key: str) -> bool | None:
+        value = self.get(key)
+        if self.form:
+            value = {"true": True, "false": False}.get(value, value)
+        if value is not None and not isinstance(value, bool):
+            raise WireError("type", self.name(key), "boolean", value)
+        return value
+
+    def choice(self, key: str, choices: Collection[str], *, required: bool = False) -> str | None:
+        value = self.string(key, required=required)
+        if value is not None and value not in choices:
+            raise WireError("choice", self.name(key), tuple(choices), value)
+        return value
+
+    def object(self, key: str, *, required: bool = False) -> Fields:
+        value = self.get(key, required=required)
+        if value is not None and not isinstance(value, dict):
+            raise WireError("type", self.name(key), "object", value)
+        return Fields(value or {}, self.name(key), self.form)
+
+    def strings(self, key: str) -> list[str]:
+        value = self.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise WireError("type", self.name(key), "array", value)
+        return value or []
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A JSON object body. A fault names only its position: the body may hold a card number."""
+    if not body.strip():
+        raise WireError("missing", "body")
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise WireError("syntax", "body", where) from None
+    if not isinstance(parsed, dict):
+        raise WireError("type", "body", "object")
+    return parsed
+
+
+_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
+_SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+
+
+def form_fields(text: str, *, free_keys: Collection[str] = ("metadata",)) -> dict[str, Any]:
+    """A form body in the bracket encoding (Stripe's, and the Rack and PHP convention) as nested values.
+
+    ``a[b][c]=1`` gives ``{"a": {"b": {"c": "1"}}}``; ``a[]=x`` appends to a list, and an object keyed
+    ``0..n`` (``a[0]=x``, as stripe-python sends lists) is a list too, except under ``free_keys``, whose
+    keys are the sender's own text. A name both a value and an object is a ``type`` WireError.
+    """
+    root: dict[str, Any] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        match = _KEY.fullmatch(key)
+        path = [match[1], *_SEGMENT.findall(match[2])] if match else [key]
+        node = root
+        for depth, segment in enumerate(path):
+            name = path[0] + "".join(f"[{part}]" for part in path[1 : depth + 1])
+            appends = depth == len(path) - 2 and path[-1] == ""
+            if segment == "" or (depth == len(path) - 1 and isinstance(node.get(segment), dict)):
+                raise WireError("type", name, "array" if segment == "" else "object")
+            if depth == len(path) - 1:
+                node[segment] = value
+            elif appends:
+                items = node.setdefault(segment, [])
+                if not isinstance(items, list):
+                    raise WireError("type", name, "array")
+                items.append(value)
+                break
+            else:
+                node = node.setdefault(segment, {})
+                if not isinstance(node, dict):
+                    raise WireError("type", name, "object")
+    return _lists(root, True, free_keys)
+
+
+def _lists(node: Any, free: bool, free_keys: Collection[str]) -> Any:
+    if isinstance(node, list):
+        return [_lists(item, free, free_keys) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _lists(value, key in free_keys, free_keys) for key, value in node.items()}
+    if not free and node and all(key.isdigit() for key in node):
+        return [node[key] for key in sorted(node, key=int)]
+    return node
+
+
+def authorization(header: str) -> tuple[str, str]:
+    """(user or token, password) from an Authorization header: Bearer gives its token and ``""``,
+    Basic its user and password; ``("", "")`` for anything else or what does not decode."""
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer":
+        return credentials, ""
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+            return "", ""
+        return user, password
+    return "", ""
+
+
+# Schemes a browser would run as code rather than navigate to; never put them in a Location.
+_UNSAFE_SCHEMES = frozenset({"javascript", "data", "vbscript", "file"})
+
+
+def safe_redirect_url(url: str) -> bool:
+    """True when ``url`` is absolute and safe to send a browser to (app schemes allowed)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if not parts.scheme or parts.scheme.lower() in _UNSAFE_SCHEMES:
+        return False
+    if parts.scheme.lower() in ("http", "https") and not parts.netloc:
+        return False
+    return not any(ch in url for ch in "\r\n\t ")
+
+
+# --- answers -------------------------------------------------------------------------------------
+
+
+def json_answer(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return SandboxResponse(status, body, "application/json", dict(headers or {}))
+
+
+def html_answer(status: int, page: str) -> SandboxResponse:
+    return SandboxResponse(status, page.encode(), "text/html; charset=utf-8")
+
+
+def redirect_answer(location: str) -> SandboxResponse:
+    return SandboxResponse(302, b"", "text/plain; charset=utf-8", {"Location": location})
+
+
+def with_query(url: str, extra: Mapping[str, str]) -> str:
+    parts = urlsplit(url)
+    query = f"{parts.query}&{urlencode(extra)}" if parts.query else urlencode(extra)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+# --- the simulated issuer's 3-D Secure page ------------------------------------------------------
+# Every sandbox sends the shopper to <sandbox>/3ds/<payment id>: no API key needed, a page with
+# "Complete" and "Fail", and ``?outcome=complete|fail`` (GET or a POSTed form) to answer without a browser.
+
+CHALLENGE_PATH = "/3ds/"
+_OUTCOMES = {"complete": AuthenticationResult.SUCCEEDED, "fail": AuthenticationResult.FAILED}
+_NOTHING_PENDING = "<!doctype html><title>3D Secure</title><p>No authentication is pending here.</p>"
+
+
+def challenge_call(request: SandboxRequest, account: str, *, finish: bool) -> Call:
+    """The engine call for a request to the page: read the payment to show it, or take the answer.
+    ``finish``: the answer concludes the payment (Stripe); else it waits for a completion token (Adyen)."""
+    fields = dict(parse_qsl(request.query))
+    if request.method == "POST":
+        fields.update(parse_qsl(request.body.decode("utf-8", errors="replace")))
+    ref = request.path.removeprefix(CHALLENGE_PATH)
+    outcome = _OUTCOMES.get(fields.get("outcome", "")) if request.method in ("GET", "POST") else None
+    operation = GetPayment(ref) if outcome is None else Authenticate(ref, outcome, finish=finish)
+    return Call(account, operation, context=CHALLENGE_PATH)
+
+
+def challenge_answer(call: Call, reply: Reply, back: Callable[[PaymentRecord], SandboxResponse]) -> SandboxResponse:
+    """``back(payment)`` (where the shopper goes) once they answered, and again if they answer twice
+    while the result waits for completion; the page while the payment waits for them; else 404."""
+    result, payment = reply.result, reply.result.payment
+    pending = payment is not None and payment.status is PaymentState.AUTHENTICATION_PENDING
+    waiting = pending and payment.three_ds is not None and payment.three_ds.result is None
+    if isinstance(call.operation, Authenticate) and payment and not waiting and (isinstance(result, Done) or pending):
+        return back(payment)
+    return html_answer(200, _page(payment)) if pending else html_answer(404, _NOTHING_PENDING)
+
+
+def _page(payment: PaymentRecord) -> str:
+    pid, amount = html.escape(payment.id), html.escape(f"{payment.amount} {payment.currency}")
+    forms = "".join(
+        f"<form method='post' action='{CHALLENGE_PATH}{pid}'><input type='hidden' name='outcome' value='{outcome}'>"
+        f"<button type='submit'>{label}</button></form>"
+        for outcome, label in (("complete", "Complete authentication"), ("fail", "Fail authentication"))
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>3D Secure test page</title></head><body>"
+        f"<h1>3D Secure test page</h1><p>Payment {pid} of {amount} (minor units) needs authentication.</p>"
+        f"{forms}</body></html>"
+    )
