@@ -40,7 +40,10 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 class SidecarProcess:
     """`sidecar run --config FILE` as a user runs it; stdout and stderr kept for the tests to scan."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None, sidecar: str = SIDECAR
+    ) -> None:
+        self.sidecar = sidecar  # the `sidecar` command of another environment (one with a plug-in installed)
         self.port = free_port()
         self.forward_port = free_port()
         self.ca_dir = workdir / f"ca-{self.port}"
@@ -72,7 +75,7 @@ class SidecarProcess:
     def start(self, timeout: float = 30) -> SidecarProcess:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [SIDECAR, "run", "--config", str(self.config_path)], stdout=out, stderr=err, env=self._env
+                [self.sidecar, "run", "--config", str(self.config_path)], stdout=out, stderr=err, env=self._env
             )
         wait_until(self._ready, timeout, "sidecar")
         return self

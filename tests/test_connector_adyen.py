@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
-from spec_validation import requires_specs, validate_adyen_request
 from strategies import (
     context,
     drive,
@@ -40,8 +39,11 @@ from connectors.kit.models import (
     RefundStatus,
     VoidRequest,
 )
+from connectors.kit.testing import requires_spec, validator_for
 
 BASE = "https://checkout-test.adyen.com/v71"
+SPEC = Adyen.conformance.spec
+requires_specs = requires_spec(SPEC.file)
 adyen = Adyen()
 account = AdyenAccount(
     api_key="AQEtestkey0123456789abcdefghij", merchant_account="ShopECOM", return_url="https://shop.example/return"
@@ -52,7 +54,7 @@ def check(request) -> dict:
     url = urlsplit(request.url)
     assert url.netloc == "checkout-test.adyen.com"
     assert request.headers["X-API-Key"] == "AQEtestkey0123456789abcdefghij"
-    validate_adyen_request(request.method, url.path, request.body)
+    validator_for(SPEC).check_request(request, BASE, SPEC.schemas)
     return json.loads(request.body)
 
 

@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spec_validation import requires_specs, validate_stripe_request
 from strategies import (
     captures,
     context,
@@ -35,10 +34,13 @@ from connectors.kit.models import (
     RefundStatus,
     VoidRequest,
 )
+from connectors.kit.testing import requires_spec, validator_for
 from connectors.stripe.codes import CARD_ERROR_CODES, DECLINE_CODES
 from connectors.stripe.connector import API_VERSION, Stripe, StripeCredentials
 
 BASE = "https://api.stripe.com"
+SPEC = Stripe.conformance.spec
+requires_specs = requires_spec(SPEC.file)
 stripe = Stripe()
 creds = StripeCredentials(api_key="sk_test_abc123")
 
@@ -48,7 +50,7 @@ def check(request) -> None:
     assert f"{url.scheme}://{url.netloc}" == BASE
     assert request.headers["Authorization"] == "Bearer sk_test_abc123"
     assert request.headers["Stripe-Version"] == API_VERSION
-    validate_stripe_request(request.method, url.path, request.body, url.query)
+    validator_for(SPEC).check_request(request, BASE, SPEC.schemas)
 
 
 def intent(status: str = "requires_capture", **extra) -> dict:

@@ -15,7 +15,6 @@ import httpx
 import pytest
 from calls import VISA, payment
 from harness import FakeGateway, SidecarProcess
-from spec_validation import SPECS_DIR
 from strategies import context, drive, json_response
 
 from connectors.adyen.codes import REFUSAL_REASONS, UNCONFIRMED_REFUSAL_REASONS
@@ -33,6 +32,7 @@ from connectors.kit.models import (
     RefundRequest,
     VoidRequest,
 )
+from connectors.kit.testing import specs_dir
 from connectors.stripe.codes import CARD_ERROR_CODES, DECLINE_CODES
 from connectors.stripe.connector import Stripe, StripeCredentials
 
@@ -51,6 +51,7 @@ ADYEN_OPERATIONS = {
 }
 
 
+SPECS_DIR = specs_dir()
 if not SPECS_DIR.is_dir():
     pytest.skip(f"{SPECS_DIR} is absent: this test reads the gateways' official specs", allow_module_level=True)
 

@@ -1,4 +1,5 @@
-"""The spec validators themselves: a green connector test only means something if these hold.
+"""The conformance kit's spec validation itself (connectors/kit/testing/validation.py): a green
+connector test only means something if these hold.
 
 Known-good requests must pass, known-bad ones must fail naming the field, and no violation message
 may carry a card number or a CVC.
@@ -15,23 +16,36 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spec_validation import (
-    SPEC_FILES,
-    SPECS_DIR,
-    SpecViolation,
-    _load_spec,
-    mask_sensitive,
-    requires_specs,
-    validate_adyen_request,
-    validate_stripe_request,
-)
 
-pytestmark = requires_specs
+from connectors.adyen import Adyen
+from connectors.kit.connector import GatewayRequest
+from connectors.kit.testing import (
+    SpecViolation,
+    load_spec,
+    mask_sensitive,
+    requires_spec,
+    specs_dir,
+    validator_for,
+)
+from connectors.stripe import Stripe
+
+STRIPE_SPEC, ADYEN_SPEC = Stripe.conformance.spec, Adyen.conformance.spec
+SPEC_FILES = (STRIPE_SPEC.file, ADYEN_SPEC.file)
+pytestmark = requires_spec(*SPEC_FILES)
 
 CARD = "4242424242424242"
 CARD_MASKED = "424242****4242"
 ADYEN_CARD = "4111111111111111"
 CVC = "987"
+
+
+def validate_stripe_request(method: str, path: str, body: bytes | None, query: str = "") -> None:
+    validator_for(STRIPE_SPEC).check(method, path, body, query)
+
+
+def validate_adyen_request(method: str, path: str, body: bytes | None) -> None:
+    """`path` relative to Adyen's base URL, which carries the version (/v71)."""
+    validator_for(ADYEN_SPEC).check(method, path, body)
 
 
 def stripe_violation(method: str, path: str, body: bytes | None, query: str = "") -> SpecViolation:
@@ -72,12 +86,12 @@ def adyen_payment(**overrides: Any) -> dict[str, Any]:
 def test_specs_are_read_from_shared_beside_the_repository() -> None:
     # The project keeps no copy: ../shared/specs is the one source (in CI, a missing file fails here).
     repo = Path(__file__).resolve().parents[1]
-    assert SPECS_DIR == repo.parent / "shared" / "specs"
+    assert specs_dir() == repo.parent / "shared" / "specs"
     assert not (repo / "tests" / "specs").exists()
-    missing = [name for name in SPEC_FILES if not (SPECS_DIR / name).is_file()]
-    assert not missing, f"missing from {SPECS_DIR}: {missing}"
-    assert _load_spec("stripe.openapi.json")["openapi"].startswith("3.0")
-    assert _load_spec("adyen-checkout-v71.openapi.json")["openapi"].startswith("3.1")
+    missing = [name for name in SPEC_FILES if not (specs_dir() / name).is_file()]
+    assert not missing, f"missing from {specs_dir()}: {missing}"
+    assert load_spec("stripe.openapi.json")["openapi"].startswith("3.0")
+    assert load_spec("adyen-checkout-v71.openapi.json")["openapi"].startswith("3.1")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -328,12 +342,12 @@ def test_stripe_anyof_failure_points_at_the_meant_branch() -> None:
 
 
 def test_adyen_accepts_card_payment() -> None:
-    validate_adyen_request("POST", "/v71/payments", adyen_json(adyen_payment()))
+    validate_adyen_request("POST", "/payments", adyen_json(adyen_payment()))
 
 
 def test_adyen_plain_card_matches_exactly_one_payment_method_form() -> None:
     # paymentMethod is a oneOf of 58 forms; an ambiguous card would fail oneOf even when valid.
-    components = _load_spec("adyen-checkout-v71.openapi.json")["components"]
+    components = load_spec("adyen-checkout-v71.openapi.json")["components"]
     branches = components["schemas"]["PaymentRequest"]["properties"]["paymentMethod"]["oneOf"]
     card = adyen_payment()["paymentMethod"]
     matching = [
@@ -351,13 +365,13 @@ MERCHANT = {"merchantAccount": "TestMerchant"}
     ("path", "body"),
     [
         pytest.param(
-            "/v71/payments/ABC123/captures",
+            "/payments/ABC123/captures",
             {"amount": {"currency": "EUR", "value": 1000}, "reference": "c1", **MERCHANT},
             id="capture",
         ),
-        pytest.param("/v71/payments/ABC123/cancels", {"reference": "x1", **MERCHANT}, id="cancel"),
+        pytest.param("/payments/ABC123/cancels", {"reference": "x1", **MERCHANT}, id="cancel"),
         pytest.param(
-            "/v71/payments/ABC123/refunds",
+            "/payments/ABC123/refunds",
             {"amount": {"currency": "EUR", "value": 500}, "reference": "r1", **MERCHANT},
             id="refund",
         ),
@@ -368,7 +382,7 @@ def test_adyen_accepts_modifications(path: str, body: dict[str, Any]) -> None:
 
 
 def _spec_examples(template: str) -> list[Any]:
-    spec = _load_spec("adyen-checkout-v71.openapi.json")
+    spec = load_spec("adyen-checkout-v71.openapi.json")
     content = spec["paths"][template]["post"]["requestBody"]["content"]["application/json"]
     examples = []
     for name, example in content.get("examples", {}).items():
@@ -381,10 +395,10 @@ def _spec_examples(template: str) -> list[Any]:
 @pytest.mark.parametrize(
     ("path", "template"),
     [
-        ("/v71/payments", "/payments"),
-        ("/v71/payments/ABC123/captures", "/payments/{paymentPspReference}/captures"),
-        ("/v71/payments/ABC123/cancels", "/payments/{paymentPspReference}/cancels"),
-        ("/v71/payments/ABC123/refunds", "/payments/{paymentPspReference}/refunds"),
+        ("/payments", "/payments"),
+        ("/payments/ABC123/captures", "/payments/{paymentPspReference}/captures"),
+        ("/payments/ABC123/cancels", "/payments/{paymentPspReference}/cancels"),
+        ("/payments/ABC123/refunds", "/payments/{paymentPspReference}/refunds"),
     ],
 )
 def test_adyen_accepts_the_specs_own_examples(path: str, template: str) -> None:
@@ -407,93 +421,105 @@ def _without(document: dict[str, Any], key: str) -> dict[str, Any]:
     [
         pytest.param(
             "POST",
-            "/v71/payments",
+            "/payments",
             adyen_json(_without(adyen_payment(), "merchantAccount")),
             "body merchantAccount: required parameter missing",
             id="payment-missing-merchant",
         ),
         pytest.param(
             "POST",
-            "/v71/payments",
+            "/payments",
             adyen_json(adyen_payment(amount={"currency": "EUR", "value": "abc"})),
             "body amount.value: 'abc' is not of type 'integer'",
             id="amount-value-string",
         ),
         pytest.param(
             "POST",
-            "/v71/payments",
+            "/payments",
             adyen_json(adyen_payment(colour="red")),
             "body colour: unknown parameter",
             id="unknown-field",
         ),
         pytest.param(
             "POST",
-            "/v71/payments",
+            "/payments",
             adyen_json(adyen_payment(paymentMethod={**adyen_payment()["paymentMethod"], "colour": "red"})),
             "closest is CardDetails, where: body paymentMethod.colour: unknown parameter",
             id="unknown-card-field",
         ),
         pytest.param(
             "POST",
-            "/v71/payments/ABC123/captures",
+            "/payments/ABC123/captures",
             adyen_json({"amount": {"currency": "EUR", "value": 1}}),
             "body merchantAccount: required parameter missing",
             id="capture-missing-merchant",
         ),
         pytest.param(
             "POST",
-            "/v71/payments/ABC123/refunds",
+            "/payments/ABC123/refunds",
             adyen_json({"merchantAccount": "TestMerchant"}),
             "body amount: required parameter missing",
             id="refund-missing-amount",
         ),
         pytest.param(
             "POST",
-            "/v71/payments/ABC123/cancels",
+            "/payments/ABC123/cancels",
             adyen_json({}),
             "body merchantAccount: required parameter missing",
             id="cancel-missing-merchant",
         ),
         pytest.param(
             "POST",
-            "/v71/payments/ABC123/cancels",
+            "/payments/ABC123/cancels",
             None,
             "body: missing",
             id="no-body",
         ),
         pytest.param(
             "POST",
-            "/v71/payments",
+            "/payments",
             b"{not json",
             "body: not valid JSON",
             id="not-json",
         ),
         pytest.param(
             "POST",
-            "/v71/payments/ABC123/explode",
+            "/payments/ABC123/explode",
             adyen_json({}),
             "no path in the spec matches",
             id="unknown-path",
         ),
         pytest.param(
             "GET",
-            "/v71/payments",
+            "/payments",
             None,
             "has no GET operation (allowed: POST)",
             id="wrong-method",
-        ),
-        pytest.param(
-            "POST",
-            "/v70/payments",
-            adyen_json(adyen_payment()),
-            "not under the API base /v71",
-            id="wrong-version",
         ),
     ],
 )
 def test_adyen_rejects_known_bad(method: str, path: str, body: bytes | None, expected: str) -> None:
     violation = adyen_violation(method, path, body)
     assert any(expected in problem for problem in violation.problems), str(violation)
+
+
+def test_a_request_outside_the_base_url_is_refused() -> None:
+    # Adyen's version is in its base URL: a connector that put another in its paths would send /v71/v70/...
+    request = GatewayRequest("POST", "https://checkout-test.adyen.com/v70/payments", {}, adyen_json(adyen_payment()))
+    with pytest.raises(SpecViolation) as caught:
+        validator_for(ADYEN_SPEC).check_request(request, "https://checkout-test.adyen.com/v71")
+    assert caught.value.problems == ["not under the base URL https://checkout-test.adyen.com/v71"]
+
+
+def test_a_body_in_another_encoding_than_the_operation_takes_is_refused() -> None:
+    request = GatewayRequest(
+        "POST", "https://api.stripe.com/v1/refunds", {"Content-Type": "application/json"}, b'{"payment_intent": "pi_1"}'
+    )
+    with pytest.raises(SpecViolation) as caught:
+        validator_for(STRIPE_SPEC).check_request(request, "https://api.stripe.com")
+    assert caught.value.problems == [
+        "body: sent as application/json; the operation takes application/x-www-form-urlencoded"
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -529,7 +555,7 @@ def test_stripe_object_quoted_in_message_is_masked_and_cvc_dropped() -> None:
 
 def test_adyen_card_number_and_cvc_never_quoted() -> None:
     method = {**adyen_payment()["paymentMethod"], "number": int(ADYEN_CARD), "cvc": int(CVC)}
-    violation = adyen_violation("POST", "/v71/payments", adyen_json(adyen_payment(paymentMethod=method)))
+    violation = adyen_violation("POST", "/payments", adyen_json(adyen_payment(paymentMethod=method)))
     assert_no_card_data(violation, ADYEN_CARD, CVC)
     assert "paymentMethod.number" in str(violation) and "paymentMethod.cvc" in str(violation)
 
@@ -558,7 +584,7 @@ def test_no_card_number_or_cvc_in_any_stripe_violation(number: str, cvc: str) ->
 def test_no_card_number_or_cvc_in_any_adyen_violation(number: str, cvc: str) -> None:
     method = {"type": "scheme", "number": int(number), "cvc": int(cvc), "holderName": number}
     body = adyen_payment(paymentMethod=method, reference=number, merchantAccount=int(number))
-    violation = adyen_violation("POST", "/v71/payments", adyen_json(body))
+    violation = adyen_violation("POST", "/payments", adyen_json(body))
     assert_no_card_data(violation, number)
     text = str(violation)
     assert "paymentMethod.cvc: '<cvc dropped>' is not of type 'string'" in text
@@ -586,4 +612,4 @@ def test_generated_stripe_captures_pass(amount: int, meta: dict[str, str]) -> No
 @given(value=st.integers(min_value=0, max_value=2**53), currency=st.from_regex(r"\A[A-Z]{3}\Z"))
 def test_generated_adyen_refunds_pass(value: int, currency: str) -> None:
     body = {"amount": {"currency": currency, "value": value}, "merchantAccount": "TestMerchant"}
-    validate_adyen_request("POST", "/v71/payments/ABC123/refunds", adyen_json(body))
+    validate_adyen_request("POST", "/payments/ABC123/refunds", adyen_json(body))

@@ -15,6 +15,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.adyen.codes import refusal_code
+from connectors.kit.conformance import ApiSpec, Conformance
 from connectors.kit.connector import (
     CallContext,
     Connector,
@@ -126,8 +127,29 @@ class Adyen(Connector):
     sensitive_fields = {
         "number": Sensitivity.PAN,
         "cvc": Sensitivity.DROP,
+        # Card data encrypted by Adyen's client SDKs: useless without Adyen's key, kept out of logs anyway.
         "encryptedCardNumber": Sensitivity.DROP,
         "encryptedSecurityCode": Sensitivity.DROP,
+        "encryptedExpiryMonth": Sensitivity.DROP,
+        "encryptedExpiryYear": Sensitivity.DROP,
+        "encryptedCard": Sensitivity.DROP,
+        "encryptedPassword": Sensitivity.DROP,
+        "encryptedBankAccountNumber": Sensitivity.DROP,
+        "encryptedBankLocationId": Sensitivity.DROP,
+        "tokenAuthenticationVerificationValue": Sensitivity.DROP,  # a network token's cryptogram
+        "oneTimePasscode": Sensitivity.DROP,
+        # Wallet and network tokens, and the tokens of /payments/details: each stands for a payment method.
+        "amazonPayToken": Sensitivity.SECRET,
+        "applePayToken": Sensitivity.SECRET,
+        "googlePayToken": Sensitivity.SECRET,
+        "samsungPayToken": Sensitivity.SECRET,
+        "klarnaNetworkSessionToken": Sensitivity.SECRET,
+        "srcTokenReference": Sensitivity.SECRET,
+        "donationToken": Sensitivity.SECRET,
+        "authorization_token": Sensitivity.SECRET,
+        "billingToken": Sensitivity.SECRET,
+        "facilitatorAccessToken": Sensitivity.SECRET,
+        "vaultToken": Sensitivity.SECRET,
         "holderName": Sensitivity.PERSONAL,
         "shopperEmail": Sensitivity.PERSONAL,
         "telephoneNumber": Sensitivity.PERSONAL,
@@ -144,6 +166,20 @@ class Adyen(Connector):
     currencies = CURRENCIES
     metadata_limits = METADATA_LIMITS
     id_patterns = {"payment": _PSP_REFERENCE, "refund": _PSP_REFERENCE, "capture": _PSP_REFERENCE}
+    conformance = Conformance(
+        spec=ApiSpec(
+            "adyen-checkout-v71.openapi.json",
+            operations=frozenset(
+                {
+                    "post-payments",
+                    "post-payments-paymentPspReference-captures",
+                    "post-payments-paymentPspReference-cancels",
+                    "post-payments-paymentPspReference-refunds",
+                }
+            ),
+        ),
+        lookups=False,  # see sync(): Checkout has no lookup
+    )
 
     def auth_headers(self, credentials: AdyenAccount) -> dict[str, str]:
         return {"X-API-Key": credentials.api_key.get_secret_value()}

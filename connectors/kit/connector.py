@@ -18,6 +18,7 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel
 
+from connectors.kit.conformance import Conformance
 from connectors.kit.contact import e164
 from connectors.kit.errors import (
     STATUS_DECIDES,
@@ -117,6 +118,9 @@ class Connector(ABC):
     metadata_limits: ClassVar[MetadataLimits]
     # The gateway's own id charset per kind of id an app sends (API.md v1.1): any other is 400 before any call.
     id_patterns: ClassVar[Mapping[IdKind, re.Pattern[str]]]
+    # The official spec it is checked against, its sandbox's 3-D Secure trigger, whether it can read back
+    # (connectors/kit/conformance.py): read only by the conformance kit, connectors/kit/testing.
+    conformance: ClassVar[Conformance]
 
     @abstractmethod
     def auth_headers(self, credentials: Any) -> dict[str, str]:

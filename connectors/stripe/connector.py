@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from connectors.kit.conformance import ApiSpec, Conformance
 from connectors.kit.connector import (
     CallContext,
     Connector,
@@ -133,11 +134,39 @@ class Stripe(Connector):
         "line1": Sensitivity.PERSONAL,
         "line2": Sensitivity.PERSONAL,
         "network_transaction_id": Sensitivity.GATEWAY_ID,  # card networks' ids: 15 digits for Visa
+        # Tokens that stand for a card, a Link wallet, an account or a person; an encrypted PIN block.
+        "token": Sensitivity.SECRET,
+        "persistent_token": Sensitivity.SECRET,
+        "account_token": Sensitivity.SECRET,
+        "person_token": Sensitivity.SECRET,
+        "encrypted_number": Sensitivity.DROP,
     }
     secret_headers = frozenset({"authorization"})
     currencies = CURRENCIES
     metadata_limits = METADATA_LIMITS
     id_patterns = {"payment": re.compile(r"pi_[A-Za-z0-9]{1,250}"), "refund": re.compile(r"re_[A-Za-z0-9]{1,250}")}
+    conformance = Conformance(
+        spec=ApiSpec(
+            "stripe.openapi.json",
+            operations=frozenset(
+                {
+                    "PostPaymentMethods",
+                    "PostPaymentIntents",
+                    "GetPaymentIntentsIntent",
+                    "PostPaymentIntentsIntentCapture",
+                    "PostPaymentIntentsIntentCancel",
+                    "PostRefunds",
+                    "GetRefundsRefund",
+                }
+            ),
+            closed_objects=True,
+            not_secret={
+                "key": "a Checkout custom field's key: the merchant's own name for the field",
+                "lookup_key": "a Price's lookup key: the merchant's own label for the price",
+            },
+        ),
+        three_ds_card="4000000000003220",  # https://docs.stripe.com/testing#regulatory-cards: 3DS2 required
+    )
 
     # -- operations -------------------------------------------------------------------------------
 
