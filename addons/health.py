@@ -1,6 +1,6 @@
 """The service endpoints on the canonical listener, answered at request headers so nothing else is
 involved: `/healthz` (the process serves), `/readyz` (listeners up, not draining) and `/metrics`
-(Prometheus text format, sidecar.metrics)."""
+(Prometheus text format, sidecar.metrics). The webhook listener, facing the ingress, has `/healthz` only."""
 
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ class Health:
         if flow.request.method != "GET":
             return
         path = flow.request.path.split("?", 1)[0]
-        if path not in ("/healthz", "/readyz", "/metrics") or not on_listener(flow, ctx.options.canonical_mode):
+        if path not in ("/healthz", "/readyz", "/metrics"):
+            return
+        on_webhooks = path == "/healthz" and on_listener(flow, ctx.options.webhook_mode)
+        if not (on_webhooks or on_listener(flow, ctx.options.canonical_mode)):
             return
         flow.metadata[INTERNAL] = True
         if path == "/metrics":

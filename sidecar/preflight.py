@@ -85,6 +85,9 @@ def _ports_in_use(settings: Settings) -> list[str]:
         listeners.append(("forward_proxy.port", settings.forward_proxy.host, settings.forward_proxy.port))
     if settings.web.enabled:
         listeners.append(("web.port", settings.web.host, settings.web.port))
+    if settings.webhooks and settings.webhooks.listen:
+        listen = settings.webhooks.listen
+        listeners.append(("webhooks.listen.port", listen.host, listen.port))
     if any(c.uses_sandbox for c in settings.connectors.values()):
         sb = settings.sandbox
         listeners += [("sandbox.stripe_port", sb.host, sb.stripe_port), ("sandbox.adyen_port", sb.host, sb.adyen_port)]

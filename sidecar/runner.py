@@ -20,11 +20,13 @@ from addons.error_pages import ErrorPages
 from addons.forward import Forward
 from addons.health import Health
 from addons.startup import StartupErrors
+from addons.webhooks import Webhooks
 from connectors.kit.masking import Sensitivity
 from sidecar import ca, fdlimit, metrics, openapi
 from sidecar.api import CanonicalApi
 from sidecar.audit import Audit
 from sidecar.config import ConfigError, Settings
+from sidecar.delivery import AppDelivery
 from sidecar.dispatch import Dispatcher
 from sidecar.drain import Drain
 from sidecar.forward import ForwardProxy
@@ -34,6 +36,7 @@ from sidecar.registry import REGISTRY
 from sidecar.sandbox import start_sandbox
 from sidecar.sandbox.tls import make_sandbox_tls
 from sidecar.web import MaskedView, SidecarWebMaster
+from sidecar.webhooks import WebhookService
 
 log = structlog.get_logger("sidecar")
 
@@ -82,6 +85,10 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         settings, pool, audit, sandbox.base_urls if sandbox else {}, sandbox_tls.ca_file if sandbox_tls else None
     )
     api = CanonicalApi(dispatcher, openapi.document)
+    delivery = AppDelivery(settings.webhooks) if settings.webhooks else None
+    if delivery is not None:
+        cleanup.push_async_callback(delivery.aclose)
+    webhooks = WebhookService(dispatcher, audit, settings.webhooks, delivery)
     health = Health(pool)
     forward = Forward(ForwardProxy(dispatcher))
     connections = ClientConnections()
@@ -106,6 +113,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         ErrorPages(),
         connections,
         health,
+        Webhooks(webhooks),  # before Canonical: it also answers the webhook paths of the canonical listener
         Canonical(api),
         forward,
         AuditFlows(audit, app_masker, view),
@@ -120,12 +128,15 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
     canonical = canonical_mode(settings.listen.host, settings.listen.port)
     fp = settings.forward_proxy
     forward_spec = f"regular@{fp.host}:{fp.port}" if fp.enabled else ""
+    hooks = settings.webhooks.listen if settings.webhooks else None
+    webhook_spec = canonical_mode(hooks.host, hooks.port) if hooks else ""  # a reverse listener like the canonical
     cc = settings.client_connections
     try:
         opts.update(
-            mode=[canonical, forward_spec] if forward_spec else [canonical],
+            mode=[spec for spec in (canonical, forward_spec, webhook_spec) if spec],
             canonical_mode=canonical,
             forward_mode=forward_spec,
+            webhook_mode=webhook_spec,
             # The addons answer every request themselves; mitmproxy must never open an upstream connection.
             connection_strategy="lazy",
             keep_host_header=True,  # masked copies show the Host the app sent
@@ -150,7 +161,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
 
     def in_flight() -> int:
         # Requests on open connections, and calls whose app has gone but whose gateway call is still out.
-        return max(connections.calls_in_progress, api.in_flight + forward.in_flight)
+        return max(connections.calls_in_progress, api.in_flight + forward.in_flight + webhooks.in_flight)
 
     drain = Drain(master, connections, health, pool, in_flight, settings.drain_seconds)
     loop = asyncio.get_running_loop()
@@ -160,6 +171,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         "starting",
         listen=f"{settings.listen.host}:{settings.listen.port}",
         forward_proxy=f"{fp.host}:{fp.port}" if fp.enabled else None,
+        webhooks=f"{hooks.host}:{hooks.port}" if hooks else None,
         web=f"http://{settings.web.host}:{settings.web.port}/" if view is not None else None,
         connectors={
             name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url
