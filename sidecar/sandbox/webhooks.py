@@ -98,10 +98,13 @@ class WebhookSender:
         any thread: a gateway's settlement timer runs in the loop, a test's engine may not)."""
         if self._loop is None:
             raise RuntimeError("the webhook sender is not started")
-        self._loop.call_soon_threadsafe(self._enqueue, event)
+        if _running_loop() is self._loop:
+            self._enqueue(event)
+        else:
+            self._loop.call_soon_threadsafe(self._enqueue, event)
 
     async def idle(self) -> None:
-        """Waits until every queued event was sent or dropped."""
+        """Waits until every event queued so far was sent or dropped."""
         await self._queue.join()
 
     async def aclose(self) -> None:
@@ -118,7 +121,7 @@ class WebhookSender:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning("sandbox webhook dropped: the queue is full", url=self.url, event=event.type.value)
+            log.warning("sandbox webhook dropped: the queue is full", url=self.url, event_type=event.type.value)
 
     async def _work(self) -> None:
         while True:
@@ -127,7 +130,7 @@ class WebhookSender:
                 await self._send(event)
             except Exception:  # a rendering bug must not stop every later webhook
                 self.dropped += 1
-                log.exception("sandbox webhook failed", event=event.type.value)
+                log.exception("sandbox webhook failed", event_type=event.type.value)
             finally:
                 self._queue.task_done()
 
@@ -150,4 +153,13 @@ class WebhookSender:
                 self.sent += 1
                 return
         self.dropped += 1
-        log.warning("sandbox webhook dropped after every attempt", url=self.url, event=event.type.value, last=status)
+        log.warning(
+            "sandbox webhook dropped after every attempt", url=self.url, event_type=event.type.value, last=status
+        )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
