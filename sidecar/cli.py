@@ -74,6 +74,8 @@ def _summary(settings: Settings, path: Path | None) -> str:
         f"configuration {path or '(defaults)'} is valid",
         f"  canonical listener: {settings.listen.host}:{settings.listen.port}",
     ]
+    if settings.webhooks is not None and settings.webhooks.listen is not None:
+        lines.append(f"  webhook listener: {settings.webhooks.listen.host}:{settings.webhooks.listen.port}")
     for name, conn in settings.connectors.items():
         if conn.uses_sandbox:
             lines.append(f"  {name}: sandbox")

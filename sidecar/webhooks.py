@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from connectors.kit.connector import CallContext, GatewayResponse
 from connectors.kit.errors import ErrorType, SidecarError
 from connectors.kit.models import WebhookEvent
-from connectors.kit.webhooks import Refusal, WebhookRefused, WebhookRequest, most_telling
+from connectors.kit.webhooks import RefusalReason, WebhookRefused, WebhookRequest, most_telling
 from sidecar import metrics
 from sidecar.api import ApiRequest, ApiResponse, CallLabels, MethodNotAllowed, error_response, request_id_of
 from sidecar.audit import Audit
@@ -41,7 +41,7 @@ _PATH = re.compile(r"/v1/webhooks/(?P<connector>[^/]{1,64})(?:/(?P<account>[^/]{
 OPERATION = "webhook"
 _net = Masker()
 # Refusals that no other account could lift: the body is no webhook, or it carries no signature at all.
-_ANY_ACCOUNT = (Refusal.MALFORMED, Refusal.UNSIGNED)
+_ANY_ACCOUNT = (RefusalReason.MALFORMED, RefusalReason.UNSIGNED)
 
 
 class WebhookService:
@@ -117,7 +117,7 @@ class WebhookService:
         name = bound.connector.name
         accounts: Mapping[str, BaseModel] = bound.accounts if only is None else _only(bound.accounts, only)
         if not accounts:
-            raise WebhookRefused(Refusal.NOT_CONFIGURED, f"no such {name} account")
+            raise WebhookRefused(RefusalReason.NOT_CONFIGURED, f"no such {name} account")
         webhook = WebhookRequest({k.lower(): v for k, v in req.headers.items()}, req.body, self.clock())
         refusals: list[WebhookRefused] = []
         for account, credentials in accounts.items():

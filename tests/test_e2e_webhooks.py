@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import httpx
 import pytest
 import stripe
 from detector import Detector
-from harness import FakeGateway, SidecarProcess, free_port
+from harness import SIDECAR, FakeGateway, SidecarProcess, free_port
 from mitmproxy import io
 from webhook_parts import (
     ADYEN_KEY,
@@ -371,3 +372,47 @@ def test_an_adyen_capture_on_the_sandbox_is_settled_at_the_app_by_its_capture_we
     finally:
         assert proc.stop() == 0
         app.close()
+
+
+def test_webhook_settings_a_run_cannot_use_are_reported_without_their_secrets(tmp_path: Path) -> None:
+    secret_hmac = "not-hex-but-a-secret-9f8e7d"
+    config = tmp_path / "sidecar.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "listen": {"port": free_port()},
+                "webhooks": {"deliver_to": "ftp://app.example/events", "deliver_timeout": 0, "signing_secret": []},
+                "connectors": {
+                    "adyen": {
+                        "accounts": {
+                            "default": {
+                                "api_key": "AQE_checkKey0001xyzabcdef",
+                                "merchant_account": "M",
+                                "hmac_key": [ADYEN_KEY, secret_hmac],
+                            },
+                            "half": {
+                                "api_key": "AQE_checkKey0002xyz",
+                                "merchant_account": "M",
+                                "webhook_username": "u",
+                            },
+                        }
+                    },
+                    "stripe": {
+                        "accounts": {"default": {"api_key": "sk_test_1", "webhook_secret": "env:NO_SUCH_ENV_VAR"}}
+                    },
+                },
+            }
+        )
+    )
+    r = subprocess.run([SIDECAR, "check", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert secret_hmac not in r.stdout + r.stderr and ADYEN_KEY not in r.stdout + r.stderr
+    for expected in (
+        "webhooks.deliver_to: must be an http(s) URL",
+        "webhooks.deliver_timeout:",
+        "webhooks.signing_secret:",
+        "connectors.adyen.accounts.default.hmac_key: an hmac_key is the hex string",
+        "webhook_username and webhook_password go together",
+        "connectors.stripe.accounts.default.webhook_secret: environment variable NO_SUCH_ENV_VAR is not set",
+    ):
+        assert expected in r.stderr, (expected, r.stderr)

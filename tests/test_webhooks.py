@@ -48,7 +48,7 @@ from connectors.kit.sandbox import (
 )
 from connectors.kit.sandbox import EventType as EngineEventType
 from connectors.kit.webhooks import (
-    Refusal,
+    RefusalReason,
     WebhookRefused,
     WebhookRequest,
     parse_signature_header,
@@ -81,7 +81,7 @@ def _run(connector: Any, req: WebhookRequest, creds: Any) -> list[WebhookEvent]:
     return done.value.value
 
 
-def refused(reason: Refusal, call: Any, *args: Any, **kw: Any) -> WebhookRefused:
+def refused(reason: RefusalReason, call: Any, *args: Any, **kw: Any) -> WebhookRefused:
     with pytest.raises(WebhookRefused) as refusal:
         call(*args, **kw)
     assert refusal.value.reason is reason, refusal.value.message
@@ -142,15 +142,15 @@ def test_stripe_verification_agrees_with_stripes_library() -> None:
 def test_stripe_refuses_unsigned_forged_tampered_and_stale_events() -> None:
     event = stripe_event("payment_intent.succeeded", intent())
     body, header = stripe_signed(event, timestamp=NOW)
-    refused(Refusal.UNSIGNED, stripe_events, body, None)
-    refused(Refusal.UNSIGNED, stripe_events, body, f"t={NOW}")
-    refused(Refusal.BAD_SIGNATURE, stripe_events, body, "not a signature header")
-    refused(Refusal.BAD_SIGNATURE, stripe_events, body.replace(b"1000", b"9000"), header)
-    refused(Refusal.BAD_SIGNATURE, stripe_events, body, header, secrets="whsec_someoneElse000000000000")
-    refused(Refusal.NOT_CONFIGURED, stripe_events, body, header, secrets=[])
+    refused(RefusalReason.UNSIGNED, stripe_events, body, None)
+    refused(RefusalReason.UNSIGNED, stripe_events, body, f"t={NOW}")
+    refused(RefusalReason.BAD_SIGNATURE, stripe_events, body, "not a signature header")
+    refused(RefusalReason.BAD_SIGNATURE, stripe_events, body.replace(b"1000", b"9000"), header)
+    refused(RefusalReason.BAD_SIGNATURE, stripe_events, body, header, secrets="whsec_someoneElse000000000000")
+    refused(RefusalReason.NOT_CONFIGURED, stripe_events, body, header, secrets=[])
     # 300 s, as stripe-python: older is refused, a clock running behind Stripe's is not.
     assert stripe_events(body, header, now=NOW + 300)
-    refusal = refused(Refusal.STALE, stripe_events, body, header, now=NOW + 301)
+    refusal = refused(RefusalReason.STALE, stripe_events, body, header, now=NOW + 301)
     assert refusal.status == 401 and refusal.type.value == "webhook_unverified"
     assert stripe_events(body, header, now=NOW - 3600)
 
@@ -161,13 +161,13 @@ def test_stripe_secrets_rotate_as_a_list() -> None:
         body, header = stripe_signed(event, secret, NOW)
         assert stripe_events(body, header, secrets=[STRIPE_SECRET, STRIPE_NEW_SECRET])
     body, header = stripe_signed(event, STRIPE_NEW_SECRET, NOW)
-    refused(Refusal.BAD_SIGNATURE, stripe_events, body, header, secrets=STRIPE_SECRET)
+    refused(RefusalReason.BAD_SIGNATURE, stripe_events, body, header, secrets=STRIPE_SECRET)
 
 
 def test_a_signed_body_that_is_no_stripe_event_is_malformed() -> None:
     for body in (b"[1, 2]", b"{not json", json.dumps({"type": "x"}).encode()):
         header = signature_header([STRIPE_SECRET], NOW, body)
-        assert refused(Refusal.MALFORMED, stripe_events, body, header).status == 400
+        assert refused(RefusalReason.MALFORMED, stripe_events, body, header).status == 400
 
 
 STRIPE_TABLE = [
@@ -242,6 +242,22 @@ def test_an_unknown_stripe_event_is_delivered_as_unknown_with_its_payload() -> N
     }
 
 
+def test_odd_shapes_in_a_verified_event_still_give_an_event() -> None:
+    """A verified event is never lost to a shape the tables do not expect: the gateway would send it again
+    and again, and the app would never hear of it."""
+    odd = [
+        {"object": "refund", "id": 5, "status": ["succeeded"], "metadata": [1], "amount": "10", "currency": 3},
+        {"object": "payment_intent", "id": "pi_1", "status": {}, "latest_charge": {"payment_method_details": []}},
+        {"object": "charge", "id": "ch_1", "payment_intent": None, "metadata": {"sidecar_reference": 7}},
+        {"object": "dispute", "id": "dp_1", "payment_intent": ["pi_1"]},
+    ]
+    for obj in odd:
+        event = stripe_webhooks.translate(Stripe(), stripe_event("refund.updated", obj))
+        assert event.id in ("evt_1Test", "pi_1", "ch_1", "dp_1") and event.payload["data"]["object"] == obj
+    item = adyen_item("CANCEL_OR_REFUND", additionalData={"modification.action": ["refund"]}, amount={"value": "1"})
+    assert adyen_webhooks.translate(item).type == "unknown"
+
+
 # -- Adyen ---------------------------------------------------------------------------------------------
 
 
@@ -268,13 +284,13 @@ def test_an_adyen_batch_is_verified_whole() -> None:
     second = adyen_signed(adyen_item("CAPTURE", originalReference="QFQTPCQ8HXSKGK82", pspReference="CAPTUREREF000001"))
     assert [e.connector_event for e in adyen_events(adyen_body(first, second))] == ["AUTHORISATION", "CAPTURE"]
     forged = {**second, "amount": {"currency": "EUR", "value": 999999}}
-    refused(Refusal.BAD_SIGNATURE, adyen_events, adyen_body(first, forged))
+    refused(RefusalReason.BAD_SIGNATURE, adyen_events, adyen_body(first, forged))
     unsigned = {**second, "additionalData": {}}
-    refused(Refusal.UNSIGNED, adyen_events, adyen_body(first, unsigned))
+    refused(RefusalReason.UNSIGNED, adyen_events, adyen_body(first, unsigned))
     other_key = adyen_signed(adyen_item(), ADYEN_NEW_KEY)
-    refused(Refusal.BAD_SIGNATURE, adyen_events, adyen_body(first, other_key))
+    refused(RefusalReason.BAD_SIGNATURE, adyen_events, adyen_body(first, other_key))
     assert len(adyen_events(adyen_body(first, other_key), keys=[ADYEN_KEY, ADYEN_NEW_KEY])) == 2  # rotation
-    refused(Refusal.NOT_CONFIGURED, adyen_events, adyen_body(first), keys=[])
+    refused(RefusalReason.NOT_CONFIGURED, adyen_events, adyen_body(first), keys=[])
 
 
 def test_adyen_basic_auth_when_the_account_sets_one() -> None:
@@ -286,7 +302,7 @@ def test_adyen_basic_auth_when_the_account_sets_one() -> None:
 
     assert adyen_events(body, headers=basic("adyen-hook", "pa:ss-word"), **account)
     for headers in ({}, basic("adyen-hook", "wrong"), basic("other", "pa:ss-word"), {"authorization": "Basic !!"}):
-        refused(Refusal.BASIC_AUTH, adyen_events, body, headers=headers, **account)
+        refused(RefusalReason.BASIC_AUTH, adyen_events, body, headers=headers, **account)
     with pytest.raises(ValueError, match="go together"):
         AdyenAccount(api_key="k", merchant_account="m", webhook_username="u")
     with pytest.raises(ValueError, match="hex"):
@@ -301,7 +317,7 @@ def test_what_is_no_adyen_notification_is_malformed() -> None:
         json.dumps({"notificationItems": []}).encode(),
         json.dumps({"notificationItems": [1]}).encode(),
     ):
-        assert refused(Refusal.MALFORMED, adyen_events, body).status == 400
+        assert refused(RefusalReason.MALFORMED, adyen_events, body).status == 400
 
 
 PSP, ORIGINAL = "MODIFICATIONREF1", "PAYMENTPSPREF001"

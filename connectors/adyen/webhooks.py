@@ -28,7 +28,7 @@ from connectors.kit.sandbox import Event as EngineEvent
 from connectors.kit.sandbox import EventType as EngineEventType
 from connectors.kit.sandbox import OperationState
 from connectors.kit.webhooks import (
-    Refusal,
+    RefusalReason,
     WebhookMessage,
     WebhookRefused,
     WebhookRequest,
@@ -140,7 +140,7 @@ def items_of(body: bytes) -> list[dict[str, Any]]:
     wrappers = data.get("notificationItems") if isinstance(data, dict) else None
     items = [w.get("NotificationRequestItem") for w in wrappers if isinstance(w, dict)] if wrappers else []
     if not items or len(items) != len(wrappers or ()) or not all(isinstance(item, dict) for item in items):
-        raise WebhookRefused(Refusal.MALFORMED, "the body is not an Adyen notification with notificationItems")
+        raise WebhookRefused(RefusalReason.MALFORMED, "the body is not an Adyen notification with notificationItems")
     return items
 
 
@@ -150,16 +150,16 @@ def verify(req: WebhookRequest, account: AdyenAccount) -> list[dict[str, Any]]:
     items = items_of(req.body)
     signatures = [_signature_of(item) for item in items]
     if not all(signatures):
-        raise WebhookRefused(Refusal.UNSIGNED, "a notification item has no additionalData.hmacSignature")
+        raise WebhookRefused(RefusalReason.UNSIGNED, "a notification item has no additionalData.hmacSignature")
     if not account.hmac_key:
-        raise WebhookRefused(Refusal.NOT_CONFIGURED, "the account has no hmac_key")
+        raise WebhookRefused(RefusalReason.NOT_CONFIGURED, "the account has no hmac_key")
     if account.webhook_username is not None and not _basic_auth_matches(req, account):
-        raise WebhookRefused(Refusal.BASIC_AUTH, "the webhook's basic auth is missing or wrong")
+        raise WebhookRefused(RefusalReason.BASIC_AUTH, "the webhook's basic auth is missing or wrong")
     keys = [bytes.fromhex(key.get_secret_value()) for key in account.hmac_key]
     for item, signature in zip(items, signatures, strict=True):
         # Every key is tried, so that the time taken says nothing about which one matched.
         if not sum(same(item_signature(item, key), signature) for key in keys):
-            raise WebhookRefused(Refusal.BAD_SIGNATURE, "a notification item's hmacSignature does not verify")
+            raise WebhookRefused(RefusalReason.BAD_SIGNATURE, "a notification item's hmacSignature does not verify")
     return items
 
 
@@ -195,8 +195,8 @@ def translate(item: dict[str, Any]) -> WebhookEvent:
     success = _signed_text(item.get("success"))
     psp, original = _text(item.get("pspReference")) or "", _text(item.get("originalReference"))
     extra = item.get("additionalData") if isinstance(item.get("additionalData"), dict) else {}
-    rule = _CANCEL_OR_REFUND.get(extra.get("modification.action")) if code == "CANCEL_OR_REFUND" else None
-    rule = rule or TRANSLATIONS.get(code)
+    action = _text(extra.get("modification.action")) or ""
+    rule = _CANCEL_OR_REFUND.get(action) if code == "CANCEL_OR_REFUND" else TRANSLATIONS.get(code)
     amount = item.get("amount") if isinstance(item.get("amount"), dict) else {}
     common: dict[str, Any] = {
         "connector": "adyen",

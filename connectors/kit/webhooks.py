@@ -32,7 +32,7 @@ class WebhookRequest:
     now: float  # the runtime's clock (Unix seconds): connectors have none, and some gateways sign a time
 
 
-class Refusal(StrEnum):
+class RefusalReason(StrEnum):
     """Why a webhook was refused: the label of the refusal counter. In this order, the one that says most
     about a webhook that every account refused."""
 
@@ -48,15 +48,15 @@ class WebhookRefused(SidecarError):
     """A webhook not taken: 401 `webhook_unverified`, or 400 for a body that is no webhook of the gateway.
     The message never quotes a signature or a secret."""
 
-    def __init__(self, reason: Refusal, message: str) -> None:
-        kind = ErrorType.INVALID_REQUEST if reason is Refusal.MALFORMED else ErrorType.WEBHOOK_UNVERIFIED
+    def __init__(self, reason: RefusalReason, message: str) -> None:
+        kind = ErrorType.INVALID_REQUEST if reason is RefusalReason.MALFORMED else ErrorType.WEBHOOK_UNVERIFIED
         super().__init__(kind, message)
         self.reason = reason
 
 
 def most_telling(refusals: Iterable[WebhookRefused]) -> WebhookRefused:
-    """Of the refusals of every account tried, the one to answer with (the first in `Refusal`'s order)."""
-    order = list(Refusal)
+    """Of the refusals of every account tried, the one to answer with (the first in `RefusalReason`'s order)."""
+    order = list(RefusalReason)
     return min(refusals, key=lambda r: order.index(r.reason))
 
 

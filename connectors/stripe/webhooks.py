@@ -26,7 +26,7 @@ from connectors.kit.sandbox import CaptureMode, PaymentRecord
 from connectors.kit.sandbox import Event as EngineEvent
 from connectors.kit.sandbox import EventType as EngineEventType
 from connectors.kit.webhooks import (
-    Refusal,
+    RefusalReason,
     WebhookMessage,
     WebhookRefused,
     WebhookRequest,
@@ -63,21 +63,23 @@ def verify(req: WebhookRequest, secrets: Sequence[SecretStr]) -> None:
     """Raises WebhookRefused unless a `v1` signature is the HMAC of one of `secrets`, made in the last 300 s."""
     header = req.headers.get(HEADER)
     if not header:
-        raise WebhookRefused(Refusal.UNSIGNED, "no Stripe-Signature header")
+        raise WebhookRefused(RefusalReason.UNSIGNED, "no Stripe-Signature header")
     if not secrets:
-        raise WebhookRefused(Refusal.NOT_CONFIGURED, "the account has no webhook_secret")
+        raise WebhookRefused(RefusalReason.NOT_CONFIGURED, "the account has no webhook_secret")
     try:
         timestamp, signatures = parse_signature_header(header)
     except ValueError:
-        raise WebhookRefused(Refusal.BAD_SIGNATURE, "Stripe-Signature has no timestamp") from None
+        raise WebhookRefused(RefusalReason.BAD_SIGNATURE, "Stripe-Signature has no timestamp") from None
     if not signatures:
-        raise WebhookRefused(Refusal.UNSIGNED, "Stripe-Signature has no v1 signature")
+        raise WebhookRefused(RefusalReason.UNSIGNED, "Stripe-Signature has no v1 signature")
     expected = [timestamped_signature(secret.get_secret_value(), timestamp, req.body) for secret in secrets]
     # Every pair is compared, so that the time taken says nothing about which one matched.
     if not sum(same(mine, theirs) for mine in expected for theirs in signatures):
-        raise WebhookRefused(Refusal.BAD_SIGNATURE, "no Stripe-Signature v1 signature matches the account's secret")
+        raise WebhookRefused(
+            RefusalReason.BAD_SIGNATURE, "no Stripe-Signature v1 signature matches the account's secret"
+        )
     if timestamp < req.now - TOLERANCE_SECONDS:
-        raise WebhookRefused(Refusal.STALE, f"the signature is more than {TOLERANCE_SECONDS} s old")
+        raise WebhookRefused(RefusalReason.STALE, f"the signature is more than {TOLERANCE_SECONDS} s old")
 
 
 def events(connector: Stripe, req: WebhookRequest, secrets: Sequence[SecretStr]) -> list[WebhookEvent]:
@@ -88,7 +90,7 @@ def events(connector: Stripe, req: WebhookRequest, secrets: Sequence[SecretStr])
     except orjson.JSONDecodeError:
         event = None
     if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)):
-        raise WebhookRefused(Refusal.MALFORMED, "the body is not a Stripe event")
+        raise WebhookRefused(RefusalReason.MALFORMED, "the body is not a Stripe event")
     return [translate(connector, event)]
 
 
@@ -102,7 +104,7 @@ def translate(connector: Stripe, event: dict[str, Any]) -> WebhookEvent:
     fields = _object_fields(connector, obj, kind)
     event_type = fields.pop("type", None) or EVENT_TYPES.get(kind, EventType.UNKNOWN)
     fields.setdefault("object", "payment")
-    fields.setdefault("id", obj.get("id") if isinstance(obj.get("id"), str) else event["id"])
+    fields["id"] = fields.get("id") or _text(obj.get("id")) or event["id"]
     return WebhookEvent(
         connector=connector.name,
         type=event_type,
@@ -118,8 +120,8 @@ def _object_fields(connector: Stripe, obj: dict[str, Any], kind: str) -> dict[st
         case "payment_intent":
             try:
                 payment = connector._payment_from_intent(obj)
-            except (SidecarError, ValidationError):  # an intent the connector cannot read: the event still goes
-                return {}
+            except (SidecarError, ValidationError, AttributeError, TypeError):
+                return {}  # an intent the connector cannot read: the event still goes, with its payload
             return {
                 "status": payment.status,
                 "amount": payment.captured or payment.amount,
@@ -128,18 +130,18 @@ def _object_fields(connector: Stripe, obj: dict[str, Any], kind: str) -> dict[st
         case "charge":
             amount = obj.get("amount_refunded") if kind == "charge.refunded" else obj.get("amount_captured")
             return {
-                "id": _text(obj.get("payment_intent")) or obj.get("id"),
+                "id": _text(obj.get("payment_intent")),
                 "amount": amount_of(CURRENCIES, amount, obj.get("currency")),
-                "reference": _reference(obj),
+                "reference": _reference_of(obj),
             }
         case "refund":
-            status = REFUND_STATUS.get(obj.get("status"), RefundStatus.MANUAL_REVIEW)
+            status = REFUND_STATUS.get(_text(obj.get("status")) or "", RefundStatus.MANUAL_REVIEW)
             fields: dict[str, Any] = {
                 "object": "refund",
                 "payment_id": _text(obj.get("payment_intent")),
                 "status": status,
                 "amount": amount_of(CURRENCIES, obj.get("amount"), obj.get("currency")),
-                "reference": _reference(obj),
+                "reference": _reference_of(obj),
             }
             if kind in _REFUND_EVENTS:
                 fields["type"] = _REFUND_TYPES.get(status, EventType.UNKNOWN)
@@ -155,6 +157,10 @@ def _object_fields(connector: Stripe, obj: dict[str, Any], kind: str) -> dict[st
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _reference_of(obj: dict[str, Any]) -> str | None:
+    return _text(_reference(obj)) if isinstance(obj.get("metadata"), dict) else None
 
 
 # -- the sandbox's events -----------------------------------------------------------------------------
