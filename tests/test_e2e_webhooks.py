@@ -36,7 +36,7 @@ from webhook_parts import (
 )
 
 from connectors.kit.sandbox import Call, Capture, CaptureMode, CardInput, CreatePayment, SandboxPolicy
-from sidecar.config import WebhookSettings
+from sidecar.config import Settings
 from sidecar.sandbox import ADYEN_SANDBOX_MERCHANT
 from sidecar.sandbox.webhooks import STRIPE_SANDBOX_WEBHOOK_SECRET, WebhookSender, adyen_render, listener_url
 
@@ -338,7 +338,7 @@ def test_an_adyen_capture_on_the_sandbox_is_settled_at_the_app_by_its_capture_we
     }
     proc = SidecarProcess(tmp_path, {"webhooks": config}).start()
     try:
-        url = listener_url(WebhookSettings.model_validate(config), "adyen")
+        url = listener_url(Settings(webhooks=config), "adyen")
         assert url is not None
 
         async def flow() -> None:

@@ -14,7 +14,7 @@ from webhook_parts import Clock, adyen_ids, engine
 
 from connectors.kit.sandbox import Call, Capture, CaptureMode, CardInput, CreatePayment, Event, SandboxPolicy, Void
 from connectors.kit.webhooks import WebhookMessage
-from sidecar.config import WebhookSettings
+from sidecar.config import Settings
 from sidecar.sandbox.webhooks import ADYEN_SANDBOX_HMAC_KEY, WebhookSender, adyen_render, listener_url
 
 MERCHANT = "SidecarSandboxECOM"
@@ -112,8 +112,10 @@ def test_a_listener_that_is_down_drops_after_every_attempt_and_events_without_a_
 
 
 def test_the_listener_url() -> None:
-    settings = WebhookSettings(deliver_to="http://127.0.0.1:9/e", signing_secret="s")
-    assert listener_url(settings, "adyen") == "http://127.0.0.1:8090/v1/webhooks/adyen"
-    on_v6 = settings.model_copy(update={"listen": settings.listen.model_copy(update={"host": "::", "port": 9443})})
+    hooks = {"deliver_to": "http://127.0.0.1:9/e", "signing_secret": "s"}
+    assert listener_url(Settings(), "adyen") is None  # no webhooks section: nothing would take them
+    assert listener_url(Settings(webhooks=hooks), "adyen") == "http://127.0.0.1:8090/v1/webhooks/adyen"
+    on_v6 = Settings(webhooks={**hooks, "listen": {"host": "::", "port": 9443}})
     assert listener_url(on_v6, "stripe") == "http://[::1]:9443/v1/webhooks/stripe"
-    assert listener_url(settings.model_copy(update={"listen": None}), "adyen") is None
+    canonical = Settings(webhooks={**hooks, "listen": None}, listen={"port": 8181})
+    assert listener_url(canonical, "adyen") == "http://127.0.0.1:8181/v1/webhooks/adyen"

@@ -24,7 +24,7 @@ from connectors.adyen import webhooks as adyen_webhooks
 from connectors.kit.sandbox import Event
 from connectors.kit.webhooks import WebhookMessage
 from connectors.stripe import webhooks as stripe_webhooks
-from sidecar.config import WebhookSettings
+from sidecar.config import Settings
 
 log = structlog.get_logger("sidecar.sandbox")
 
@@ -47,14 +47,15 @@ def sandbox_webhook_credentials(connector: str) -> dict[str, str]:
     return {}
 
 
-def listener_url(settings: WebhookSettings, connector: str) -> str | None:
-    """Where the sandbox sends a connector's webhooks: the sidecar's webhook listener, if it has one."""
-    if settings.listen is None:
+def listener_url(settings: Settings, connector: str) -> str | None:
+    """Where the sandbox sends a connector's webhooks: the sidecar's webhook listener, else its canonical
+    listener (which serves the same paths); None without a `webhooks` section (nothing to deliver to)."""
+    if settings.webhooks is None:
         return None
-    host = settings.listen.host
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    listen = settings.webhooks.listen or settings.listen
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(listen.host, listen.host)
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{settings.listen.port}/v1/webhooks/{connector}"
+    return f"http://{shown}:{listen.port}/v1/webhooks/{connector}"
 
 
 def adyen_render(merchant_account: str) -> Render:
