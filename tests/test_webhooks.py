@@ -112,7 +112,7 @@ def test_a_stripe_event_signed_by_stripes_library_verifies_and_translates() -> N
 def test_stripe_verification_agrees_with_stripes_library() -> None:
     """Every header shape the library accepts we accept, and what it refuses we refuse."""
     body = json.dumps(stripe_event("payment_intent.canceled", intent("canceled"))).encode()
-    good = stripe.WebhookSignature._compute_signature(f"{NOW}.{body.decode()}", STRIPE_SECRET)
+    good = stripe.WebhookSignature.generate_signature_header(body.decode(), STRIPE_SECRET, NOW).split("v1=")[1]
     cases = {
         f"t={NOW},v1={good}": True,
         f"t={NOW},v1={'0' * 64},v1={good}": True,  # several v1: any may match
@@ -145,6 +145,7 @@ def test_stripe_refuses_unsigned_forged_tampered_and_stale_events() -> None:
     refused(RefusalReason.UNSIGNED, stripe_events, body, None)
     refused(RefusalReason.UNSIGNED, stripe_events, body, f"t={NOW}")
     refused(RefusalReason.BAD_SIGNATURE, stripe_events, body, "not a signature header")
+    refused(RefusalReason.BAD_SIGNATURE, stripe_events, body, f"t={NOW},v1=\udcff{'0' * 63}")  # a non-UTF-8 byte
     refused(RefusalReason.BAD_SIGNATURE, stripe_events, body.replace(b"1000", b"9000"), header)
     refused(RefusalReason.BAD_SIGNATURE, stripe_events, body, header, secrets="whsec_someoneElse000000000000")
     refused(RefusalReason.NOT_CONFIGURED, stripe_events, body, header, secrets=[])
@@ -316,6 +317,8 @@ def test_what_is_no_adyen_notification_is_malformed() -> None:
         b"{}",
         json.dumps({"notificationItems": []}).encode(),
         json.dumps({"notificationItems": [1]}).encode(),
+        json.dumps({"notificationItems": 5}).encode(),
+        json.dumps({"notificationItems": [{"NotificationRequestItem": {}}, {"other": {}}]}).encode(),
     ):
         assert refused(RefusalReason.MALFORMED, adyen_events, body).status == 400
 

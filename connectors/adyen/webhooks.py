@@ -138,8 +138,9 @@ def items_of(body: bytes) -> list[dict[str, Any]]:
     except orjson.JSONDecodeError:
         data = None
     wrappers = data.get("notificationItems") if isinstance(data, dict) else None
-    items = [w.get("NotificationRequestItem") for w in wrappers if isinstance(w, dict)] if wrappers else []
-    if not items or len(items) != len(wrappers or ()) or not all(isinstance(item, dict) for item in items):
+    wrappers = wrappers if isinstance(wrappers, list) else []
+    items = [w.get("NotificationRequestItem") if isinstance(w, dict) else None for w in wrappers]
+    if not items or not all(isinstance(item, dict) for item in items):
         raise WebhookRefused(RefusalReason.MALFORMED, "the body is not an Adyen notification with notificationItems")
     return items
 

@@ -86,8 +86,13 @@ Secrets = Annotated[tuple[SecretStr, ...], BeforeValidator(_one_or_many)]
 
 
 def same(a: str | bytes, b: str | bytes) -> bool:
-    """Constant-time equality of two signatures or secrets (text compared as UTF-8)."""
-    return hmac.compare_digest(a.encode() if isinstance(a, str) else a, b.encode() if isinstance(b, str) else b)
+    """Constant-time equality of two signatures or secrets, text compared as UTF-8 (a header's bytes that are
+    not, kept by the HTTP layer as surrogates, compare as what they were)."""
+    return hmac.compare_digest(_bytes(a), _bytes(b))
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
 
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
