@@ -1,6 +1,7 @@
 """Masked copies of every exchange for people to inspect: the app's call (canonical, or through the
-forward proxy) and each gateway call it caused, linked by request id, into mitmweb's view and, with
-`save_masked_flows`, to a file. The live flows themselves are never kept or saved."""
+forward proxy) and each gateway call it caused, a gateway's webhook and its deliveries to the app,
+linked by request id, into mitmweb's view and, with `save_masked_flows`, to a file. The live flows
+themselves are never kept or saved."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ class AuditFlows:
     def _app_call(self, flow: http.HTTPFlow) -> None:
         if not self.keeping or flow.metadata.get(INTERNAL) or flow.request.method == "CONNECT":
             return
-        if on_listener(flow, ctx.options.canonical_mode) or on_listener(flow, ctx.options.forward_mode):
+        if flow.metadata.get("operation") == "webhook":  # a gateway's webhook, on any listener (addons/webhooks.py)
+            self._keep(masked_app_flow(flow, self.masker, "webhook call"))
+        elif on_listener(flow, ctx.options.canonical_mode) or on_listener(flow, ctx.options.forward_mode):
             self._keep(masked_app_flow(flow, self.masker))
 
     def _gateway_call(self, exchange: GatewayExchange) -> None:

@@ -1,7 +1,8 @@
 """The service endpoints, answered at request headers so nothing else is involved: `/healthz` (the
 process serves), `/readyz` (listeners up, not draining) and `/metrics` (Prometheus text format,
 sidecar.metrics). On the canonical listener beside the API; on the ops listener (`ops_mode`), which
-faces the pod network for kubelet probes and Prometheus, alone: anything else there is 404."""
+faces the pod network for kubelet probes and Prometheus, alone: anything else there is 404. The webhook
+listener, facing the ingress, has `/healthz` only."""
 
 from __future__ import annotations
 
@@ -44,9 +45,10 @@ class Health:
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         ops = on_listener(flow, self.ops_mode)
-        if not ops and not on_listener(flow, ctx.options.canonical_mode):
-            return
         path = flow.request.path.split("?", 1)[0]
+        webhooks = path == "/healthz" and on_listener(flow, ctx.options.webhook_mode)
+        if not (ops or webhooks or on_listener(flow, ctx.options.canonical_mode)):
+            return
         if flow.request.method != "GET" or path not in _PATHS:
             if ops:  # every request there is answered here: the listener has no upstream to go to
                 flow.metadata[INTERNAL] = True

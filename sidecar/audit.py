@@ -1,12 +1,13 @@
 """Every gateway call written down once, masked: the "connector call" log line (like
 connector-service's golden log line), its metrics, and a masked record for whoever else keeps
 exchanges (the mitmweb view, the saved-flows file). Masking happens here, once per call, so the
-safety-net metric counts each catch once."""
+safety-net metric counts each catch once. A webhook's delivery to the app is written down the same
+way, as a "webhook delivery" line."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import structlog
 
@@ -40,10 +41,11 @@ class GatewayExchange:
     response_body: str | None = None
     response_bytes: int | None = None
     error_type: str | None = None
+    kind: str = "gateway call"  # or "delivery call": a webhook's event POSTed to the app
 
 
-# Every field but the wall-clock start (the log line has its own timestamp).
-_LOGGED = tuple(f.name for f in fields(GatewayExchange) if f.name != "started")
+# Every field but the wall-clock start (the log line has its own timestamp) and the kind (the line's message).
+_LOGGED = tuple(f.name for f in fields(GatewayExchange) if f.name not in ("started", "kind"))
 
 
 def content_type(headers: Mapping[str, str]) -> str | None:
@@ -75,35 +77,76 @@ class Audit:
         started: float,
         latency: float,
     ) -> GatewayExchange:
-        exchange = GatewayExchange(
-            request_id=request_id,
-            connector=connector,
-            account=account,
-            operation=operation,
-            step=request.step or None,
-            method=request.method,
-            url=masker.url(request.url),
-            request_headers=masker.headers(request.headers.items()),
-            request_body=masker.body(content_type(request.headers), request.body),
-            request_bytes=len(request.body or b""),
-            started=started,
-            latency_ms=round(latency * 1000, 3),
-            outcome=outcome_of(response, error),
-            status_code=response.status if response is not None else None,
-            response_headers=masker.headers(response.headers.items()) if response is not None else None,
-            response_body=masker.body(content_type(response.headers), response.body, gateway_ids=True)
-            if response
-            else None,
-            response_bytes=len(response.body) if response is not None else None,
-            error_type=error.type.value if error else None,
+        exchange = _record(
+            masker, request_id, connector, account, operation, request, response, error, started, latency
         )
-        try:
-            line = {name: getattr(exchange, name) for name in _LOGGED}
-            log.info("connector call", **{k: v for k, v in line.items() if v is not None})
-        except Exception:  # a log line that cannot be written must never fail a payment call
-            log.error("could not write a connector call line", connector=connector, operation=operation)
+        self._write("connector call", exchange)
         metrics.GATEWAY_CALLS.labels(connector, operation, exchange.outcome).inc()
         metrics.GATEWAY_LATENCY.labels(connector, operation).observe(latency)
+        return exchange
+
+    def delivery(
+        self,
+        masker: Masker,
+        *,
+        request_id: str,
+        connector: str,
+        account: str,
+        request: GatewayRequest,
+        response: GatewayResponse | None,
+        error: SidecarError | None,
+        started: float,
+        latency: float,
+    ) -> GatewayExchange:
+        """A webhook's event POSTed to the app (its metrics are the webhook service's)."""
+        exchange = replace(
+            _record(masker, request_id, connector, account, "webhook", request, response, error, started, latency),
+            kind="delivery call",
+        )
+        self._write("webhook delivery", exchange)
+        return exchange
+
+    def _write(self, message: str, exchange: GatewayExchange) -> None:
+        try:
+            line = {name: getattr(exchange, name) for name in _LOGGED}
+            log.info(message, **{k: v for k, v in line.items() if v is not None})
+        except Exception:  # a log line that cannot be written must never fail a payment call
+            log.error("could not write a call's line", connector=exchange.connector, operation=exchange.operation)
         for sink in self.sinks:
             sink(exchange)
-        return exchange
+
+
+def _record(
+    masker: Masker,
+    request_id: str,
+    connector: str,
+    account: str,
+    operation: str,
+    request: GatewayRequest,
+    response: GatewayResponse | None,
+    error: SidecarError | None,
+    started: float,
+    latency: float,
+) -> GatewayExchange:
+    return GatewayExchange(
+        request_id=request_id,
+        connector=connector,
+        account=account,
+        operation=operation,
+        step=request.step or None,
+        method=request.method,
+        url=masker.url(request.url),
+        request_headers=masker.headers(request.headers.items()),
+        request_body=masker.body(content_type(request.headers), request.body),
+        request_bytes=len(request.body or b""),
+        started=started,
+        latency_ms=round(latency * 1000, 3),
+        outcome=outcome_of(response, error),
+        status_code=response.status if response is not None else None,
+        response_headers=masker.headers(response.headers.items()) if response is not None else None,
+        response_body=masker.body(content_type(response.headers), response.body, gateway_ids=True)
+        if response
+        else None,
+        response_bytes=len(response.body) if response is not None else None,
+        error_type=error.type.value if error else None,
+    )

@@ -76,6 +76,8 @@ def _summary(settings: Settings, path: Path | None) -> str:
     ]
     if settings.ops.enabled:
         lines.append(f"  ops listener (health, metrics): {settings.ops.host}:{settings.ops.port}")
+    if settings.webhooks is not None and settings.webhooks.listen is not None:
+        lines.append(f"  webhook listener: {settings.webhooks.listen.host}:{settings.webhooks.listen.port}")
     for name, conn in settings.connectors.items():
         if conn.uses_sandbox:
             lines.append(f"  {name}: sandbox")

@@ -63,6 +63,9 @@ def host_port(entry: str) -> tuple[str, int]:
 
 
 def _resolve_if_str(value: Any) -> Any:
+    """A reference resolved; in a list (secrets being rotated), each one."""
+    if isinstance(value, list):
+        return [_resolve_if_str(item) for item in value]
     return resolve_secret(value) if isinstance(value, str) else value
 
 
@@ -277,6 +280,40 @@ class ForwardProxySettings(_Section):
     ca: CASettings = Field(default_factory=CASettings)
 
 
+class WebhookListen(Listen):
+    host: str = "0.0.0.0"  # it faces the ingress
+    port: int = Field(default=8090, ge=1, le=65535)
+
+
+class WebhookSettings(_Section):
+    """Gateways' webhooks: verified, translated and delivered to the app (API.md v1.1, "Webhooks")."""
+
+    listen: WebhookListen | None = Field(
+        default_factory=WebhookListen,
+        description="The webhook listener, facing the ingress: only the webhook paths and /healthz; null for none "
+        "(the canonical listener serves the same paths for local use).",
+    )
+    deliver_to: str = Field(description="The app's URL that each verified event is POSTed to.")
+    deliver_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds the app has to answer 2xx for every event of a webhook; else the gateway gets 503 "
+        "and sends it again. Keep it below the gateways' own timeouts (Adyen: 10 s).",
+    )
+    signing_secret: Annotated[list[SecretRef], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = Field(
+        min_length=1,
+        description="Signs each delivery (X-Sidecar-Signature); a list while rotating: one v1 per secret.",
+    )
+
+    @field_validator("deliver_to")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL")
+        return url
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -401,6 +438,11 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     save_flows: Path | None = Field(default=None, description="Append masked copies of every flow to this file.")
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    webhooks: WebhookSettings | None = Field(
+        default=None,
+        description="The webhook listener and delivery to the app. Without it, the canonical listener's webhook "
+        "paths answer with the verified, translated events themselves.",
+    )
     connectors: dict[str, ConnectorSettings] = Field(default_factory=_default_connectors)
     # After `connectors`, which its check reads.
     default_connector: str | None = None

@@ -21,15 +21,18 @@ def _headers(masked: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in masked.items() if k.lower() not in _FRAMING}
 
 
-def masked_app_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
-    """A masked copy of an app's call: to the canonical API, or to a gateway through the forward proxy."""
+def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call") -> http.HTTPFlow:
+    """A masked copy of an app's call: to the canonical API, or to a gateway through the forward proxy;
+    or, as a "webhook call", of a gateway's webhook, whose body is the gateway's own (its ids kept)."""
     req = live.request
     copy = http.HTTPFlow(live.client_conn.copy(), live.server_conn.copy())
     copy.request = http.Request.make(
         req.method,
         masker.url(req.url),
         # Decoded where the app compressed it: a gzip body would otherwise be withheld as unparsed.
-        masker.body(req.headers.get("content-type"), req.get_content(strict=False)).encode(),
+        masker.body(
+            req.headers.get("content-type"), req.get_content(strict=False), gateway_ids=kind == "webhook call"
+        ).encode(),
         _headers(masker.headers(req.headers.items(multi=True))),
     )
     if live.client_conn.proxy_mode.type_name == "reverse":
@@ -49,7 +52,7 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
     meta = live.metadata
     label(
         copy,
-        "app call",
+        kind,
         meta.get("request_id", ""),
         meta.get("connector", "-"),
         meta.get("operation", "-"),
@@ -59,7 +62,8 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker) -> http.HTTPFlow:
 
 
 def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:
-    """The gateway call a canonical call caused, made from its already-masked record."""
+    """The gateway call a canonical call caused (or a webhook's delivery to the app), made from its
+    already-masked record."""
     url = urlsplit(ex.url)
     port = url.port or (443 if url.scheme == "https" else 80)
     client = connection.Client(peername=("127.0.0.1", 0), sockname=("127.0.0.1", 0), timestamp_start=ex.started)
@@ -75,7 +79,7 @@ def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:
         f.response.timestamp_start = f.response.timestamp_end = finished
     else:
         f.error = flow.Error(f"{ex.error_type}: outcome {ex.outcome}", finished)
-    label(f, "gateway call", ex.request_id, ex.connector, ex.operation, ex.outcome, ex.step)
+    label(f, ex.kind, ex.request_id, ex.connector, ex.operation, ex.outcome, ex.step)
     return f
 
 

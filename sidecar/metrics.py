@@ -85,6 +85,46 @@ CLIENT_CONNECTIONS_TIMED_OUT = Counter(
     registry=REGISTRY,
 )
 
+WEBHOOKS_RECEIVED = Counter(
+    "sidecar_webhooks_received",
+    "Gateways' webhook requests received, by connector (`-`: a path naming no configured connector).",
+    ["connector"],
+    registry=REGISTRY,
+)
+WEBHOOKS_VERIFIED = Counter(
+    "sidecar_webhooks_verified",
+    "Webhook requests whose signatures verified (a whole batch), by connector.",
+    ["connector"],
+    registry=REGISTRY,
+)
+WEBHOOKS_REFUSED = Counter(
+    "sidecar_webhooks_refused",
+    "Webhook requests refused, nothing delivered, by connector and reason: unsigned, bad_signature, stale, "
+    "basic_auth, not_configured, malformed.",
+    ["connector", "reason"],
+    registry=REGISTRY,
+)
+WEBHOOK_EVENTS = Counter(
+    "sidecar_webhook_events",
+    "Verified events, by connector and canonical type (`unknown`: a gateway event type no table has).",
+    ["connector", "type"],
+    registry=REGISTRY,
+)
+WEBHOOK_DELIVERIES = Counter(
+    "sidecar_webhook_deliveries",
+    "Events POSTed to the app, by connector and outcome: delivered (2xx), app_error (another status), "
+    "timeout (no answer within deliver_timeout), unreachable (no connection, or it broke).",
+    ["connector", "outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_DELIVERY_LATENCY = Histogram(
+    "sidecar_webhook_delivery_latency_seconds",
+    "Time from POSTing an event to the app to its whole answer (or the fault).",
+    ["connector"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

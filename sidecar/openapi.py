@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from connectors.kit.errors import HTTP_STATUS, ErrorType
-from connectors.kit.models import ErrorBody, Health
+from connectors.kit.models import ErrorBody, Health, WebhookEvent
 from sidecar.api import ROUTES
 
 REF = "#/components/schemas/{model}"
@@ -69,8 +69,78 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
     }
 
 
+def _webhook_paths() -> dict[str, Any]:
+    """The gateways' side: their own bodies in, their own success answers out (API.md v1.1, "Webhooks")."""
+    connector = {
+        "name": "connector",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The connector whose gateway sends the webhook (stripe, adyen).",
+    }
+    account = {
+        "name": "account",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Verify with this account's secret only; without it every account is tried.",
+    }
+    paths = {}
+    for path, parameters in (
+        ("/v1/webhooks/{connector}", [connector]),
+        ("/v1/webhooks/{connector}/{account}", [connector, account]),
+    ):
+        paths[path] = {
+            "post": {
+                "operationId": "webhook" if len(parameters) == 1 else "webhook_for_account",
+                "summary": "Verify a gateway's webhook, translate its events and deliver them to `webhooks.deliver_to`",
+                "description": "Served on the webhook listener and, for local use, on the canonical one. The "
+                "gateway's success answer (Adyen `[accepted]`) comes only once the app answered 2xx to every "
+                'event; without a `webhooks` section the answer is `{"events": [WebhookEvent...]}`.',
+                "parameters": parameters,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"description": "The gateway's own body, unchanged."}}},
+                },
+                "responses": {
+                    "200": {"description": "Every event verified and delivered; the gateway's own success answer."},
+                    "400": {"$ref": "#/components/responses/Error"},
+                    "401": {"$ref": "#/components/responses/Error"},
+                    "404": {"$ref": "#/components/responses/Error"},
+                    "413": {"$ref": "#/components/responses/Error"},
+                    "503": {"$ref": "#/components/responses/Error"},
+                },
+            }
+        }
+    return paths
+
+
+# What the sidecar POSTs to `webhooks.deliver_to`: OpenAPI 3.1's own place for calls the API makes.
+DELIVERY = {
+    "post": {
+        "operationId": "deliver_webhook_event",
+        "summary": "One verified gateway event, POSTed to `webhooks.deliver_to`",
+        "parameters": [
+            {
+                "name": "X-Sidecar-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": '`t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>`, one `v1` per '
+                "`webhooks.signing_secret`.",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="WebhookEvent")}}},
+        },
+        "responses": {"200": {"description": "Any 2xx within `deliver_timeout`: taken. Anything else: sent again."}},
+    }
+}
+
+
 def build() -> dict[str, Any]:
-    models: set[type[BaseModel]] = {ErrorBody, Health}
+    models: set[type[BaseModel]] = {ErrorBody, Health, WebhookEvent}
     for route in ROUTES:
         models.add(route.response)
         if route.body:
@@ -105,6 +175,7 @@ def build() -> dict[str, Any]:
                 "responses": {"200": _json(Health, what), "503": _json(Health, "Not ready")},
             }
         }
+    paths.update(_webhook_paths())
     paths["/openapi.json"] = {
         "get": {
             "operationId": "openapi",
@@ -122,6 +193,7 @@ def build() -> dict[str, Any]:
             "description": "Canonical payment calls, translated to each gateway by its connector.",
         },
         "paths": paths,
+        "webhooks": {"webhookEvent": DELIVERY},
         "components": {
             "schemas": schema["$defs"],
             "responses": {"Error": _json(ErrorBody, "An error of one of the documented types (see `error.type`).")},

@@ -87,6 +87,9 @@ def _ports_in_use(settings: Settings) -> list[str]:
         listeners.append(("web.port", settings.web.host, settings.web.port))
     if settings.ops.enabled:
         listeners.append(("ops.port", settings.ops.host, settings.ops.port))
+    if settings.webhooks and settings.webhooks.listen:
+        listen = settings.webhooks.listen
+        listeners.append(("webhooks.listen.port", listen.host, listen.port))
     if any(c.uses_sandbox for c in settings.connectors.values()):
         sb = settings.sandbox
         listeners += [("sandbox.stripe_port", sb.host, sb.stripe_port), ("sandbox.adyen_port", sb.host, sb.adyen_port)]

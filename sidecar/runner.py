@@ -20,11 +20,13 @@ from addons.error_pages import ErrorPages
 from addons.forward import Forward
 from addons.health import Health
 from addons.startup import StartupErrors
+from addons.webhooks import Webhooks
 from connectors.kit.masking import Sensitivity
 from sidecar import ca, fdlimit, metrics, openapi
 from sidecar.api import CanonicalApi
 from sidecar.audit import Audit
 from sidecar.config import ConfigError, Settings
+from sidecar.delivery import AppDelivery
 from sidecar.dispatch import Dispatcher
 from sidecar.drain import Drain
 from sidecar.forward import ForwardProxy
@@ -33,7 +35,9 @@ from sidecar.outbound import OutboundPool
 from sidecar.registry import REGISTRY
 from sidecar.sandbox import start_sandbox
 from sidecar.sandbox.tls import make_sandbox_tls
+from sidecar.sandbox.webhooks import listener_url
 from sidecar.web import MaskedView, SidecarWebMaster
+from sidecar.webhooks import WebhookService
 
 log = structlog.get_logger("sidecar")
 
@@ -74,7 +78,13 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         sandbox_tls = make_sandbox_tls()
         cleanup.callback(sandbox_tls.remove)
         s = settings.sandbox
-        sandbox = await start_sandbox(s.host, s.stripe_port, s.adyen_port, sandbox_tls.server_context)
+        # The sandbox gateways send their webhooks to this sidecar, as the real ones would.
+        senders = {
+            name: url
+            for name, conf in settings.connectors.items()
+            if conf.uses_sandbox and (url := listener_url(settings, name)) is not None
+        }
+        sandbox = await start_sandbox(s.host, s.stripe_port, s.adyen_port, sandbox_tls.server_context, senders)
         cleanup.push_async_callback(sandbox.close)
     pool = OutboundPool()
     cleanup.push_async_callback(pool.aclose)
@@ -83,6 +93,10 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         settings, pool, audit, sandbox.base_urls if sandbox else {}, sandbox_tls.ca_file if sandbox_tls else None
     )
     api = CanonicalApi(dispatcher, openapi.document)
+    delivery = AppDelivery(settings.webhooks) if settings.webhooks else None
+    if delivery is not None:
+        cleanup.push_async_callback(delivery.aclose)
+    webhooks = WebhookService(dispatcher, audit, settings.webhooks, delivery)
     health = Health(pool)
     forward = Forward(ForwardProxy(dispatcher))
     connections = ClientConnections()
@@ -107,6 +121,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         ErrorPages(),
         connections,
         health,
+        Webhooks(webhooks),  # before Canonical: it also answers the webhook paths of the canonical listener
         Canonical(api),
         forward,
         AuditFlows(audit, app_masker, view),
@@ -123,13 +138,16 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
     forward_spec = f"regular@{fp.host}:{fp.port}" if fp.enabled else ""
     ops = settings.ops
     ops_spec = answered_mode(ops.host, ops.port) if ops.enabled else ""
+    hooks = settings.webhooks.listen if settings.webhooks else None
+    webhook_spec = answered_mode(hooks.host, hooks.port) if hooks else ""
     cc = settings.client_connections
     try:
         opts.update(
-            mode=[spec for spec in (canonical, forward_spec, ops_spec) if spec],
+            mode=[spec for spec in (canonical, forward_spec, ops_spec, webhook_spec) if spec],
             canonical_mode=canonical,
             forward_mode=forward_spec,
             ops_mode=ops_spec,
+            webhook_mode=webhook_spec,
             # The addons answer every request themselves; mitmproxy must never open an upstream connection.
             connection_strategy="lazy",
             keep_host_header=True,  # masked copies show the Host the app sent
@@ -155,7 +173,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
 
     def in_flight() -> int:
         # Requests on open connections, and calls whose app has gone but whose gateway call is still out.
-        return max(connections.calls_in_progress, api.in_flight + forward.in_flight)
+        return max(connections.calls_in_progress, api.in_flight + forward.in_flight + webhooks.in_flight)
 
     drain = Drain(master, connections, health, pool, in_flight, settings.drain_seconds)
     loop = asyncio.get_running_loop()
@@ -166,6 +184,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         listen=f"{settings.listen.host}:{settings.listen.port}",
         forward_proxy=f"{fp.host}:{fp.port}" if fp.enabled else None,
         ops=f"{ops.host}:{ops.port}" if ops.enabled else None,
+        webhooks=f"{hooks.host}:{hooks.port}" if hooks else None,
         web=f"http://{settings.web.host}:{settings.web.port}/" if view is not None else None,
         connectors={
             name: ("sandbox " + b.base_url) if settings.connectors[name].uses_sandbox else b.base_url

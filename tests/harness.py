@@ -191,6 +191,7 @@ class FakeGateway:
         self.connections = 0
         self.last_headers: dict[str, str] = {}
         self.last_path = ""
+        self.received: list[tuple[dict[str, str], bytes]] = []  # every request's headers and body, in order
         self.release = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
@@ -204,7 +205,9 @@ class FakeGateway:
                 outer.hits += 1
                 outer.last_headers = dict(self.headers.items())
                 outer.last_path = self.path
-                self.rfile.read(int(self.headers.get("content-length") or 0))
+                outer.received.append(
+                    (outer.last_headers, self.rfile.read(int(self.headers.get("content-length") or 0)))
+                )
                 time.sleep(outer.delay)
                 if outer.hang:
                     outer.release.wait(60)

@@ -69,7 +69,9 @@ words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=10)
 encoding = st.sampled_from(sorted(ENCODINGS))
 text_encoding = st.sampled_from(sorted(_TEXT_ENCODINGS))
 cvcs = st.from_regex(r"\A[0-9]{3,4}\Z")
-hidden = st.builds(Hidden, pan=card_numbers, cvc=cvcs)
+# Real card numbers, not runs of one digit: a run of zeros hides in any other run of zeros, which would
+# make a coincidence look like a leak.
+hidden = st.builds(Hidden, pan=card_numbers.filter(lambda pan: len(set(pan)) >= 4), cvc=cvcs)
 
 
 @st.composite

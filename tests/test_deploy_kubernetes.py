@@ -217,8 +217,9 @@ def test_the_sidecar_starts_from_the_manifest_on_a_read_only_root(tmp_path) -> N
     c, security = sidecar(), pod()["spec"]["securityContext"]
     secrets = {
         "payment-sidecar-ca": readme_ca(tmp_path / "ca"),  # kubectl create secret tls: tls.crt, tls.key
-        "stripe-credentials": {"api_key": b"sk_live_placeholder0000\n"},
-        "adyen-credentials": {"api_key": b"AQEplaceholder0000\n"},
+        "stripe-credentials": {"api_key": b"sk_live_placeholder0000\n", "webhook_secret": b"whsec_placeholder00\n"},
+        "adyen-credentials": {"api_key": b"AQEplaceholder0000\n", "hmac_key": b"00112233445566778899aabbccddeeff\n"},
+        "payment-sidecar-webhooks": {"signing_secret": b"app-signing-secret-placeholder\n"},
     }
     layout = []
     (tmp_path / "volumes").mkdir()
@@ -229,7 +230,7 @@ def test_the_sidecar_starts_from_the_manifest_on_a_read_only_root(tmp_path) -> N
         layout.append(Volume(mount["mountPath"], str(source), writable="emptyDir" in volume))
     (emptydir,) = [Path(v.source) for v in layout if v.writable]
     ca_cert = tmp_path / "ca" / "ca.crt"
-    ops, listen, forward = free_port(), free_port(), free_port()
+    ops, listen, forward, hooks = free_port(), free_port(), free_port(), free_port()
     venv_bin = Path(sys.executable).parent
     spec = Spec(
         volumes=layout,
@@ -243,6 +244,8 @@ def test_the_sidecar_starts_from_the_manifest_on_a_read_only_root(tmp_path) -> N
             "SIDECAR_OPS__PORT": str(ops),
             "SIDECAR_LISTEN__PORT": str(listen),
             "SIDECAR_FORWARD_PROXY__PORT": str(forward),
+            "SIDECAR_WEBHOOKS__LISTEN__HOST": "127.0.0.1",
+            "SIDECAR_WEBHOOKS__LISTEN__PORT": str(hooks),
         },
         cwd="/",
         uid=security["runAsUser"],
@@ -272,6 +275,7 @@ def test_the_sidecar_starts_from_the_manifest_on_a_read_only_root(tmp_path) -> N
             mount["mountPath"] for mount in c["volumeMounts"] if "emptyDir" in volumes()[mount["name"]]
         }
         assert httpx.get(f"http://127.0.0.1:{ops}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{hooks}/healthz").json() == {"status": "ok"}  # the webhook listener
         assert "sidecar_client_connections" in httpx.get(f"http://127.0.0.1:{ops}/metrics").text
         assert list(emptydir.iterdir()), "the CA assembled for mitmproxy is in the emptyDir"
         # The forward proxy signs with the CA from the mounted tls.crt and tls.key: a client trusting

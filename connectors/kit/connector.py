@@ -41,8 +41,10 @@ from connectors.kit.models import (
     Refund,
     RefundRequest,
     VoidRequest,
+    WebhookEvent,
 )
 from connectors.kit.money import GatewayCurrencies, MoneyError
+from connectors.kit.webhooks import Acknowledgement, WebhookRequest
 
 IdKind = Literal["payment", "refund", "capture"]
 
@@ -121,6 +123,8 @@ class Connector(ABC):
     # The official spec it is checked against, its sandbox's 3-D Secure trigger, whether it can read back
     # (connectors/kit/conformance.py): read only by the conformance kit, connectors/kit/testing.
     conformance: ClassVar[Conformance]
+    # What the gateway's webhook endpoint answers once every event was delivered (any 2xx, unless it says more).
+    webhook_accepted: ClassVar[Acknowledgement] = Acknowledgement(200, b'{"received":true}', "application/json")
 
     @abstractmethod
     def auth_headers(self, credentials: Any) -> dict[str, str]:
@@ -143,6 +147,12 @@ class Connector(ABC):
 
     def refund_sync(self, refund_id: str, ctx: CallContext) -> Exchange[Refund]:
         raise self.unsupported("refund sync")
+
+    def webhook(self, req: WebhookRequest, ctx: CallContext) -> Exchange[list[WebhookEvent]]:
+        """Verifies a gateway's webhook with the account of `ctx` (constant-time, by the gateway's own scheme;
+        a batch whole) and translates every event in it; raises `WebhookRefused` for anything unverified. A
+        gateway whose verification is a call of its own yields that call like any other exchange."""
+        raise self.unsupported("webhooks")
 
     # -- the kit: checks and conversions every connector makes the same way ------------------------
 

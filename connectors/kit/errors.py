@@ -29,6 +29,8 @@ class ErrorType(StrEnum):
     REQUEST_IN_PROGRESS = "request_in_progress"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     PROXY_ERROR = "proxy_error"
+    WEBHOOK_UNVERIFIED = "webhook_unverified"
+    WEBHOOK_UNDELIVERED = "webhook_undelivered"
     INTERNAL = "internal"
 
 
@@ -51,6 +53,8 @@ HTTP_STATUS: dict[ErrorType, int] = {
     ErrorType.REQUEST_IN_PROGRESS: 409,
     ErrorType.IDEMPOTENCY_CONFLICT: 409,
     ErrorType.PROXY_ERROR: 502,
+    ErrorType.WEBHOOK_UNVERIFIED: 401,
+    ErrorType.WEBHOOK_UNDELIVERED: 503,
     ErrorType.INTERNAL: 500,
 }
 

@@ -259,3 +259,47 @@ class ErrorBody(_Response):
 
 class Health(_Response):
     status: Literal["ok", "starting", "draining"]
+
+
+class EventType(StrEnum):
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_AUTHORIZED = "payment.authorized"
+    PAYMENT_CAPTURED = "payment.captured"
+    PAYMENT_VOIDED = "payment.voided"
+    REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_FAILED = "refund.failed"
+    DISPUTE_OPENED = "dispute.opened"
+    DISPUTE_CLOSED = "dispute.closed"
+    UNKNOWN = "unknown"
+
+
+class WebhookEvent(_Response):
+    """One gateway event, verified and translated (API.md v1.1, "Webhooks"): what `deliver_to` receives."""
+
+    connector: str
+    account: str | None = Field(default=None, description="The configured account whose secret verified it.")
+    verified: Literal[True] = True
+    type: EventType
+    object: Literal["payment", "refund", "dispute"]
+    id: str = Field(description="The gateway's id of the payment, refund or dispute the event is about.")
+    event_id: str = Field(
+        description="The gateway's event id (Adyen: `pspReference:eventCode:success`), for the app to de-duplicate: "
+        "gateways deliver at least once."
+    )
+    payment_id: str | None = Field(default=None, description="The payment a refund or dispute belongs to.")
+    operation_id: str | None = Field(
+        default=None,
+        description="The gateway's id of the capture or void this event settles (a Payment's operation_id).",
+    )
+    status: PaymentStatus | RefundStatus | None = Field(
+        default=None, description="The object's status after the event, where the event says it."
+    )
+    amount: Money | None = Field(
+        default=None, description="The amount the event moved or concerns, in ISO minor units."
+    )
+    reference: str | None = Field(
+        default=None, description="The app's reference of the payment, where the event has it."
+    )
+    connector_event: str = Field(description="The gateway's own event type, unchanged (e.g. `CAPTURE`).")
+    payload: dict[str, Any] = Field(description="The gateway's event, masked.")

@@ -197,6 +197,7 @@ class StripeCodec:
 
     def __init__(self, api_key: str = STRIPE_SANDBOX_KEY) -> None:
         self.api_key = api_key
+        self._base_url = ""  # this sandbox's own, as its last request came: its 3-D Secure page is there
 
     def new_id(self, kind: kit.IdKind) -> str:
         return _ID_PREFIXES.get(kind, "sb_3") + wire.random_token(23)
@@ -204,6 +205,7 @@ class StripeCodec:
     # -- requests -------------------------------------------------------------------------------
 
     def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
+        self._base_url = request.base_url
         if request.path.startswith(wire.CHALLENGE_PATH):
             return wire.challenge_call(request, self.api_key, finish=True)
         try:
@@ -348,6 +350,23 @@ class StripeCodec:
             {"Idempotent-Replayed": "true"} if reply.replayed else {}
         )
         return _answer(request, answer, headers)
+
+    # -- the objects its webhooks carry (connectors/stripe/webhooks.py, StripeObjects) ------------
+
+    def payment_intent(self, payment: kit.PaymentRecord) -> dict[str, Any]:
+        return _intent(payment, frozenset(), self._base_url)
+
+    def charge(self, payment: kit.PaymentRecord) -> dict[str, Any]:
+        attempt = _charge_attempt(payment)
+        if attempt is None:
+            raise ValueError(f"payment {payment.id} has no charge")
+        return _charge(attempt, payment)
+
+    def refund(self, payment: kit.PaymentRecord, refund_id: str) -> dict[str, Any]:
+        refund = payment.refund(refund_id)
+        if refund is None:
+            raise ValueError(f"payment {payment.id} has no refund {refund_id}")
+        return _refund(refund, payment, frozenset(), self._base_url)
 
 
 # --- reading requests ----------------------------------------------------------------------------

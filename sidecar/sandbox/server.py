@@ -21,17 +21,18 @@ import json
 import signal
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
 
-from connectors.adyen.sandbox import AdyenCodec
-from connectors.kit.sandbox import SandboxResponse
+from connectors.adyen.sandbox import ADYEN_SANDBOX_MERCHANT, AdyenCodec
+from connectors.kit.sandbox import Event, SandboxResponse
 from connectors.stripe.sandbox import StripeCodec
 
 from .gateway import SimulatedGateway
+from .webhooks import WebhookSender, adyen_render, stripe_render
 
 __all__ = ["Sandbox", "main", "serve", "start_sandbox"]
 
@@ -56,6 +57,7 @@ class Sandbox:
     stripe: SimulatedGateway
     adyen: SimulatedGateway
     _runners: list[web.AppRunner] = field(default_factory=list, repr=False)
+    _senders: list[WebhookSender] = field(default_factory=list, repr=False)
 
     @property
     def base_urls(self) -> dict[str, str]:
@@ -68,6 +70,9 @@ class Sandbox:
             await runner.cleanup()
         self.stripe.close()
         self.adyen.close()
+        senders, self._senders = self._senders, []
+        for sender in senders:
+            await sender.aclose()
 
     async def __aenter__(self) -> Sandbox:
         return self
@@ -121,17 +126,32 @@ async def start_sandbox(
     stripe_port: int = 0,
     adyen_port: int = 0,
     ssl_context: ssl.SSLContext | None = None,
+    webhooks: Mapping[str, str] | None = None,
 ) -> Sandbox:
-    """Start the Stripe and Adyen simulators in the running loop; port 0 picks a free port."""
+    """Start the Stripe and Adyen simulators in the running loop; port 0 picks a free port. `webhooks`:
+    where each gateway sends its webhooks (connector -> URL of the sidecar's webhook path), if anywhere."""
     loop = asyncio.get_running_loop()  # for the settlements the gateways defer
-    stripe, adyen = SimulatedGateway(StripeCodec(), loop=loop), SimulatedGateway(AdyenCodec(), loop=loop)
-    stripe_runner, stripe_url = await serve(stripe, host, stripe_port, ssl_context)
+    stripe_codec = StripeCodec()
+    renders = {"stripe": stripe_render(stripe_codec), "adyen": adyen_render(ADYEN_SANDBOX_MERCHANT)}
+    senders = {name: await WebhookSender(url, renders[name]).start() for name, url in (webhooks or {}).items()}
+
+    def on_event(name: str) -> Callable[[Event], None] | None:
+        return senders[name].on_event if name in senders else None
+
+    stripe = SimulatedGateway(stripe_codec, loop=loop, on_event=on_event("stripe"))
+    adyen = SimulatedGateway(AdyenCodec(), loop=loop, on_event=on_event("adyen"))
+    runners: list[web.AppRunner] = []
     try:
-        adyen_runner, adyen_url = await serve(adyen, host, adyen_port, ssl_context)
+        for gateway, port in ((stripe, stripe_port), (adyen, adyen_port)):
+            runners.append((await serve(gateway, host, port, ssl_context))[0])
     except BaseException:
-        await stripe_runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
+        for sender in senders.values():
+            await sender.aclose()
         raise
-    return Sandbox(stripe_url, adyen_url, stripe, adyen, [stripe_runner, adyen_runner])
+    assert stripe.base_url is not None and adyen.base_url is not None
+    return Sandbox(stripe.base_url, adyen.base_url, stripe, adyen, runners, list(senders.values()))
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
