@@ -18,6 +18,7 @@ from connectors.kit.connector import CallContext, Connector, Exchange, IdKind
 from connectors.kit.errors import ErrorType, SidecarError, invalid_request, validation_details
 from connectors.kit.models import (
     CaptureRequest,
+    CompleteRequest,
     ErrorBody,
     ErrorInfo,
     Payment,
@@ -108,6 +109,16 @@ ROUTES: tuple[Route, ...] = (
         PaymentRequest,
         Payment,
         lambda c, _id, body, ctx: c.authorize(body, ctx),
+    ),
+    # Before /v1/payments/{id}: `complete` is no payment id.
+    Route(
+        "POST",
+        "/v1/payments/complete",
+        "complete",
+        "Finish a payment after 3-D Secure or a redirect",
+        CompleteRequest,
+        Payment,
+        lambda c, _id, body, ctx: c.complete(body, ctx),
     ),
     Route(
         "GET",

@@ -32,6 +32,7 @@ from connectors.kit.masking import Sensitivity
 from connectors.kit.metadata import MetadataError, MetadataLimits
 from connectors.kit.models import (
     CaptureRequest,
+    CompleteRequest,
     ErrorDetail,
     Money,
     NextAction,
@@ -147,6 +148,11 @@ class Connector(ABC):
 
     def refund_sync(self, refund_id: str, ctx: CallContext) -> Exchange[Refund]:
         raise self.unsupported("refund sync")
+
+    def complete(self, req: CompleteRequest, ctx: CallContext) -> Exchange[Payment]:
+        """Finishes a payment that waited for 3-D Secure or a redirect, with what the shopper's return or
+        the client SDK produced (API.md v1.1)."""
+        raise self.unsupported("payment completion")
 
     def webhook(self, req: WebhookRequest, ctx: CallContext) -> Exchange[list[WebhookEvent]]:
         """Verifies a gateway's webhook with the account of `ctx` (constant-time, by the gateway's own scheme;

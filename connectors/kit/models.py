@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from connectors.kit import money
@@ -125,6 +125,25 @@ class Customer(_Request):
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{4,30}$")] | None = None
 
 
+class Browser(_Request):
+    """The shopper's browser, as 3-D Secure 2 needs it for a browser-based authentication."""
+
+    user_agent: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    accept_header: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    language: Annotated[str, StringConstraints(min_length=1, max_length=35)]
+    color_depth: int = Field(ge=1, le=48)
+    screen_height: int = Field(ge=1, le=999_999)
+    screen_width: int = Field(ge=1, le=999_999)
+    time_zone_offset: int = Field(ge=-840, le=840, description="Minutes from UTC, as JavaScript's getTimezoneOffset().")
+    java_enabled: bool
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    IOS = "ios"
+    ANDROID = "android"
+
+
 class PaymentRequest(_Request):
     reference: Reference
     amount: Money
@@ -138,6 +157,11 @@ class PaymentRequest(_Request):
     statement_descriptor: Annotated[str, StringConstraints(min_length=1, max_length=22)] | None = Field(
         default=None, description="What the shopper's bank statement shows; gateways add their own rules."
     )
+    # What 3-D Secure 2 needs of the shopper's device (API.md v1.1), each mapped to the gateway's own fields.
+    browser: Browser | None = None
+    shopper_ip: IPvAnyAddress | None = None
+    origin: Annotated[str, StringConstraints(pattern=r"^https?://[^/?#]+$", max_length=255)] | None = None
+    channel: Channel | None = None
     # The widest gateway's limits (Stripe's); each connector checks its own gateway's, its own keys counted.
     metadata: (
         dict[
@@ -146,6 +170,17 @@ class PaymentRequest(_Request):
         ]
         | None
     ) = Field(default=None, max_length=50)
+
+
+class CompleteRequest(_Request):
+    """What the shopper's return or the client SDK produced, to finish a payment that waited for 3-D Secure or a
+    redirect (API.md v1.1): Adyen `redirectResult` or `threeDSResult` in `details`; Stripe the PaymentIntent as
+    `payment_id`. `details` is the gateway's own vocabulary, passed on as it is."""
+
+    payment_id: ShortText | None = None
+    details: dict[str, Annotated[str, StringConstraints(max_length=100_000)]] = Field(
+        default_factory=dict, max_length=20
+    )
 
 
 class CaptureRequest(_Request):
