@@ -2,11 +2,13 @@
 answers them, a codec over the shared sandbox engine.
 
 Authentication: ``X-API-Key: sandbox_api_key`` (else 401 ``000``) and ``merchantAccount``
-``SidecarSandboxECOM`` (else 403 ``901``). Endpoints under ``/v71``: ``POST /payments``,
+``SidecarSandboxECOM`` (else 403 ``901``). Endpoints under ``/v71`` (and v68-v72): ``POST /paymentMethods``
+(cards with every brand the sandbox knows, unless ``allowedPaymentMethods`` or ``blockedPaymentMethods``
+leave out ``scheme``; no ``storedPaymentMethods``: the sandbox stores none), ``/payments``,
 ``/payments/details`` (after a 3-D Secure redirect), ``/payments/{pspReference}/captures``,
-``.../cancels``, ``.../refunds``; Checkout has no GET of a payment, so any other path is 404, a known
-path with another method 405. Errors are Adyen's ``{"status", "errorCode", "message", "errorType"}``,
-with a ``pspReference`` on 403, 422 and 500:
+``.../cancels``, ``.../refunds``; Checkout has no GET of a payment, so any other path is 404 with a
+message saying that the sandbox does not simulate it, a known path with another method 405. Errors are
+Adyen's ``{"status", "errorCode", "message", "errorType"}``, with a ``pspReference`` on 403, 422 and 500:
 
 - 400 ``702``: a body that is empty, not JSON or not an object, a field of the wrong type, a top-level
   field Adyen does not know (its lists, from the Checkout v71 spec, are taken whole even where ignored);
@@ -82,6 +84,12 @@ _FIELDS = {
         "splits subMerchants",
     ),
     "cancels": ("PaymentCancelRequest", "applicationInfo enhancedSchemeData merchantAccount reference"),
+    "paymentMethods": (
+        "PaymentMethodsRequest",
+        "additionalData allowedPaymentMethods amount blockedPaymentMethods browserInfo channel countryCode "
+        "merchantAccount order shopperConversionId shopperEmail shopperIP shopperLocale shopperReference "
+        "splitCardFundingSources store storeFiltrationMode telephoneNumber",
+    ),
     "refunds": (
         "PaymentRefundRequest",
         "amount applicationInfo capturePspReference enhancedSchemeData lineItems merchantAccount "
@@ -130,6 +138,7 @@ RULES = kit.SandboxRules(
     amounts={12345: kit.CardRule(decline=kit.DeclineCode.GENERIC_DECLINE)},
 )
 _ROUTES = [
+    (re.compile(rf"/{API_VERSION}/paymentMethods"), "paymentMethods"),
     (re.compile(rf"/{API_VERSION}/payments"), "payments"),
     (re.compile(rf"/{API_VERSION}/payments/details"), "details"),
     (re.compile(rf"/{API_VERSION}/payments/([^/]+)/(captures|cancels|refunds)"), ""),
@@ -182,6 +191,8 @@ class AdyenCodec:
                 raise _missing("merchantAccount")
             if name != "details" and body.data["merchantAccount"] != self.merchant:
                 raise AdyenError(403, "901", "Invalid Merchant Account", "security")
+            if name == "paymentMethods":  # nothing to keep: answered without the ledger
+                return _payment_methods(body)
             operation = getattr(self, f"_{name}")(body, psp)
             key = request.headers.get("idempotency-key")
             if key is not None and len(key) > adyen.IDEMPOTENCY_KEY_LIMIT:
@@ -285,7 +296,24 @@ def _match(method: str, path: str) -> tuple[str, str]:
             if method != "POST":
                 raise AdyenError(405, "000", "HTTP Status Response - Method Not Allowed")
             return (name, "") if name else (match.group(2), match.group(1))
-    raise AdyenError(404, "000", "HTTP Status Response - Not Found")
+    raise AdyenError(
+        404,
+        "000",
+        f"HTTP Status Response - Not Found: the sidecar's Adyen sandbox does not simulate {method} {path[:200]}. "
+        "It simulates Checkout v68-v72 /paymentMethods, /payments, /payments/details and a payment's /captures, "
+        "/cancels and /refunds.",
+    )
+
+
+def _payment_methods(body: wire.Fields) -> kit.SandboxResponse:
+    """The one payment method the sandbox takes, cards (every brand it knows), unless the request leaves it
+    out; it stores no payment methods, so there are no ``storedPaymentMethods``."""
+    if body.get("amount") is not None:
+        _amount(body, minimum=0)
+    allowed, blocked = body.strings("allowedPaymentMethods"), body.strings("blockedPaymentMethods")
+    cards = {"brands": [*_VARIANTS.values(), "maestro"], "name": "Cards", "type": "scheme"}
+    offered = (not allowed or "scheme" in allowed) and "scheme" not in blocked
+    return wire.json_answer(200, {"paymentMethods": [cards] if offered else []})
 
 
 def _wire_error(exc: wire.WireError, structure: str) -> AdyenError:

@@ -52,13 +52,17 @@ __all__ = [
     "EventType",
     "FinishAuthentication",
     "GetCard",
+    "GetObject",
     "GetPayment",
     "IdKind",
     "IdempotencyKey",
+    "ListRecords",
+    "ObjectRecord",
     "Operation",
     "OperationState",
     "PaymentRecord",
     "PaymentState",
+    "PutObject",
     "Refund",
     "RefundRecord",
     "Refusal",
@@ -76,6 +80,8 @@ __all__ = [
     "ThreeDSRule",
     "ThreeDSState",
     "Tokenize",
+    "UpdateCard",
+    "UpdatePayment",
     "Void",
     "VoidRecord",
 ]
@@ -461,6 +467,23 @@ class PaymentRecord:
         return next((r for r in self.refunds if r.id == refund_id), None)
 
 
+@dataclass(frozen=True)
+class ObjectRecord:
+    """A keyed object the ledger keeps beside payments for a codec (a Stripe Customer or SetupIntent).
+
+    ``fields`` and ``status`` are the codec's own; the engine only merges, compares and checks. ``card`` is
+    the card kept with it; ``decline`` is why its last check failed (None: passed, or never checked)."""
+
+    id: str
+    kind: str  # the codec's name for it, also what new_id is asked for
+    account: str
+    created_at: float
+    status: str | None = None
+    fields: Mapping[str, Any] = _EMPTY
+    card: StoredCard | None = None
+    decline: str | None = None
+
+
 # --- operations (what a codec asks of the engine) ------------------------------------------------
 # ``ref`` names a payment by its id or by the id of anything the engine made for it (an attempt,
 # capture, void, refund or completion token), so that a codec can address a payment the way its
@@ -565,6 +588,71 @@ class GetPayment:
     ref: str
 
 
+@dataclass(frozen=True)
+class UpdatePayment:
+    """Change a payment (Stripe's update). Its amount, currency, capture mode and card only while it may be
+    attempted (created or declined: a new card makes it ready to attempt again), else INVALID_STATE; its
+    description, metadata and the codec's extra at any time."""
+
+    ref: str
+    amount: int | None = None  # None keeps what it is, as for every field here
+    currency: str | None = None
+    capture: CaptureMode | None = None
+    pay_with: CardInput | str | None = None
+    description: str | None = None
+    metadata: Mapping[str, str | None] = _EMPTY  # merged into the payment's; None removes a key
+    extra: Mapping[str, Any] = _EMPTY  # merged into the payment's
+
+
+@dataclass(frozen=True)
+class UpdateCard:
+    """Merge ``patch`` into a stored card's ``extra`` (a JSON merge patch: None removes a key). ``expect``:
+    values its ``extra`` must hold first (None: the key absent), else INVALID_STATE (attaching a Stripe
+    PaymentMethod that is attached already)."""
+
+    card_id: str
+    patch: Mapping[str, Any]
+    expect: Mapping[str, Any] = _EMPTY
+
+
+@dataclass(frozen=True)
+class PutObject:
+    """Create (``ref`` None) or change a keyed object (``ObjectRecord``); Done.obj is the record after.
+
+    ``patch`` is a JSON merge patch (RFC 7396) of its fields: objects merge, None removes. ``status``, when
+    given, becomes its status; ``states``, when given, are the statuses it may be changed from, else
+    INVALID_STATE. ``card`` is kept with it (a card to store, or a stored card's id). With ``check`` its card
+    (this one, else the one it has; none is INVALID_ARGUMENT ``card``) is checked as a zero-amount
+    authorization with no shopper present: the expiry and the card rules, a card that asks for 3-D Secure
+    declined ``authentication_required``. The status becomes ``succeeded`` or ``failed`` (with ``decline``),
+    and a card that passes records the object's ``attach`` field (its owner: a Stripe SetupIntent's
+    customer) under the same name in its ``extra``."""
+
+    kind: str
+    ref: str | None = None
+    patch: Mapping[str, Any] = _EMPTY
+    status: str | None = None
+    states: frozenset[str] | None = None
+    card: CardInput | str | None = None
+    check: bool = False
+    attach: str | None = None
+
+
+@dataclass(frozen=True)
+class GetObject:
+    kind: str
+    ref: str
+
+
+@dataclass(frozen=True)
+class ListRecords:
+    """Every record of one kind for the account, newest first, in Done.items: ``payment`` (PaymentRecords),
+    ``card`` (StoredCards) or an object kind (ObjectRecords). Codecs filter and page them
+    (``sandbox_wire.page``)."""
+
+    kind: str
+
+
 type Operation = (
     Tokenize
     | GetCard
@@ -576,6 +664,11 @@ type Operation = (
     | Void
     | Refund
     | GetPayment
+    | UpdatePayment
+    | UpdateCard
+    | PutObject
+    | GetObject
+    | ListRecords
 )
 
 
@@ -602,6 +695,9 @@ class Call:
     # The codec's own data for render (what route parsed; never a card number): the engine keeps it only
     # to render a replay as the first answer.
     context: Any = None
+    # Keyed objects the call names, as (kind, id), which must exist for the account before it runs, else
+    # NOT_FOUND with the kind as the field (a Stripe PaymentIntent's customer).
+    requires: tuple[tuple[str, str], ...] = ()
 
 
 # --- what the engine answers ---------------------------------------------------------------------
@@ -614,6 +710,8 @@ class Done:
     # The id this call made or named, when not the payment's: the capture, void, refund or attempt
     # just made, the completion token handed out, or the sub-object a GetPayment ref named.
     subject: str | None = None
+    obj: ObjectRecord | None = None
+    items: tuple[Any, ...] = ()  # what ListRecords found
 
 
 @dataclass(frozen=True)
@@ -624,6 +722,7 @@ class Refusal:
     field: str | None = None  # the operation's field at fault (INVALID_ARGUMENT; NOT_FOUND: ref or pay_with)
     available: int | None = None  # what could have been captured or refunded (AMOUNT_EXCEEDS)
     first_scope: str | None = None  # where the key was first used (IDEMPOTENCY_CONFLICT)
+    obj: ObjectRecord | None = None  # the keyed object as it stands (INVALID_STATE)
 
 
 @dataclass(frozen=True)
@@ -651,8 +750,9 @@ class SandboxCodec(Protocol):
     rules: SandboxRules
     policy: SandboxPolicy
 
-    def new_id(self, kind: IdKind) -> str:
-        """A fresh id in the gateway's format (the engine retries on the rare collision)."""
+    def new_id(self, kind: IdKind | str) -> str:
+        """A fresh id in the gateway's format (the engine retries on the rare collision); a ``str`` kind is
+        a keyed object's (``PutObject.kind``)."""
         ...
 
     def route(self, request: SandboxRequest) -> Call | SandboxResponse:

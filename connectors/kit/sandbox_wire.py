@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import string
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -48,6 +48,7 @@ __all__ = [
     "json_answer",
     "json_object",
     "luhn_valid",
+    "page",
     "random_digits",
     "random_token",
     "redirect_answer",
@@ -108,9 +109,9 @@ class WireError(Exception):
 
     ``problem`` is ``missing``, ``unknown`` (``expected``: every unknown name, in request order),
     ``type`` (``expected``: string, integer, boolean, object or array), ``choice`` (``expected``: the
-    choices), ``minimum`` (``expected``: the least value) or ``syntax`` (a body that does not parse;
-    ``expected``: where). ``field`` is the gateway's own name for the field, nested as it writes it.
-    ``value`` is what was sent (a codec shows at most a little of it, never for a card field).
+    choices), ``minimum`` or ``maximum`` (``expected``: the least or greatest value) or ``syntax`` (a body
+    that does not parse; ``expected``: where). ``field`` is the gateway's own name for the field, nested as
+    it writes it. ``value`` is what was sent (a codec shows at most a little of it, never for a card field).
     """
 
     def __init__(self, problem: str, field: str, expected: Any = None, value: Any = None) -> None:
@@ -155,7 +156,9 @@ class Fields:
             raise WireError("type", self.name(key), "string", value)
         return value
 
-    def integer(self, key: str, *, required: bool = False, minimum: int | None = None) -> int | None:
+    def integer(
+        self, key: str, *, required: bool = False, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
         value = self.get(key, required=required)
         if self.form and isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value):
             value = int(value)
@@ -163,6 +166,8 @@ class Fields:
             raise WireError("type", self.name(key), "integer", value)
         if value is not None and minimum is not None and value < minimum:
             raise WireError("minimum", self.name(key), minimum, value)
+        if value is not None and maximum is not None and value > maximum:
+            raise WireError("maximum", self.name(key), maximum, value)
         return value
 
     def boolean(self, key: str) -> bool | None:
@@ -284,6 +289,23 @@ def safe_redirect_url(url: str) -> bool:
     if parts.scheme.lower() in ("http", "https") and not parts.netloc:
         return False
     return not any(ch in url for ch in "\r\n\t ")
+
+
+def page[T](
+    items: Sequence[T], limit: int, *, after: str | None = None, before: str | None = None, key: Callable[[T], str]
+) -> tuple[Sequence[T], bool] | None:
+    """One page of a list by cursor, as gateways page (Stripe's ``starting_after`` and ``ending_before``):
+    at most ``limit`` items after the one whose ``key`` is ``after``, or the ``limit`` just before ``before``,
+    in the list's order, and whether more lie beyond them that way. None when the cursor is not in the list."""
+    cursor = after if after is not None else before
+    if cursor is None:
+        return items[:limit], len(items) > limit
+    at = next((index for index, item in enumerate(items) if key(item) == cursor), None)
+    if at is None:
+        return None
+    if after is not None:
+        return items[at + 1 : at + 1 + limit], len(items) > at + 1 + limit
+    return items[max(0, at - limit) : at], at > limit
 
 
 # --- answers -------------------------------------------------------------------------------------

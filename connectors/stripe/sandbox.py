@@ -58,6 +58,7 @@ from typing import Any
 from connectors.kit import sandbox as kit
 from connectors.kit import sandbox_wire as wire
 from connectors.stripe import connector as stripe
+from connectors.stripe import sandbox_objects as objects
 
 __all__ = ["STRIPE_SANDBOX_KEY", "StripeCodec"]
 
@@ -199,8 +200,8 @@ class StripeCodec:
         self.api_key = api_key
         self._base_url = ""  # this sandbox's own, as its last request came: its 3-D Secure page is there
 
-    def new_id(self, kind: kit.IdKind) -> str:
-        return _ID_PREFIXES.get(kind, "sb_3") + wire.random_token(23)
+    def new_id(self, kind: kit.IdKind | str) -> str:
+        return (_ID_PREFIXES.get(kind) or objects.ID_PREFIXES.get(kind, "sb_3")) + wire.random_token(23)
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -212,20 +213,24 @@ class StripeCodec:
             self._authenticate(request)
             name, kind, ref = _match(request.method, request.path)
             params = _params(request)
-            params.only(_PARAMS[name])
+            params.only(_PARAMS.get(name) or objects.PARAMS[name])
             expand = frozenset(params.strings("expand"))
-            if unknown := sorted(expand - set(_EXPANDABLE.get(kind, ()))):
+            expandable = objects.expandable(name, kind) if name in objects.PARAMS else _EXPANDABLE.get(kind, ())
+            if unknown := sorted(expand - set(expandable)):
                 raise _error(f"This property cannot be expanded ({unknown[0][:100]}).", param="expand")
-            param = {"payment_method": "payment_method", "payment_intent": "intent", "refund": "refund"}[kind]
+            param = {"payment_method": "payment_method", "payment_intent": "intent", "refund": "refund"}.get(kind, kind)
             if name == "create_refund":
                 param = "payment_intent" if params.string("payment_intent") is not None else "charge"
                 ref = params.string(param) or ""
-            if request.method == "GET":
+            requires = (("customer", customer),) if (customer := params.string("customer")) else ()
+            if name in objects.PARAMS:
+                operation, requires = objects.operation(name, params, ref, request.now)
+            elif request.method == "GET":
                 operation = kit.GetCard(ref) if kind == "payment_method" else kit.GetPayment(ref)
             else:
                 operation = getattr(self, f"_{name}")(params, ref, request.now)
             context = _Context(name, kind, ref, param, expand)
-            if ref and not ref.startswith(_OWN_IDS[param if name == "create_refund" else kind]):
+            if ref and not ref.startswith(_OWN_IDS.get(param if name == "create_refund" else kind, "")):
                 raise _no_such(context)
             key = request.headers.get("idempotency-key") if request.method == "POST" else None
             if key is not None and len(key) > stripe.IDEMPOTENCY_KEY_LIMIT:
@@ -235,7 +240,7 @@ class StripeCodec:
         except StripeError as exc:
             return _answer(request, exc)
         idempotency = kit.IdempotencyKey(key, request.path, params.data) if key is not None else None
-        return kit.Call(self.api_key, operation, idempotency, context)
+        return kit.Call(self.api_key, operation, idempotency, context, requires)
 
     def _authenticate(self, request: kit.SandboxRequest) -> None:
         key, _ = wire.authorization(request.headers.get("authorization", ""))
@@ -251,33 +256,12 @@ class StripeCodec:
             raise _error(f"Invalid API Key provided: {_mask_key(key)}", status=401)
 
     def _create_payment_method(self, params: wire.Fields, _: str, now: float) -> kit.Operation:
-        if (kind := params.string("type", required=True)) != "card":
-            raise _error(f"The sandbox only simulates card PaymentMethods, not '{kind}'.", param="type")
-        card = params.object("card", required=True)
-        card.only(("number", "exp_month", "exp_year", "cvc", "token"))
-        extra = {"billing_details": _billing_details(params), "metadata": _metadata(params)}
-        if (token := card.string("token")) is None:
-            return kit.Tokenize(_card(card, now, extra))
-        if (named := _test_card(token, "tok_", now, extra)) is None:
-            raise _error(f"No such token: '{token[:100]}'", code="resource_missing", param="card[token]")
-        return kit.Tokenize(named)
+        return kit.Tokenize(_card_input(params, now))
 
     def _create_intent(self, params: wire.Fields, _: str, now: float) -> kit.Operation:
-        amount = params.integer("amount", required=True, minimum=1)
-        currency = params.string("currency", required=True)
+        amount, currency = _money(params, required=True)
         assert amount is not None and currency is not None
-        if currency.upper() not in stripe.CURRENCIES.exponents:
-            raise _error(
-                f"Invalid currency: {currency[:16].lower()}. Stripe currently supports these currencies: usd, "
-                "eur, gbp, ... (see https://stripe.com/docs/currencies).",
-                param="currency",
-            )
         _check_descriptor_suffix(params)
-        if (customer := params.string("customer")) is not None:
-            raise _error(f"No such customer: '{customer[:100]}'", code="resource_missing", param="customer")
-        if amount > _MAX_AMOUNT:
-            message = f"Amount must be no more than {_MAX_AMOUNT} (in the smallest currency unit)."
-            raise _error(message, code="amount_too_large", param="amount")
         confirm, return_url = bool(params.boolean("confirm")), _return_url(params)
         if return_url is not None and not confirm:
             raise _error("You may only specify `return_url` when `confirm=true`.", param="return_url")
@@ -286,6 +270,7 @@ class StripeCodec:
         extra = {
             "capture_method": capture,
             "confirmation_method": params.choice("confirmation_method", ("automatic", "manual")) or "automatic",
+            "customer": params.string("customer"),
             "payment_method_types": params.strings("payment_method_types") or ["card"],
             "receipt_email": params.string("receipt_email"),
             "request_three_d_secure": three_ds_request,
@@ -301,7 +286,7 @@ class StripeCodec:
             )
         return kit.CreatePayment(
             amount,
-            currency.upper(),
+            currency,
             _capture_mode(capture),
             pay_with,
             confirm,
@@ -342,7 +327,11 @@ class StripeCodec:
         try:
             if isinstance(result, kit.Refusal):
                 raise _refused(call, result, request.base_url)
-            answer: kit.SandboxResponse | StripeError = wire.json_answer(200, _object(call, result, request.base_url))
+            if call.context.name in objects.PARAMS:
+                body = objects.render(request, call.context, result)
+            else:
+                body = _object(call, result, request.base_url)
+            answer: kit.SandboxResponse | StripeError = wire.json_answer(200, body)
         except StripeError as exc:
             answer = exc
         key = call.idempotency.key if call.idempotency and isinstance(result, kit.Done) else None
@@ -373,13 +362,14 @@ class StripeCodec:
 
 
 def _match(method: str, path: str) -> tuple[str, str, str]:
-    for route_method, pattern, name, kind in _ROUTES:
+    for route_method, pattern, name, kind in (*_ROUTES, *objects.ROUTES):
         match = re.fullmatch(pattern, path)
         if match and route_method == method:
             return name, kind, match.group(1) if match.groups() else ""
     raise _error(
-        f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs or we can help at "
-        "https://support.stripe.com/.",
+        f"Unrecognized request URL ({method}: {path}): the sidecar's Stripe sandbox does not simulate this "
+        "request. It simulates PaymentMethods, PaymentIntents, Refunds, Customers and SetupIntents (see the "
+        "sidecar's README, Sandbox test rules).",
         status=404,
     )
 
@@ -399,8 +389,9 @@ def _wire_error(exc: wire.WireError) -> StripeError:
         return _error(f"Missing required param: {field}.", code="parameter_missing", param=field)
     if exc.problem == "unknown":
         return _error(f"Received unknown parameter: {field}", code="parameter_unknown", param=field)
-    if exc.problem == "minimum":
-        message = f"This value must be greater than or equal to {exc.expected}."
+    if exc.problem in ("minimum", "maximum"):
+        than = "greater" if exc.problem == "minimum" else "less"
+        message = f"This value must be {than} than or equal to {exc.expected}."
         return _error(message, code="parameter_invalid_integer", param=field)
     if exc.problem == "choice":
         listed = ", ".join(exc.expected[:-1]) + f", or {exc.expected[-1]}"
@@ -439,9 +430,42 @@ def _test_card(name: str, prefix: str, now: float, extra: dict[str, Any]) -> kit
 
 
 def _pay_with(params: wire.Fields, now: float) -> kit.CardInput | str | None:
-    """A ``payment_method``: a named test card, else a PaymentMethod id for the engine to find."""
+    """A ``payment_method``: a named test card, else a PaymentMethod id for the engine to find; or a card in
+    ``payment_method_data``, as ``POST /v1/payment_methods`` takes it."""
     pm = params.string("payment_method")
+    if pm is None and params.get("payment_method_data") is not None:
+        return _card_input(params.object("payment_method_data"), now)
     return pm and (_test_card(pm, "pm_card_", now, {"billing_details": _NO_BILLING, "metadata": {}}) or pm)
+
+
+def _card_input(params: wire.Fields, now: float) -> kit.CardInput:
+    """A card PaymentMethod's parameters: a card, or a test token in ``card[token]``."""
+    if (kind := params.string("type", required=True)) != "card":
+        raise _error(f"The sandbox only simulates card PaymentMethods, not '{kind}'.", param=params.name("type"))
+    card = params.object("card", required=True)
+    card.only(("number", "exp_month", "exp_year", "cvc", "token"))
+    extra = {"billing_details": _billing_details(params), "metadata": _metadata(params)}
+    if (token := card.string("token")) is None:
+        return _card(card, now, extra)
+    if (named := _test_card(token, "tok_", now, extra)) is None:
+        raise _error(f"No such token: '{token[:100]}'", code="resource_missing", param=card.name("token"))
+    return named
+
+
+def _money(params: wire.Fields, *, required: bool) -> tuple[int | None, str | None]:
+    """``amount`` and ``currency`` (upper case) within Stripe's rules."""
+    amount = params.integer("amount", required=required, minimum=1)
+    currency = params.string("currency", required=required)
+    if currency is not None and currency.upper() not in stripe.CURRENCIES.exponents:
+        raise _error(
+            f"Invalid currency: {currency[:16].lower()}. Stripe currently supports these currencies: usd, "
+            "eur, gbp, ... (see https://stripe.com/docs/currencies).",
+            param="currency",
+        )
+    if amount is not None and amount > _MAX_AMOUNT:
+        message = f"Amount must be no more than {_MAX_AMOUNT} (in the smallest currency unit)."
+        raise _error(message, code="amount_too_large", param="amount")
+    return amount, currency and currency.upper()
 
 
 def _billing_details(params: wire.Fields) -> dict[str, Any]:
@@ -551,6 +575,8 @@ def _refused(call: kit.Call, refusal: kit.Refusal, base_url: str) -> StripeError
             usage = "with the same parameters they were first used with"
         message = f"Keys for idempotent requests can only be used {usage}. Try using a key other than '{key.key}' "
         return _error(message + "if you meant to execute a different request.", kind="idempotency_error")
+    if (error := objects.refused(call, refusal, base_url)) is not None:
+        return error
     if code is kit.ErrorCode.NOT_FOUND and refusal.field == "pay_with":
         pm = getattr(op, "pay_with", None)
         return _error(f"No such PaymentMethod: '{pm}'", code="resource_missing", param="payment_method")
@@ -629,7 +655,9 @@ def _expanded(name: str, expand: frozenset[str], target: Any, render: Callable[[
 
 
 def _status(payment: kit.PaymentRecord) -> str:
-    return _STATUS.get(payment.status) or ("requires_confirmation" if payment.card else "requires_payment_method")
+    if payment.status in (kit.PaymentState.CREATED, kit.PaymentState.DECLINED):  # a declined one given a new card
+        return "requires_confirmation" if payment.card else "requires_payment_method"
+    return _STATUS[payment.status]
 
 
 def _client_secret(payment: kit.PaymentRecord) -> str:
@@ -686,6 +714,7 @@ def _intent(payment: kit.PaymentRecord, expand: frozenset[str], base_url: str) -
             "confirmation_method": extra["confirmation_method"],
             "created": int(payment.created_at),
             "currency": payment.currency.lower(),
+            "customer": extra.get("customer"),
             "description": payment.description,
             "last_payment_error": _last_payment_error(payment),
             "latest_charge": _expanded("latest_charge", expand, charge, lambda: _charge(charge, payment)),
@@ -700,7 +729,7 @@ def _intent(payment: kit.PaymentRecord, expand: frozenset[str], base_url: str) -
             "receipt_email": extra["receipt_email"],
             "status": _status(payment),
         },
-        "application application_fee_amount automatic_payment_methods customer invoice on_behalf_of processing "
+        "application application_fee_amount automatic_payment_methods invoice on_behalf_of processing "
         "review setup_future_usage shipping source statement_descriptor statement_descriptor_suffix "
         "transfer_data transfer_group",
     )
@@ -821,11 +850,12 @@ def _payment_method(card: kit.StoredCard) -> dict[str, Any]:
             "billing_details": card.extra["billing_details"],
             "card": _sorted(details, "generated_from wallet"),
             "created": int(card.created_at),
+            "customer": card.extra.get("customer"),
             "livemode": False,
             "metadata": card.extra["metadata"],
             "type": "card",
         },
-        "customer",
+        "",
     )
 
 

@@ -55,6 +55,10 @@ class BoundedStore[K, V]:
     def get(self, key: K) -> V | None:
         return self._items.get(key)
 
+    def newest_first(self) -> Iterator[V]:
+        """The values, the last put first (an update keeps its place)."""
+        return reversed(self._items.values())
+
     def put(self, key: K, value: V) -> None:
         if key in self._items:
             self._items[key] = value

@@ -61,12 +61,16 @@ from connectors.kit.sandbox import (
     EventType,
     FinishAuthentication,
     GetCard,
+    GetObject,
     GetPayment,
     IdKind,
+    ListRecords,
+    ObjectRecord,
     Operation,
     OperationState,
     PaymentRecord,
     PaymentState,
+    PutObject,
     Refund,
     RefundRecord,
     Refusal,
@@ -79,6 +83,8 @@ from connectors.kit.sandbox import (
     ThreeDSRule,
     ThreeDSState,
     Tokenize,
+    UpdateCard,
+    UpdatePayment,
     Void,
     VoidRecord,
 )
@@ -140,7 +146,7 @@ class Engine:
         self,
         rules: SandboxRules,
         policy: SandboxPolicy,
-        new_id: Callable[[IdKind], str],
+        new_id: Callable[[str], str],
         *,
         clock: Callable[[], float] = time.time,
         on_event: Callable[[Event], None] | None = None,
@@ -158,6 +164,7 @@ class Engine:
         self._lock = threading.Lock()
         self._payments: BoundedStore[str, PaymentRecord] = BoundedStore(max_objects)
         self._cards: BoundedStore[str, StoredCard] = BoundedStore(max_objects)
+        self._objects: BoundedStore[str, ObjectRecord] = BoundedStore(max_objects)
         # Every id handed out for a payment's parts, to the payment's id.
         self._index: BoundedStore[str, str] = BoundedStore(max_objects * 4)
         self._idempotency: BoundedStore[tuple[str, str], _Saved] = BoundedStore(max_objects)
@@ -223,6 +230,8 @@ class Engine:
 
     def _run_once(self, call: Call, now: float) -> Reply:
         try:
+            for kind, ref in call.requires:
+                self._object(call.account, kind, ref, field=kind)
             result, delay = self._run(call.account, call.operation, now)
         except _Refused as refused:
             # Nothing changed, so nothing is remembered: a corrected retry with the same key runs.
@@ -252,6 +261,16 @@ class Engine:
             case GetPayment(ref=ref):
                 payment = self._payment(account, ref)
                 return Done(payment, subject=ref if ref != payment.id else None), 0.0
+            case UpdatePayment():
+                return Done(self._update(account, op, now)), 0.0
+            case UpdateCard():
+                return Done(card=self._update_card(account, op)), 0.0
+            case PutObject():
+                return Done(obj=self._put_object(account, op, now)), 0.0
+            case GetObject(kind=kind, ref=ref):
+                return Done(obj=self._object(account, kind, ref)), 0.0
+            case ListRecords(kind=kind):
+                return Done(items=self._records(account, kind)), 0.0
         raise TypeError(f"not an engine operation: {type(op).__name__}")
 
     # -- lookups and bookkeeping ----------------------------------------------------------------
@@ -268,10 +287,17 @@ class Engine:
             raise _refuse(ErrorCode.NOT_FOUND, "no such card", field=field)
         return card
 
-    def _fresh_id(self, kind: IdKind) -> str:
+    def _object(self, account: str, kind: str, ref: str, field: str = "ref") -> ObjectRecord:
+        obj = self._objects.get(ref)
+        if obj is None or obj.account != account or obj.kind != kind:
+            raise _refuse(ErrorCode.NOT_FOUND, f"no such {kind}", field=field)
+        return obj
+
+    def _fresh_id(self, kind: str) -> str:
         for _ in range(_ID_TRIES):
             candidate = self._new_id(kind)
-            if candidate not in self._index and candidate not in self._payments and candidate not in self._cards:
+            stores = (self._index, self._payments, self._cards, self._objects)
+            if all(candidate not in store for store in stores):
                 return candidate
         raise RuntimeError(f"the codec's new_id gave {_ID_TRIES} ids in a row that are taken")
 
@@ -605,6 +631,69 @@ class Engine:
             payment = replace(payment, void=replace(payment.void, status=due.outcome))
             self._save(payment, EventType.VOID_SETTLED, due.subject)
 
+    # -- changes, keyed objects, lists ----------------------------------------------------------
+
+    def _update(self, account: str, op: UpdatePayment, now: float) -> PaymentRecord:
+        payment = self._payment(account, op.ref)
+        if payment.status not in _ATTEMPTABLE and (op.amount, op.currency, op.capture, op.pay_with) != (None,) * 4:
+            message = f"the amount, currency, capture mode or card of a {payment.status} payment cannot change"
+            raise _refuse(ErrorCode.INVALID_STATE, message, payment=payment)
+        if op.amount is not None:
+            _check_amount(op.amount, "amount", minimum=0)
+        if op.currency is not None and not _CURRENCY.fullmatch(op.currency):
+            raise _invalid("currency", "the currency is not three upper-case letters")
+        amount, currency = op.amount if op.amount is not None else payment.amount, op.currency or payment.currency
+        self._check_step(amount, currency)
+        payment = replace(
+            payment,
+            amount=amount,
+            currency=currency,
+            capture_mode=op.capture or payment.capture_mode,
+            card=self._pay_with(account, op.pay_with, now) if op.pay_with is not None else payment.card,
+            description=payment.description if op.description is None else op.description,
+            metadata=_merged(payment.metadata, op.metadata),
+            extra={**payment.extra, **op.extra},
+        )
+        self._save(payment)
+        return payment
+
+    def _update_card(self, account: str, op: UpdateCard) -> StoredCard:
+        card = self._card(account, op.card_id, "card_id")
+        if any(card.extra.get(key) != value for key, value in op.expect.items()):
+            raise _refuse(ErrorCode.INVALID_STATE, "the card is not as expected for this change")
+        card = replace(card, extra=_merged(card.extra, op.patch))
+        self._cards.put(card.id, card)
+        return card
+
+    def _put_object(self, account: str, op: PutObject, now: float) -> ObjectRecord:
+        if op.ref is None:
+            obj = ObjectRecord(self._fresh_id(op.kind), op.kind, account, now)
+        else:
+            obj = self._object(account, op.kind, op.ref)
+            if op.states is not None and obj.status not in op.states:
+                raise _refuse(ErrorCode.INVALID_STATE, f"a {op.kind} that is {obj.status} cannot change so", obj=obj)
+        if op.check and op.card is None and obj.card is None:
+            raise _invalid("card", f"the {op.kind} has no card to check")
+        card = self._pay_with(account, op.card, now) if op.card is not None else obj.card
+        obj = replace(obj, fields=_merged(obj.fields, op.patch), status=op.status or obj.status, card=card)
+        if op.check and card is not None:
+            obj = self._check(obj, card, op.attach, now)
+        self._objects.put(obj.id, obj)
+        return obj
+
+    def _check(self, obj: ObjectRecord, card: StoredCard, attach: str | None, now: float) -> ObjectRecord:
+        """A zero-amount authorization with no shopper present: a card that asks for 3-D Secure is declined."""
+        rule = self._rule(card, 0)
+        decline = self._decline_for(card, rule, now) or (DeclineCode.AUTHENTICATION_REQUIRED if rule.three_ds else None)
+        if decline is None and attach is not None and obj.fields.get(attach) is not None:
+            card = replace(card, extra=_merged(card.extra, {attach: obj.fields[attach]}))
+            self._cards.put(card.id, card)
+        return replace(obj, card=card, status=_FAILED if decline else _SUCCEEDED, decline=decline)
+
+    def _records(self, account: str, kind: str) -> tuple[Any, ...]:
+        store: BoundedStore[str, Any] = {"payment": self._payments, "card": self._cards}.get(kind, self._objects)
+        return tuple(r for r in store.newest_first() if r.account == account and getattr(r, "kind", kind) == kind)
+
 
 _OK = AuthenticationResult.SUCCEEDED
 _REFUND_EVENTS = {_SUCCEEDED: EventType.REFUND_SETTLED, _FAILED: EventType.REFUND_FAILED}
@@ -619,3 +708,17 @@ def _check_amount(amount: object, field: str, *, minimum: int) -> None:
 def _check_currency(payment: PaymentRecord, currency: str | None) -> None:
     if currency is not None and currency != payment.currency:
         raise _refuse(ErrorCode.CURRENCY_MISMATCH, f"the payment is in {payment.currency}", payment=payment)
+
+
+def _merged(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """``target`` with a JSON merge patch (RFC 7396) applied: objects merge, None removes, the rest replaces."""
+    merged = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping):
+            current = merged.get(key)
+            merged[key] = _merged(current if isinstance(current, Mapping) else {}, value)
+        else:
+            merged[key] = value
+    return merged
