@@ -6,6 +6,8 @@ gateway's own error. Every answer here is checked against the gateway's official
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -404,6 +406,15 @@ def test_setup_intents_are_listed_by_customer_and_payment_method(stripe: Stripe)
     assert [s["id"] for s in ok(stripe.get("/v1/setup_intents", payment_method=pm))["data"]] == [mine]
     listed = ok(stripe.get("/v1/customers", limit="1"))
     assert [c["id"] for c in listed["data"]] == [jane] and listed["has_more"] is False
+
+
+@pytest.mark.parametrize("first", ["connectors.stripe.sandbox", "connectors.stripe.sandbox_objects"])
+def test_either_stripe_sandbox_module_may_be_imported_first(first: str) -> None:
+    """The codec routes to sandbox_objects, which renders with the codec's helpers: each uses the other
+    only inside functions."""
+    code = f"import {first}\nfrom connectors.stripe.sandbox import StripeCodec\nStripeCodec().new_id('customer')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 # --- Not simulated -------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The sandbox codec protocol: how one gateway's wire format drives the shared sandbox engine.
 
 The engine (``sidecar/sandbox/engine.py``) keeps the ledger every simulated gateway needs: payments,
-attempts, captures, voids, refunds, 3-D Secure, idempotency, test-card rules and deferred settlement.
+attempts, captures, voids, refunds, 3-D Secure, idempotency, test-card rules and deferred settlement;
+beside them, the keyed objects a gateway's SDKs also call (``ObjectRecord``: a Stripe Customer or
+SetupIntent), zero-amount card checks, updates and lists of every kind of record.
 It knows no gateway. A gateway's codec (``connectors/<gateway>/sandbox.py``) knows only its gateway's
 wire: it turns one HTTP request into one engine :class:`Call`, and the engine's :class:`Reply` into
 the gateway's HTTP answer. The runtime drives both::

@@ -5,9 +5,13 @@ Authentication: ``Authorization: Bearer sk_test_sandbox``, or HTTP Basic with th
 401, and the key sent is never echoed in full. Endpoints: ``POST /v1/payment_methods``, ``GET
 /v1/payment_methods/{id}``, ``POST /v1/payment_intents``, ``GET /v1/payment_intents/{id}``, ``POST
 /v1/payment_intents/{id}/confirm``, ``.../capture``, ``.../cancel``, ``POST /v1/refunds``, ``GET
-/v1/refunds/{id}``; any other path is Stripe's 404 "Unrecognized request URL". Bodies are forms with
-bracket keys; a body of another type (JSON) is not read, as at Stripe. Parameters Stripe does not know
-are 400 ``parameter_unknown`` (its lists, from its OpenAPI spec, are taken whole even where ignored).
+/v1/refunds/{id}``; Customers, SetupIntents, attaching PaymentMethods, PaymentIntent updates and the lists
+are in ``sandbox_objects.py``, routed from here; a card (or a test token) in a PaymentIntent's
+``payment_method_data`` becomes a PaymentMethod on the way, as ``POST /v1/payment_methods`` makes one.
+Any other path is Stripe's 404 "Unrecognized request URL", saying that the sandbox does not simulate it.
+Bodies are forms with bracket keys; a body of another type (JSON) is not read, as at Stripe. Parameters
+Stripe does not know are 400 ``parameter_unknown`` (its lists, from its OpenAPI spec, are taken whole
+even where ignored).
 Errors are Stripe's ``{"error": {"type", "code", "param", "message", ...}}`` with its HTTP status.
 
 Test cards: beside the shared ones (4242424242424242 and 4111111111111111 approve, 4000000000000002
@@ -36,15 +40,15 @@ Money (https://docs.stripe.com/currencies): Stripe's currencies only (the connec
 and UGX in hundreds (``invalid_charge_amount_no_decimal_compatible``), for PaymentIntents, captures and
 refunds. A partial capture releases the rest and a cancel all of it, which Stripe counts in the charge's
 ``amount_refunded``. Refunding more than remains is 400 ``amount_too_large``, a fully refunded charge
-``charge_already_refunded``; a refund of exactly 1337 stays ``pending``. A ``customer`` is 400
-``resource_missing``.
+``charge_already_refunded``; a refund of exactly 1337 stays ``pending``. A ``customer`` the
+sandbox did not make is 400 ``resource_missing``.
 
 Idempotency: ``Idempotency-Key`` on a POST (at most 255 characters): the same key, path and parameters
 replay the first answer with ``Idempotent-Replayed: true``; another path or other parameters are 400
 ``idempotency_error``; a key whose first request still runs is 409 ``idempotency_key_in_use``. Refusals
 before anything ran are not kept; card declines (402) are.
 
-Not simulated: customers, list endpoints, webhooks, amount minimums, ``automatic_async`` timing.
+Not simulated: amount minimums, ``automatic_async`` timing, 3-D Secure on SetupIntents.
 """
 
 from __future__ import annotations

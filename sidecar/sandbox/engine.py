@@ -12,6 +12,14 @@ Why the split
     (``connectors.kit.sandbox.BASE_TEST_CARDS``: 4242424242424242 and 4111111111111111 approve,
     4000000000000002 declines ``generic_decline``, 4242000000000018 approves slowly, on every sandbox).
 
+Beyond payments
+    What SDKs call around a payment (a Stripe Customer, a SetupIntent) is a keyed object: the codec's
+    own fields and status, changed by JSON merge patch, guarded by the statuses it may change from, and
+    a card checked as a zero-amount authorization with no shopper present (a card that asks for 3-D
+    Secure is declined ``authentication_required``). ``ListRecords`` hands the codec every record of a
+    kind, newest first, to filter and page (``sandbox_wire.page``); a call's ``requires`` names the
+    objects that must exist before it runs. Still no gateway-specific branch.
+
 What a codec must do (``connectors.kit.sandbox.SandboxCodec``)
     - ``route``: check the gateway's authentication and input in the gateway's own words, and name
       one engine operation with the account it acts for and, where the gateway has one, its
