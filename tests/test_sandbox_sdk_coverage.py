@@ -131,6 +131,12 @@ def test_customers_are_created_retrieved_updated_and_unset_as_at_stripe(stripe: 
     assert (updated["name"], updated["phone"], updated["address"]) == (None, "+441234567890", None)
     assert updated["email"] == "jane@example.com"
     assert ok(stripe.post(f"/v1/customers/{created['id']}", {"metadata": ""}))["metadata"] == {}
+    default = {"invoice_settings[default_payment_method]": "pm_card_visa"}
+    assert ok(stripe.post(f"/v1/customers/{created['id']}", default))["invoice_settings"]["default_payment_method"]
+    footer = ok(stripe.post(f"/v1/customers/{created['id']}", {"invoice_settings[footer]": "Thanks"}))
+    assert footer["invoice_settings"]["default_payment_method"] == "pm_card_visa"  # the footer is not kept
+    nested = error(stripe.post("/v1/customers", {"address[line1][x]": "1"}), 400)
+    assert nested["param"] == "address[line1]"
 
 
 def test_customers_unknown_or_with_a_payment_method_are_refused(stripe: Stripe) -> None:

@@ -659,9 +659,9 @@ def _expanded(name: str, expand: frozenset[str], target: Any, render: Callable[[
 
 
 def _status(payment: kit.PaymentRecord) -> str:
-    if payment.status in (kit.PaymentState.CREATED, kit.PaymentState.DECLINED):  # a declined one given a new card
-        return "requires_confirmation" if payment.card else "requires_payment_method"
-    return _STATUS[payment.status]
+    if payment.status is kit.PaymentState.DECLINED and payment.card:  # given another card by an update
+        return "requires_confirmation"
+    return _STATUS.get(payment.status) or ("requires_confirmation" if payment.card else "requires_payment_method")
 
 
 def _client_secret(payment: kit.PaymentRecord) -> str:

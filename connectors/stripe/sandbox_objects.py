@@ -107,7 +107,16 @@ _LISTS = {
 }
 _EXPANDABLE = {"setup_intent": ("payment_method",)}
 ID_PREFIXES = {"customer": "cus_", "setup_intent": "seti_1"}
-_CUSTOMER_FIELDS = ("address", "description", "email", "invoice_settings", "name", "phone", "preferred_locales")
+_CUSTOMER_FIELDS = (
+    "address",
+    "description",
+    "email",
+    "invoice_settings",
+    "name",
+    "phone",
+    "preferred_locales",
+    "shipping",
+)
 _SHIPPING_FIELDS = ("address", "carrier", "name", "phone", "tracking_number")
 # A SetupIntent's statuses in the engine's words where they differ (a failed check awaits another card).
 _SETUP_STATUS = {kit.OperationState.FAILED: "requires_payment_method"}
@@ -230,29 +239,32 @@ def _unset(value: Any) -> Any:
 
 
 def _customer_patch(params: wire.Fields) -> dict[str, Any]:
-    for name in ("description", "email", "name", "phone"):
-        params.string(name)
+    _strings(params, ("description", "email", "name", "phone"))
     params.strings("preferred_locales")
-    _strings(params.object("address"), payments._ADDRESS_PARAMS)
+    _check_address(params.object("address"))
     shipping = params.object("shipping")
+    shipping.only(_SHIPPING_FIELDS)
     _strings(shipping, _SHIPPING_FIELDS[1:])
-    _strings(shipping.object("address"), payments._ADDRESS_PARAMS)
+    _check_address(shipping.object("address"))
     if shipping.data and shipping.get("name") is None:
         raise wire.WireError("missing", shipping.name("name"))
     settings = params.object("invoice_settings")
     settings.only(("custom_fields", "default_payment_method", "footer", "rendering_options"))
-    settings.string("default_payment_method")
-    fields = {name: _unset(params.data[name]) for name in (*_CUSTOMER_FIELDS, "shipping") if name in params.data}
-    if "invoice_settings" in fields:
-        fields["invoice_settings"] = {"default_payment_method": settings.data.get("default_payment_method") or None}
+    _strings(settings, ("default_payment_method",))
+    fields = {name: _unset(params.data[name]) for name in _CUSTOMER_FIELDS if name in params.data}
+    if isinstance(given := fields.get("invoice_settings"), dict):  # only its default card is kept
+        fields["invoice_settings"] = {k: v for k, v in given.items() if k == "default_payment_method"}
     return fields | _metadata_patch(params, keyed=True)
 
 
 def _strings(fields: wire.Fields, names: Sequence[str]) -> None:
-    """Only these names, each a string (``address`` aside, whose parts the caller checks)."""
-    fields.only(names if "address" not in fields.data else (*names, "address"))
     for name in names:
         fields.string(name)
+
+
+def _check_address(address: wire.Fields) -> None:
+    address.only(payments._ADDRESS_PARAMS)
+    _strings(address, payments._ADDRESS_PARAMS)
 
 
 def _setup_patch(params: wire.Fields) -> dict[str, Any]:
@@ -284,28 +296,29 @@ def _missing_card() -> payments.StripeError:
     return payments._error(message, code="parameter_missing", param="payment_method")
 
 
-def _page(params: wire.Fields) -> tuple[int, str | None, str | None, dict[str, int]]:
-    """A list request's limit, cursors and ``created`` bounds."""
-    limit = params.integer("limit", minimum=1, maximum=100) or 10
-    after, before = params.string("starting_after"), params.string("ending_before")
-    if after is not None and before is not None:
-        message = "You may only specify one of these parameters: starting_after, ending_before."
-        raise payments._error(message, param="ending_before")
-    created = params.integer("created") if not isinstance(params.get("created"), dict) else None
-    bounds = {"gte": created, "lte": created} if created is not None else {}
-    if isinstance(params.get("created"), dict):
-        given = params.object("created")
-        given.only(("gt", "gte", "lt", "lte"))
-        bounds = {bound: value for bound in ("gt", "gte", "lt", "lte") if (value := given.integer(bound)) is not None}
-    return limit, after, before, bounds
-
-
 _COMPARE: dict[str, Callable[[int, int], bool]] = {
     "gt": lambda at, value: at > value,
     "gte": lambda at, value: at >= value,
     "lt": lambda at, value: at < value,
     "lte": lambda at, value: at <= value,
 }
+
+
+def _page(params: wire.Fields) -> tuple[int, str | None, str | None, dict[str, int]]:
+    """A list request's limit, cursors and ``created`` bounds (an exact time, or gt, gte, lt, lte)."""
+    limit = params.integer("limit", minimum=1, maximum=100) or 10
+    after, before = params.string("starting_after"), params.string("ending_before")
+    if after is not None and before is not None:
+        message = "You may only specify one of these parameters: starting_after, ending_before."
+        raise payments._error(message, param="ending_before")
+    if isinstance(params.get("created"), dict):
+        created = params.object("created")
+        created.only(_COMPARE)
+        bounds = {bound: value for bound in _COMPARE if (value := created.integer(bound)) is not None}
+    else:
+        exact = params.integer("created")
+        bounds = {} if exact is None else {"gte": exact, "lte": exact}
+    return limit, after, before, bounds
 
 
 # --- answers -------------------------------------------------------------------------------------
