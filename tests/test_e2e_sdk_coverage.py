@@ -6,9 +6,11 @@ Checkout version. What the sandbox does not simulate reaches each SDK as its gat
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
+from detector import Detector, gateway_ids
 from harness import SIDECAR, SidecarProcess
 from test_e2e_sdk_recipes import WITHOUT_REQUESTS, clean_env, python_app
 
@@ -142,6 +144,25 @@ def test_stripe_python_on_urllib_makes_the_same_calls(sidecar) -> None:
     ca = str(sidecar.ca_file)
     env = clean_env(HTTPS_PROXY=sidecar.proxy_url, SSL_CERT_FILE=ca, REQUESTS_CA_BUNDLE=ca)
     assert python_app(WITHOUT_REQUESTS + STRIPE_APP, env) == EXPECTED_STRIPE
+
+
+def test_the_sdks_calls_are_logged_masked(sidecar) -> None:
+    env = clean_env(HTTPS_PROXY=sidecar.proxy_url, REQUESTS_CA_BUNDLE=str(sidecar.ca_file))
+    python_app(STRIPE_APP, env)
+    output = sidecar.stdout_path.read_text()
+    calls = [json.loads(line) for line in output.splitlines() if '"connector call"' in line]
+    paths = {line["url"].split("/v1/", 1)[-1].split("/")[0] for line in calls if line["operation"] == "forward"}
+    assert {"customers", "payment_methods", "setup_intents", "payment_intents", "refunds", "charges"} <= paths
+    created = [line for line in calls if line["url"].endswith("/v1/customers") and line["method"] == "POST"]
+    assert created and all("email=" in line["request_body"] for line in created)  # logged, its values masked
+    for personal in ("jane@example.com", "Jane Doe"):  # the customer's, in requests and answers
+        assert personal not in output
+    detector = Detector(
+        secrets=["sk_test_sandbox", "sk_test_appholdsnosecret"], cvcs=["314"], allowed=gateway_ids(output)
+    )
+    detector.scan("stdout", output)
+    detector.scan("stderr", sidecar.stderr_path.read_text())
+    assert detector.findings == [], "\n".join(map(str, detector.findings))
 
 
 EXPECTED_ADYEN = {
