@@ -48,37 +48,38 @@ REFUND_STATUS: dict[bool | None, RefundStatus] = {
     None: RefundStatus.PENDING,
 }
 
-# The five-digit `response_code`: 10xxx approved, 20xxx soft decline ("subsequent attempts may be successful"),
-# 30xxx hard decline ("require the issuer or cardholder to rectify the outstanding issue(s)"), 40xxx a risk
-# response. The 20xxx range holds codes that are final all the same (20014, 20054): the code decides, not the range.
+# The five-digit `response_code` (with its `response_summary`): 10xxx approved, 20xxx soft decline ("subsequent
+# attempts may be successful"), 30xxx hard decline ("require the issuer or cardholder to rectify the outstanding
+# issue(s)"), 40xxx a risk response. The 20xxx range holds codes that are final all the same (20014, 20054): the
+# code decides, not the range.
 APPROVED_RANGE = "1"
 
-RESPONSE_CODES: dict[str, D] = {
-    "20001": D.CARD_DECLINED,  # Refer to card issuer
-    "20002": D.CARD_DECLINED,  # Refer to card issuer - Special conditions
-    "20003": D.PROCESSING_ERROR,  # Invalid merchant or service provider: "a technical issue"
-    "20005": D.CARD_DECLINED,  # Declined - Do Not Honour
-    "20012": D.NOT_PERMITTED,  # Invalid transaction
-    "20014": D.INCORRECT_NUMBER,  # Invalid card number
-    "20051": D.INSUFFICIENT_FUNDS,  # Insufficient funds
-    "20054": D.EXPIRED_CARD,  # Expired card
-    "20057": D.NOT_PERMITTED,  # Transaction not permitted to cardholder
-    "20059": D.FRAUD_SUSPECTED,  # Suspected fraud
-    "20061": D.LIMIT_EXCEEDED,  # Activity amount limit exceeded
-    "20062": D.RESTRICTED_CARD,  # Restricted card
-    "20063": D.CARD_DECLINED,  # Security violation
-    "20068": D.TRY_AGAIN_LATER,  # response received too late, a timeout, or an internal error
-    "20078": D.RESTRICTED_CARD,  # Blocked, first use: the card was not properly unblocked
-    "20082": D.CARD_DECLINED,  # No security model
-    "200N7": D.INCORRECT_CVC,  # Decline for CVV2 failure
-    "200R3": D.DO_NOT_RETRY,  # Issuer initiated a stop payment (revocation order) for all authorizations
-    "20154": D.AUTHENTICATION_REQUIRED,  # 3DS authentication required
-    "20179": D.CARD_DECLINED,  # Lifecycle
-    "20182": D.CARD_DECLINED,  # Policy
-    "20183": D.CARD_DECLINED,  # Security
-    "30015": D.INCORRECT_NUMBER,  # No such issuer
-    "30041": D.LOST_OR_STOLEN,  # Lost card - pick up
-    "30043": D.LOST_OR_STOLEN,  # Stolen card - pick up
+RESPONSE_CODES: dict[str, tuple[str, D]] = {
+    "20001": ("Refer to card issuer", D.CARD_DECLINED),
+    "20002": ("Refer to card issuer - Special conditions", D.CARD_DECLINED),
+    "20003": ("Invalid merchant or service provider", D.PROCESSING_ERROR),  # "a technical issue"
+    "20005": ("Declined - Do Not Honour", D.CARD_DECLINED),
+    "20012": ("Invalid transaction", D.NOT_PERMITTED),
+    "20014": ("Invalid card number", D.INCORRECT_NUMBER),
+    "20051": ("Insufficient funds", D.INSUFFICIENT_FUNDS),
+    "20054": ("Expired card", D.EXPIRED_CARD),
+    "20057": ("Transaction not permitted to cardholder", D.NOT_PERMITTED),
+    "20059": ("Suspected fraud", D.FRAUD_SUSPECTED),
+    "20061": ("Activity amount limit exceeded", D.LIMIT_EXCEEDED),
+    "20062": ("Restricted card", D.RESTRICTED_CARD),
+    "20063": ("Security violation", D.CARD_DECLINED),
+    "20068": ("Response received too late / timeout", D.TRY_AGAIN_LATER),
+    "20078": ("Blocked, first use", D.RESTRICTED_CARD),  # the card was not properly unblocked
+    "20082": ("No security model", D.CARD_DECLINED),
+    "200N7": ("Decline for CVV2 failure", D.INCORRECT_CVC),
+    "200R3": ("Issuer initiated a stop payment (revocation order) for all authorizations", D.DO_NOT_RETRY),
+    "20154": ("3DS authentication required", D.AUTHENTICATION_REQUIRED),
+    "20179": ("Lifecycle", D.CARD_DECLINED),
+    "20182": ("Policy", D.CARD_DECLINED),
+    "20183": ("Security", D.CARD_DECLINED),
+    "30015": ("No such issuer", D.INCORRECT_NUMBER),
+    "30041": ("Lost card - pick up", D.LOST_OR_STOLEN),
+    "30043": ("Stolen card - pick up", D.LOST_OR_STOLEN),
 }
 
 # Not read on a Checkout.com page (third-party copies of its table, e.g. slickerhq.com/tools/decline-codes/checkout):
@@ -134,14 +135,22 @@ def refund_status(approved: object) -> RefundStatus:
 
 
 def response_decline(code: str, summary: str | None) -> DeclineInfo:
-    """The DeclineInfo of a declined payment's response code. Every code outside the approved range is a refusal
-    by the issuer or by risk rules; Checkout.com gives no code for a decline it made itself."""
-    known = RESPONSE_CODES.get(code)
+    """The DeclineInfo of a declined payment's response code (empty where the answer carries none: a `Declined`
+    payment read back by its id). Every code outside the approved range is a refusal by the issuer or risk rules."""
+    known = RESPONSE_CODES[code][1] if code in RESPONSE_CODES else None
     unconfirmed = UNCONFIRMED_RESPONSE_CODES.get(code)
     if known is None and unconfirmed and summary and _name(summary) == _name(unconfirmed[0]):
         known = unconfirmed[1]
-    refusal = bool(code) and not code.startswith(APPROVED_RANGE)
+    refusal = not code.startswith(APPROVED_RANGE)
     return decline(code, known, refusal=refusal, connector_message=summary, connector_code=code or None)
+
+
+def summary(code: str) -> str:
+    """The `response_summary` Checkout.com gives with a response code (the sandbox answers with it)."""
+    if code.startswith(APPROVED_RANGE):
+        return "Approved"
+    found = RESPONSE_CODES.get(code) or UNCONFIRMED_RESPONSE_CODES.get(code)
+    return found[0] if found else "Declined"
 
 
 def _name(text: str) -> str:

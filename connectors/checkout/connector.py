@@ -447,7 +447,7 @@ class Checkout(Connector):
             status = PaymentStatus.PARTIALLY_CHARGED
         error = None
         if status is PaymentStatus.AUTHORIZATION_FAILED:
-            error = codes.response_decline(str(data.get("response_code") or ""), _text(data.get("response_summary")))
+            error = codes.response_decline(*_response(data))
         return Payment(
             id=payment_id,
             connector=self.name,
@@ -578,6 +578,15 @@ def _card(source: Any) -> CardSummary | None:
         exp_month=source.get("expiry_month") if isinstance(source.get("expiry_month"), int) else None,
         exp_year=source.get("expiry_year") if isinstance(source.get("expiry_year"), int) else None,
     )
+
+
+def _response(data: dict[str, Any]) -> tuple[str, str | None]:
+    """The response code and summary of a payment's authorization: in the answer to `POST /payments`, or in the
+    summary of actions a payment read by its session id carries (latest first); ("", None) where neither has it."""
+    actions = data.get("actions") if isinstance(data.get("actions"), list) else []
+    summaries = [a for a in actions if isinstance(a, dict) and a.get("type") in ("Authorization", "Card Verification")]
+    found = data if "response_code" in data else (summaries[0] if summaries else {})
+    return str(found.get("response_code") or ""), _text(found.get("response_summary"))
 
 
 def _field(error_code: str) -> str:

@@ -1,35 +1,17 @@
 """Checkout.com's sandbox: card payments on the Payments API as api.sandbox.checkout.com answers them, a codec over
-the shared sandbox engine.
+the shared sandbox engine. Its test rules are in the README ("Checkout.com sandbox").
 
-Authentication: ``Authorization: Bearer sk_sbox_...`` (the sandbox account's key), else 401 with no body.
-Endpoints: ``POST /payments``, ``GET /payments/{id}`` (a payment, or its ``sid_`` session after 3-D Secure),
-``GET /payments/{id}/actions``, ``POST /payments/{id}/captures``, ``/voids``, ``/refunds``; any other path is 404
-with no body, a known one with another method 405. Invalid input is 422 ``{"request_id", "error_type":
-"request_invalid", "error_codes": [...]}``, each code in the spec's own pattern (``payment_source_required``,
-``amount_invalid``, ``card_number_invalid``...); an action the payment's state does not allow is 403 ("Capture not
-allowed"), an unknown payment 404. Unknown fields are ignored, as the spec's schemas allow them.
-
-Test cards (https://www.checkout.com/docs/developer-resources/testing/test-cards): beside the shared ones
-(4242424242424242 and 4111111111111111 approve, 4000000000000002 declines 20005, 4242000000000018 approves after 3
-seconds), any Luhn-valid number approves, except Checkout.com's cards for its response codes: 4544249167673670
-(20051 insufficient funds), 4724117215951699 (20054), 4485381577182090 (20014), 4897453568485113 (20059),
-4818924250131070 (20062), 4111111111111129 (20001), 4024007103573027 (20012), 4151512736305999 (20057),
-4556294593757189 (20061), 4556253752712245 (20063), 4095254802642505 (20068), 4532819413487978 (20078),
-4734868958733862 (200N7 CVV failure) and 4567361325981788 (200R3 revocation). A past expiry declines 20054.
-
-3-D Secure: ``"3ds": {"enabled": true}`` answers 202 ``Pending`` with ``_links.redirect`` to the shared page
-``<sandbox>/3ds/<pay id>``, whatever the card (Checkout.com's test cards "default to 3DS 2.0 authentication" in a 3D
-Secure request, https://checkoutdocs.readme.io/docs/testing): ``?outcome=complete`` authorizes (or declines by the
-card's own code), ``?outcome=fail`` declines 20151; the browser then goes to ``success_url`` or ``failure_url`` with
-``cko-session-id``, and ``GET /payments/sid_...`` reads the result.
-
-Money: the connector's currency table (``currency_invalid`` otherwise), at most nine digits, three-decimal
-currencies in tens (``amount_invalid``). ``capture`` (default true) captures at once. Captures (``capture_type``
-``NonFinal`` leaves the rest open; otherwise the rest is released), voids and refunds answer 202 with ``act_...``
-and settle within the call; their webhooks follow.
-
-Idempotency: ``Cko-Idempotency-Key`` on ``POST /payments``: a known key gets the first answer whatever the body
-(Checkout.com documents no comparison), and 429 while its first request runs (the slow card).
+``Authorization: Bearer`` the sandbox account's key, else 401 with no body. ``POST /payments``, ``GET
+/payments/{id}`` (a payment, or its ``sid_`` session after 3-D Secure), ``GET /payments/{id}/actions``, ``POST
+/payments/{id}/captures``, ``/voids``, ``/refunds``; another path is 404, another method 405, with no body. Bad
+input is 422 ``{"request_id", "error_type": "request_invalid", "error_codes"}`` in the spec's own pattern
+(``payment_source_required``, ``amount_invalid``); unknown fields are ignored, as the spec's schemas allow. An action
+the payment's state does not allow is 403 ("Capture not allowed"). Checkout.com's test cards decline with their codes
+(https://www.checkout.com/docs/developer-resources/testing/test-cards). ``"3ds": {"enabled": true}`` always
+challenges on the shared page (its test cards "default to 3DS 2.0 authentication" in a 3D Secure request,
+https://checkoutdocs.readme.io/docs/testing); the browser goes back with ``cko-session-id``. Captures, voids and
+refunds answer 202 and settle within the call. ``Cko-Idempotency-Key`` on ``POST /payments`` replays the first
+answer whatever the body (Checkout.com documents no comparison), 429 while the first request runs.
 """
 
 from __future__ import annotations
@@ -38,6 +20,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.checkout import codes
 from connectors.checkout import connector as checkout
 from connectors.kit import sandbox as kit
 from connectors.kit import sandbox_wire as wire
@@ -49,43 +32,15 @@ CHECKOUT_SANDBOX_KEY = "sk_sbox_sidecarsandboxsecretkey2345a"
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 _PREFIXES = {kit.IdKind.PAYMENT: "pay_", kit.IdKind.ATTEMPT: "sid_", kit.IdKind.CARD: "src_"}
 
-# Response codes and their summaries: Checkout.com's test cards' codes, and the engine's own declines.
-SUMMARIES = {
-    "10000": "Approved",
-    "20001": "Refer to card issuer",
-    "20005": "Declined - Do Not Honour",
-    "20012": "Invalid transaction",
-    "20014": "Invalid card number",
-    "20051": "Insufficient Funds",
-    "20054": "Expired Card",
-    "20057": "Transaction not permitted to cardholder",
-    "20059": "Suspected Fraud",
-    "20061": "Activity amount limit exceeded",
-    "20062": "Restricted Card",
-    "20063": "Security violation",
-    "20068": "Response received too late / timeout",
-    "20078": "Blocked, first use",
-    "200N7": "Decline for CVV2 failure",
-    "200R3": "Issuer initiated a stop payment (revocation order) for all authorizations",
-    "20151": "Cardholder failed 3DS authentication",
-    "20154": "3DS authentication required",
-}
-_CARDS = {
-    "4544249167673670": "20051",
-    "4724117215951699": "20054",
-    "4485381577182090": "20014",
-    "4897453568485113": "20059",
-    "4818924250131070": "20062",
-    "4111111111111129": "20001",
-    "4024007103573027": "20012",
-    "4151512736305999": "20057",
-    "4556294593757189": "20061",
-    "4556253752712245": "20063",
-    "4095254802642505": "20068",
-    "4532819413487978": "20078",
-    "4734868958733862": "200N7",
-    "4567361325981788": "200R3",
-}
+# Checkout.com's test cards and the response code each declines with (its table, number by number).
+_CARDS = dict(
+    pair.split(":")
+    for pair in "4544249167673670:20051 4724117215951699:20054 4485381577182090:20014 4897453568485113:20059 "
+    "4818924250131070:20062 4111111111111129:20001 4024007103573027:20012 4151512736305999:20057 "
+    "4556294593757189:20061 4556253752712245:20063 4095254802642505:20068 4532819413487978:20078 "
+    "4734868958733862:200N7 4567361325981788:200R3".split()
+)
+# The engine's own declines as Checkout.com words them.
 _ENGINE_DECLINES = {kit.DeclineCode.GENERIC_DECLINE: "20005", kit.DeclineCode.EXPIRED_CARD: "20054"}
 _ENGINE_DECLINES |= {kit.DeclineCode.AUTHENTICATION_REQUIRED: "20154"}
 _ENGINE_DECLINES |= dict.fromkeys(
@@ -294,7 +249,7 @@ def response(payment: kit.PaymentRecord) -> tuple[str, str]:
     """The response code and summary of the payment's last authorization attempt."""
     decline = payment.attempts[-1].decline if payment.attempts else None
     code = _ENGINE_DECLINES.get(decline or "", decline) or "10000"
-    return code, SUMMARIES.get(code, "Declined")
+    return code, codes.summary(code)
 
 
 def status_word(payment: kit.PaymentRecord) -> str:
@@ -333,16 +288,10 @@ def _source(card: kit.StoredCard) -> dict[str, Any]:
 
 
 def _balances(payment: kit.PaymentRecord) -> dict[str, int]:
+    names = "total_authorized total_voided available_to_void total_captured available_to_capture total_refunded"
     voided = payment.released if payment.void else 0
-    return {
-        "total_authorized": payment.authorized,
-        "total_voided": voided,
-        "available_to_void": payment.capturable,
-        "total_captured": payment.captured,
-        "available_to_capture": payment.capturable,
-        "total_refunded": payment.refunded,
-        "available_to_refund": payment.refundable,
-    }
+    values = (payment.authorized, voided, payment.capturable, payment.captured, payment.capturable, payment.refunded)
+    return dict(zip(names.split(), values, strict=True)) | {"available_to_refund": payment.refundable}
 
 
 def _common(payment: kit.PaymentRecord, base: str) -> dict[str, Any]:
@@ -412,6 +361,6 @@ def actions(payment: kit.PaymentRecord) -> list[dict[str, Any]]:
         if part.status is not kit.OperationState.PENDING:
             approved = part.status is kit.OperationState.SUCCEEDED
             code = "10000" if approved else "20005"
-            action |= {"approved": approved, "response_code": code, "response_summary": SUMMARIES[code]}
+            action |= {"approved": approved, "response_code": code, "response_summary": codes.summary(code)}
         found.append((part.created_at, action | ({"reference": part.reference} if part.reference else {})))
     return [action | {"processed_on": timestamp(at)} for at, action in sorted(found, key=lambda f: -f[0])]
