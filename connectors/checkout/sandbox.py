@@ -28,7 +28,7 @@ from connectors.kit import sandbox_wire as wire
 __all__ = ["CHECKOUT_SANDBOX_KEY", "CheckoutCodec", "actions", "response", "status_word", "timestamp"]
 
 # The shape checkout-sdk 4 accepts for a secret key: ^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$.
-CHECKOUT_SANDBOX_KEY = "sk_sbox_sidecarsandboxsecretkey2345a"
+CHECKOUT_SANDBOX_KEY = "sk_sbox_sidecarsandboxsecretkey234a"
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 _PREFIXES = {kit.IdKind.PAYMENT: "pay_", kit.IdKind.ATTEMPT: "sid_", kit.IdKind.CARD: "src_"}
 
