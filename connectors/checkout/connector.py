@@ -305,8 +305,8 @@ class Checkout(Connector):
         )
 
     def refund_sync(self, refund_id: str, ctx: CallContext) -> Exchange[Refund]:
-        match = REFUND_ID.fullmatch(refund_id)
-        assert match is not None  # the runtime checked the id against id_patterns
+        match = REFUND_ID.fullmatch(self.check_id("refund", refund_id))
+        assert match is not None  # check_id refused any other
         payment_id, action_id = match.groups()
         resp = yield self._get(ctx, f"/payments/{segment(payment_id)}/actions")
         if resp.status != 200:
