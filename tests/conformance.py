@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from connectors.adyen.sandbox import AdyenCodec
+from connectors.checkout.sandbox import CheckoutCodec
 from connectors.kit.connector import GatewayRequest, GatewayResponse
 from connectors.kit.masking import Sensitivity
 from connectors.kit.testing import ConformanceSuite, SandboxDriver
@@ -13,7 +14,11 @@ from connectors.stripe.sandbox import StripeCodec
 from sidecar.masking import MASK, Masker
 from sidecar.sandbox import SimulatedGateway, sandbox_credentials
 
-SIMULATORS = {"stripe": lambda: SimulatedGateway(StripeCodec()), "adyen": lambda: SimulatedGateway(AdyenCodec())}
+SIMULATORS = {
+    "stripe": lambda: SimulatedGateway(StripeCodec()),
+    "adyen": lambda: SimulatedGateway(AdyenCodec()),
+    "checkout": lambda: SimulatedGateway(CheckoutCodec()),
+}
 
 
 def in_process(name: str, base_path: str) -> SandboxDriver:

@@ -71,8 +71,8 @@ def test_every_unknown_connector_is_reported_beside_the_other_errors(tmp_path, c
     lines = reported(sidecar(command, config))
     assert lines == [
         "listen.port: Input should be less than or equal to 65535",
-        "connectors.paypal: no such connector (known: adyen, stripe)",
-        "connectors.square: no such connector (known: adyen, stripe)",
+        "connectors.paypal: no such connector (known: adyen, checkout, stripe)",
+        "connectors.square: no such connector (known: adyen, checkout, stripe)",
         "connectors.stripe.timeouts.read: Input should be greater than 0",
     ]
 

@@ -430,6 +430,10 @@ SANDBOX_FLOWS = {
         [("POST", "/v1/payments", payment(CARD_ADYEN, currency="EUR")), ("POST", "capture", EUR_10)],
         ["payment.authorized", "payment.captured"],
     ),
+    "checkout": (
+        [("POST", "/v1/payments", payment(VISA)), ("POST", "capture", {}), ("POST", "refunds", USD_3)],
+        ["payment.authorized", "payment.captured", "refund.succeeded"],
+    ),
     "stripe": (
         [("POST", "/v1/payments", payment(VISA)), ("POST", "capture", {}), ("POST", "refunds", USD_3)],
         ["payment.authorized", "payment.succeeded", "refund.succeeded"],

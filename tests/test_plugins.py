@@ -103,4 +103,4 @@ def test_the_configuration_names_the_installed_connectors(plugin_sidecar, tmp_pa
     )
     r = subprocess.run([plugin_sidecar, "check", "--config", str(config)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "connectors.paypal: no such connector (known: adyen, stripe, tinypay)" in r.stderr
+    assert "connectors.paypal: no such connector (known: adyen, checkout, stripe, tinypay)" in r.stderr

@@ -784,7 +784,7 @@ def test_standalone_server_prints_urls_and_stops_on_sigterm() -> None:
     try:
         assert process.stdout is not None
         urls = json.loads(process.stdout.readline())
-        assert set(urls) == {"stripe_url", "adyen_url"}
+        assert set(urls) == {"stripe_url", "adyen_url", "checkout_url"}
         response = httpx.get(f"{urls['adyen_url']}/v71/nowhere", headers={"X-API-Key": ADYEN_SANDBOX_KEY})
         assert response.status_code == 404
         process.send_signal(signal.SIGTERM)

@@ -31,3 +31,10 @@ def split_name(name: str) -> tuple[str, str] | None:
     cannot be split without inventing a part: None."""
     first, _, rest = " ".join(name.split()).partition(" ")
     return (first, rest) if first and rest else None
+
+
+def calling_code(e164_number: str) -> tuple[str, str]:
+    """An E.164 number (as `e164` gives it) as its country calling code with the plus and the national number,
+    for gateways that take the two apart (Checkout.com's `PhoneNumber`): "+14155550123" is ("+1", "4155550123")."""
+    number = phonenumbers.parse(e164_number, None)
+    return f"+{number.country_code}", phonenumbers.national_significant_number(number)

@@ -261,6 +261,9 @@ class Payment(_Response):
 
 class Refund(_Response):
     id: str
+    # The gateway's own id of the refund where `id` packs more to stay readable back (Checkout.com's action id):
+    # what the webhook that settles it carries.
+    operation_id: str | None = None
     payment_id: str | None = None
     connector: str
     status: RefundStatus

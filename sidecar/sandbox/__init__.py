@@ -1,4 +1,5 @@
-"""Built-in local simulators of the Stripe API and Adyen's Checkout API v71: "the sandbox".
+"""Built-in local simulators of the Stripe API, Adyen's Checkout API v71 and Checkout.com's Payments API: "the
+sandbox".
 
 They let the sidecar run with no credentials and no network: each behaves like its gateway on the
 wire for the calls the sidecar makes, keeps in-memory state so authorize -> capture -> refund ->
@@ -13,6 +14,7 @@ where the documented test rules are) over the shared engine (``engine.py``).
 from typing import TYPE_CHECKING, Any
 
 from connectors.adyen.sandbox import ADYEN_SANDBOX_KEY, ADYEN_SANDBOX_MERCHANT, AdyenCodec
+from connectors.checkout.sandbox import CHECKOUT_SANDBOX_KEY, CheckoutCodec
 from connectors.kit.sandbox import SandboxResponse
 from connectors.stripe.sandbox import STRIPE_SANDBOX_KEY, StripeCodec
 
@@ -26,8 +28,10 @@ __all__ = [
     "sandbox_credentials",
     "ADYEN_SANDBOX_KEY",
     "ADYEN_SANDBOX_MERCHANT",
+    "CHECKOUT_SANDBOX_KEY",
     "STRIPE_SANDBOX_KEY",
     "AdyenCodec",
+    "CheckoutCodec",
     "Sandbox",
     "SandboxResponse",
     "SimulatedGateway",
@@ -49,6 +53,8 @@ def sandbox_credentials(connector: str) -> dict[str, str]:
             "merchant_account": ADYEN_SANDBOX_MERCHANT,
             "return_url": SANDBOX_RETURN_URL,
         }
+    if connector == "checkout":
+        return {"secret_key": CHECKOUT_SANDBOX_KEY, "billing_descriptor_city": "Sandbox City"}
     raise KeyError(f"the sandbox has no {connector} simulator")
 
 

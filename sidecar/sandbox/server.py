@@ -1,16 +1,16 @@
 """Serve the sandbox gateways over HTTP with aiohttp.
 
-:func:`start_sandbox` starts both simulators inside the caller's running event loop (no signal
-handlers, no access log) and returns a :class:`Sandbox` with their base URLs; ``await
+:func:`start_sandbox` starts every simulator (``GATEWAYS``) inside the caller's running event loop
+(no signal handlers, no access log) and returns a :class:`Sandbox` with their base URLs; ``await
 sandbox.close()`` stops them. Each app has a single catch-all route that hands the request to the
 simulator's ``handle``; all behaviour lives in the gateways' codecs and the engine.
 
 Standalone::
 
-    python -m sidecar.sandbox.server --host 127.0.0.1 --stripe-port 12111 --adyen-port 12112
+    python -m sidecar.sandbox.server --host 127.0.0.1 --stripe-port 12111 --adyen-port 12112 --checkout-port 12113
 
-prints ``{"stripe_url": "...", "adyen_url": "..."}`` as one JSON line once both listen, and runs
-until SIGINT or SIGTERM.
+prints ``{"stripe_url": "...", "adyen_url": "...", "checkout_url": "..."}`` as one JSON line once all
+listen, and runs until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ import ssl
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from connectors.adyen.sandbox import ADYEN_SANDBOX_MERCHANT, AdyenCodec
-from connectors.kit.sandbox import Event, SandboxResponse
+from connectors.checkout.sandbox import CheckoutCodec
+from connectors.kit.sandbox import SandboxCodec, SandboxResponse
 from connectors.stripe.sandbox import StripeCodec
 
 from .gateway import SimulatedGateway
-from .webhooks import WebhookSender, adyen_render, stripe_render
+from .webhooks import Render, WebhookSender, adyen_render, checkout_render, stripe_render
 
 __all__ = ["Sandbox", "main", "serve", "start_sandbox"]
 
@@ -48,28 +49,60 @@ class _Simulator(Protocol):
     def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> SandboxResponse: ...
 
 
+@dataclass(frozen=True)
+class SandboxGateway:
+    """One sandbox gateway: its codec, the path its connector's base URL adds to where it listens (Adyen: its API
+    version), and how its webhooks are rendered (from the codec's objects, where they carry some)."""
+
+    codec: Callable[[], SandboxCodec]
+    api_path: str
+    render: Callable[[Any], Render]
+
+
+# Every sandbox gateway, by its connector's name: another gateway is one entry here, its account in __init__.py.
+GATEWAYS: dict[str, SandboxGateway] = {
+    "stripe": SandboxGateway(StripeCodec, "", stripe_render),
+    "adyen": SandboxGateway(AdyenCodec, "/v71", lambda _codec: adyen_render(ADYEN_SANDBOX_MERCHANT)),
+    "checkout": SandboxGateway(CheckoutCodec, "", lambda _codec: checkout_render()),
+}
+
+
 @dataclass
 class Sandbox:
     """The running sandbox: where each gateway listens, and the simulators behind them."""
 
-    stripe_url: str
-    adyen_url: str
-    stripe: SimulatedGateway
-    adyen: SimulatedGateway
+    urls: dict[str, str]
+    gateways: dict[str, SimulatedGateway]
     _runners: list[web.AppRunner] = field(default_factory=list, repr=False)
     _senders: list[WebhookSender] = field(default_factory=list, repr=False)
 
     @property
+    def stripe_url(self) -> str:
+        return self.urls["stripe"]
+
+    @property
+    def adyen_url(self) -> str:
+        return self.urls["adyen"]
+
+    @property
+    def stripe(self) -> SimulatedGateway:
+        return self.gateways["stripe"]
+
+    @property
+    def adyen(self) -> SimulatedGateway:
+        return self.gateways["adyen"]
+
+    @property
     def base_urls(self) -> dict[str, str]:
         """Each connector's API base on the sandbox (Adyen's includes its version path)."""
-        return {"stripe": self.stripe_url, "adyen": self.adyen_url + "/v71"}
+        return {name: url + GATEWAYS[name].api_path for name, url in self.urls.items()}
 
     async def close(self) -> None:
         runners, self._runners = self._runners, []
         for runner in runners:
             await runner.cleanup()
-        self.stripe.close()
-        self.adyen.close()
+        for gateway in self.gateways.values():
+            gateway.close()
         senders, self._senders = self._senders, []
         for sender in senders:
             await sender.aclose()
@@ -127,40 +160,42 @@ async def start_sandbox(
     adyen_port: int = 0,
     ssl_context: ssl.SSLContext | None = None,
     webhooks: Mapping[str, str] | None = None,
+    ports: Mapping[str, int] | None = None,
 ) -> Sandbox:
-    """Start the Stripe and Adyen simulators in the running loop; port 0 picks a free port. `webhooks`:
-    where each gateway sends its webhooks (connector -> URL of the sidecar's webhook path), if anywhere."""
+    """Start every sandbox gateway in the running loop; port 0 picks a free port (`ports`: the other gateways',
+    by name). `webhooks`: where each gateway sends its webhooks (connector -> URL of the sidecar's webhook path)."""
     loop = asyncio.get_running_loop()  # for the settlements the gateways defer
-    stripe_codec = StripeCodec()
-    renders = {"stripe": stripe_render(stripe_codec), "adyen": adyen_render(ADYEN_SANDBOX_MERCHANT)}
-    senders = {name: await WebhookSender(url, renders[name]).start() for name, url in (webhooks or {}).items()}
-
-    def on_event(name: str) -> Callable[[Event], None] | None:
-        return senders[name].on_event if name in senders else None
-
-    stripe = SimulatedGateway(stripe_codec, loop=loop, on_event=on_event("stripe"))
-    adyen = SimulatedGateway(AdyenCodec(), loop=loop, on_event=on_event("adyen"))
+    ports = {"stripe": stripe_port, "adyen": adyen_port, **(ports or {})}
+    codecs = {name: gateway.codec() for name, gateway in GATEWAYS.items()}
+    senders = {
+        name: await WebhookSender(url, GATEWAYS[name].render(codecs[name])).start()
+        for name, url in (webhooks or {}).items()
+    }
+    gateways = {
+        name: SimulatedGateway(codec, loop=loop, on_event=senders[name].on_event if name in senders else None)
+        for name, codec in codecs.items()
+    }
     runners: list[web.AppRunner] = []
+    urls: dict[str, str] = {}
     try:
-        for gateway, port in ((stripe, stripe_port), (adyen, adyen_port)):
-            runners.append((await serve(gateway, host, port, ssl_context))[0])
+        for name, gateway in gateways.items():
+            runner, urls[name] = await serve(gateway, host, ports.get(name, 0), ssl_context)
+            runners.append(runner)
     except BaseException:
         for runner in runners:
             await runner.cleanup()
         for sender in senders.values():
             await sender.aclose()
         raise
-    assert stripe.base_url is not None and adyen.base_url is not None
-    return Sandbox(stripe.base_url, adyen.base_url, stripe, adyen, runners, list(senders.values()))
+    return Sandbox(urls, gateways, runners, list(senders.values()))
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m sidecar.sandbox.server", description="Run the Stripe and Adyen sandbox gateways."
-    )
+    parser = argparse.ArgumentParser(prog="python -m sidecar.sandbox.server", description="Run the sandbox gateways.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--stripe-port", type=int, default=12111)
     parser.add_argument("--adyen-port", type=int, default=12112)
+    parser.add_argument("--checkout-port", type=int, default=12113)
     parser.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile (PEM)")
     args = parser.parse_args(argv)
@@ -183,10 +218,14 @@ async def _run_until_signalled(args: argparse.Namespace) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     sandbox = await start_sandbox(
-        args.host, args.stripe_port, args.adyen_port, _ssl_context(args.certfile, args.keyfile)
+        args.host,
+        args.stripe_port,
+        args.adyen_port,
+        _ssl_context(args.certfile, args.keyfile),
+        ports={"checkout": args.checkout_port},
     )
     try:
-        print(json.dumps({"stripe_url": sandbox.stripe_url, "adyen_url": sandbox.adyen_url}), flush=True)
+        print(json.dumps({f"{name}_url": url for name, url in sandbox.urls.items()}), flush=True)
         await stop.wait()
     finally:
         await sandbox.close()

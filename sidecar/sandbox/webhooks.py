@@ -21,6 +21,7 @@ import aiohttp
 import structlog
 
 from connectors.adyen import webhooks as adyen_webhooks
+from connectors.checkout import webhooks as checkout_webhooks
 from connectors.kit.sandbox import Event
 from connectors.kit.webhooks import WebhookMessage
 from connectors.stripe import webhooks as stripe_webhooks
@@ -31,6 +32,7 @@ log = structlog.get_logger("sidecar.sandbox")
 # The sandbox accounts' webhook secrets: the sidecar's sandbox accounts verify with them.
 STRIPE_SANDBOX_WEBHOOK_SECRET = "whsec_sidecarSandboxWebhookSecret0001"
 ADYEN_SANDBOX_HMAC_KEY = "5a1dec0ffee0b5e55ed5a1dbadc0ffee0ddba11f00d5eed1dea5a1dec0ffee01"
+CHECKOUT_SANDBOX_WEBHOOK_SECRET = "sidecar-sandbox-checkout-signature-key"
 
 Render = Callable[[Event, float], WebhookMessage | None]  # (event, now) -> the webhook, or None if none is sent
 
@@ -44,6 +46,8 @@ def sandbox_webhook_credentials(connector: str) -> dict[str, str]:
         return {"webhook_secret": STRIPE_SANDBOX_WEBHOOK_SECRET}
     if connector == "adyen":
         return {"hmac_key": ADYEN_SANDBOX_HMAC_KEY}
+    if connector == "checkout":
+        return {"webhook_secret": CHECKOUT_SANDBOX_WEBHOOK_SECRET}
     return {}
 
 
@@ -60,6 +64,10 @@ def listener_url(settings: Settings, connector: str) -> str | None:
 
 def adyen_render(merchant_account: str) -> Render:
     return lambda event, _now: adyen_webhooks.sandbox_notification(event, merchant_account, ADYEN_SANDBOX_HMAC_KEY)
+
+
+def checkout_render() -> Render:
+    return lambda event, _now: checkout_webhooks.sandbox_webhook(event, CHECKOUT_SANDBOX_WEBHOOK_SECRET)
 
 
 def stripe_render(objects: stripe_webhooks.StripeObjects) -> Render:

@@ -79,13 +79,18 @@ def deref(schema: Any, spec: Mapping[str, Any]) -> Any:
 
 @functools.cache
 def operation_index(file: str) -> Mapping[str, tuple[str, str]]:
-    """operationId -> (path template, method) of every operation in the spec."""
+    """operationId -> (path template, method) of every operation in the spec; an operation without one (most
+    of Checkout.com's) is named "METHOD template", as the validator names it."""
     return {
-        op["operationId"]: (template, method)
+        operation_name(op, template, method): (template, method)
         for template, item in load_spec(file)["paths"].items()
         for method, op in item.items()
-        if method in HTTP_METHODS and "operationId" in op
+        if method in HTTP_METHODS
     }
+
+
+def operation_name(op: Mapping[str, Any], template: str, method: str) -> str:
+    return op.get("operationId") or f"{method.upper()} {template}"
 
 
 def parameters(spec: Mapping[str, Any], template: str, method: str, location: str) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from jsonschema.protocols import Validator
 from connectors.kit.conformance import ApiSpec
 from connectors.kit.connector import GatewayRequest
 from connectors.kit.testing.forms import coerce, decode_form
-from connectors.kit.testing.openapi import HTTP_METHODS, deref, load_spec, parameters
+from connectors.kit.testing.openapi import HTTP_METHODS, deref, load_spec, operation_name, parameters
 from connectors.kit.testing.reports import PathFormatter, SpecViolation, bracket_path, describe, dotted_path
 
 FORM = "application/x-www-form-urlencoded"
@@ -68,6 +68,38 @@ def _oas30_any_of(validator: Validator, schemas: Any, instance: Any, schema: Map
     yield from jsonschema.Draft4Validator.VALIDATORS["anyOf"](validator, schemas, instance, schema)
 
 
+def _discriminator(spec: Mapping[str, Any]) -> Any:
+    """OpenAPI's `discriminator`, which JSON Schema ignores: an object is checked against the schema its
+    property's value maps to (Checkout.com's polymorphic `source`: `card` -> `03_PaymentRequestCardSource`)."""
+
+    def discriminator(validator: Validator, rule: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
+        yield from _discriminated(validator, rule, instance, schema, spec)
+
+    return discriminator
+
+
+def _discriminated(
+    validator: Validator, rule: Any, instance: Any, schema: Mapping[str, Any], spec: Mapping[str, Any]
+) -> Iterator[Any]:
+    mapping = rule.get("mapping") if isinstance(rule, Mapping) else None
+    name = rule.get("propertyName") if isinstance(rule, Mapping) else None
+    if not (mapping and validator.is_type(instance, "object") and isinstance(instance.get(name), str)):
+        return  # a missing property is the schema's own `required` to report
+    target = mapping.get(instance[name])
+    if target is None:
+        yield ValidationError(f"{instance[name]!r} is not one of {sorted(mapping)}", validator="discriminator")
+        return
+    mapped = deref({"$ref": target}, spec)
+    # The mapped schema extends this one (`allOf`): this one's other keywords are checked already, and going
+    # through it again would dispatch again without end.
+    parts = [part for part in mapped.get("allOf", []) if deref(part, spec) is not schema]
+    yield from validator.descend(instance, {**mapped, "allOf": parts} if parts else _without(mapped, "allOf"))
+
+
+def _without(schema: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k != key}
+
+
 def _closing(base: type[Validator]) -> Any:
     """`properties` that also refuses keys an object does not list, where its schema states no rule."""
 
@@ -88,13 +120,21 @@ def _closing(base: type[Validator]) -> Any:
     return properties
 
 
-def _dialect(version: str, closed_objects: bool) -> tuple[type[Validator], jsonschema.FormatChecker | None]:
+def _dialect(
+    version: str, closed_objects: bool, spec: Mapping[str, Any]
+) -> tuple[type[Validator], jsonschema.FormatChecker | None]:
     if version.startswith("3.0"):
         base: type[Validator] = jsonschema.Draft4Validator
-        changes: dict[str, Any] = {"type": _oas30_type, "enum": _oas30_enum, "anyOf": _oas30_any_of}
+        changes: dict[str, Any] = {
+            "type": _oas30_type,
+            "enum": _oas30_enum,
+            "anyOf": _oas30_any_of,
+            "discriminator": _discriminator(spec),
+        }
         checker = None
     elif version.startswith("3.1"):
-        base, changes, checker = jsonschema.Draft202012Validator, {}, jsonschema.Draft202012Validator.FORMAT_CHECKER
+        base, checker = jsonschema.Draft202012Validator, jsonschema.Draft202012Validator.FORMAT_CHECKER
+        changes = {"discriminator": _discriminator(spec)}
     else:
         raise NotImplementedError(f"OpenAPI {version}: the kit reads OpenAPI 3.0 and 3.1")
     if closed_objects:
@@ -108,7 +148,7 @@ class SpecValidator:
     def __init__(self, file: str, *, closed_objects: bool = False) -> None:
         self.file = file
         self.spec = load_spec(file)
-        self._cls, self._format_checker = _dialect(str(self.spec.get("openapi", "")), closed_objects)
+        self._cls, self._format_checker = _dialect(str(self.spec.get("openapi", "")), closed_objects, self.spec)
         self._routes = _routes(self.spec)
         self._validators: dict[tuple[Any, ...], Validator] = {}
 
@@ -188,7 +228,7 @@ class SpecValidator:
                     [f"{route.template} has no {method.upper()} operation (allowed: {allowed})"],
                 )
             params = {_param_from_group(k): unquote(v) for k, v in match.groupdict().items()}
-            op_id = item[method.lower()].get("operationId") or f"{method.upper()} {route.template}"
+            op_id = operation_name(item[method.lower()], route.template, method.lower())
             return Operation(route.template, method.lower(), params, op_id)
         raise SpecViolation(self.file, method, path, ["no path in the spec matches this request path"])
 
