@@ -9,11 +9,16 @@ from connectors.adyen.sandbox import AdyenCodec
 from connectors.kit.connector import GatewayRequest, GatewayResponse
 from connectors.kit.masking import Sensitivity
 from connectors.kit.testing import ConformanceSuite, SandboxDriver
+from connectors.paypal.sandbox import PayPalCodec
 from connectors.stripe.sandbox import StripeCodec
 from sidecar.masking import MASK, Masker
 from sidecar.sandbox import SimulatedGateway, sandbox_credentials
 
-SIMULATORS = {"stripe": lambda: SimulatedGateway(StripeCodec()), "adyen": lambda: SimulatedGateway(AdyenCodec())}
+SIMULATORS = {
+    "stripe": lambda: SimulatedGateway(StripeCodec()),
+    "adyen": lambda: SimulatedGateway(AdyenCodec()),
+    "paypal": lambda: SimulatedGateway(PayPalCodec()),
+}
 
 
 def in_process(name: str, base_path: str) -> SandboxDriver:

@@ -1,4 +1,4 @@
-"""Built-in local simulators of the Stripe API and Adyen's Checkout API v71: "the sandbox".
+"""Built-in local simulators of the Stripe API, Adyen's Checkout API v71 and PayPal's REST API: "the sandbox".
 
 They let the sidecar run with no credentials and no network: each behaves like its gateway on the
 wire for the calls the sidecar makes, keeps in-memory state so authorize -> capture -> refund ->
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.adyen.sandbox import ADYEN_SANDBOX_KEY, ADYEN_SANDBOX_MERCHANT, AdyenCodec
 from connectors.kit.sandbox import SandboxResponse
+from connectors.paypal.sandbox import PAYPAL_SANDBOX_CLIENT_ID, PAYPAL_SANDBOX_SECRET, PayPalCodec
 from connectors.stripe.sandbox import STRIPE_SANDBOX_KEY, StripeCodec
 
 from .gateway import SimulatedGateway
@@ -28,6 +29,7 @@ __all__ = [
     "ADYEN_SANDBOX_MERCHANT",
     "STRIPE_SANDBOX_KEY",
     "AdyenCodec",
+    "PayPalCodec",
     "Sandbox",
     "SandboxResponse",
     "SimulatedGateway",
@@ -49,6 +51,8 @@ def sandbox_credentials(connector: str) -> dict[str, str]:
             "merchant_account": ADYEN_SANDBOX_MERCHANT,
             "return_url": SANDBOX_RETURN_URL,
         }
+    if connector == "paypal":
+        return {"client_id": PAYPAL_SANDBOX_CLIENT_ID, "client_secret": PAYPAL_SANDBOX_SECRET}
     raise KeyError(f"the sandbox has no {connector} simulator")
 
 
