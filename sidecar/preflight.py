@@ -93,6 +93,7 @@ def _ports_in_use(settings: Settings) -> list[str]:
     if any(c.uses_sandbox for c in settings.connectors.values()):
         sb = settings.sandbox
         listeners += [("sandbox.stripe_port", sb.host, sb.stripe_port), ("sandbox.adyen_port", sb.host, sb.adyen_port)]
+        listeners.append(("sandbox.paypal_port", sb.host, sb.paypal_port))
     lines = []
     for setting, host, port in listeners:
         if port == 0:  # any free port

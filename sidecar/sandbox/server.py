@@ -1,16 +1,16 @@
 """Serve the sandbox gateways over HTTP with aiohttp.
 
-:func:`start_sandbox` starts both simulators inside the caller's running event loop (no signal
-handlers, no access log) and returns a :class:`Sandbox` with their base URLs; ``await
+:func:`start_sandbox` starts every simulator of ``GATEWAYS`` inside the caller's running event loop (no
+signal handlers, no access log) and returns a :class:`Sandbox` with their base URLs; ``await
 sandbox.close()`` stops them. Each app has a single catch-all route that hands the request to the
 simulator's ``handle``; all behaviour lives in the gateways' codecs and the engine.
 
 Standalone::
 
-    python -m sidecar.sandbox.server --host 127.0.0.1 --stripe-port 12111 --adyen-port 12112
+    python -m sidecar.sandbox.server --host 127.0.0.1 --stripe-port 12111 --adyen-port 12112 --paypal-port 12113
 
-prints ``{"stripe_url": "...", "adyen_url": "..."}`` as one JSON line once both listen, and runs
-until SIGINT or SIGTERM.
+prints ``{"stripe_url": "...", "adyen_url": "...", "paypal_url": "..."}`` as one JSON line once all listen,
+and runs until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from typing import Protocol
 from aiohttp import web
 
 from connectors.adyen.sandbox import ADYEN_SANDBOX_MERCHANT, AdyenCodec
-from connectors.kit.sandbox import Event, SandboxResponse
+from connectors.kit.sandbox import SandboxCodec, SandboxResponse
+from connectors.paypal.sandbox import PayPalCodec
 from connectors.stripe.sandbox import StripeCodec
 
 from .gateway import SimulatedGateway
-from .webhooks import WebhookSender, adyen_render, stripe_render
+from .webhooks import Render, WebhookSender, adyen_render, paypal_render, stripe_render
 
 __all__ = ["Sandbox", "main", "serve", "start_sandbox"]
 
@@ -48,28 +49,59 @@ class _Simulator(Protocol):
     def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> SandboxResponse: ...
 
 
+@dataclass(frozen=True)
+class Gateway:
+    """A sandbox gateway: its codec, where its connector's API sits under its URL, and its webhooks."""
+
+    codec: Callable[[], SandboxCodec]
+    render: Callable[[SandboxCodec], Render]  # the codec's events as the gateway's webhooks
+    api_path: str = ""  # Adyen: /v71
+
+
+# Every connector with a sandbox, by its name.
+GATEWAYS: dict[str, Gateway] = {
+    "stripe": Gateway(StripeCodec, lambda codec: stripe_render(codec)),  # the codec renders its own objects
+    "adyen": Gateway(AdyenCodec, lambda _codec: adyen_render(ADYEN_SANDBOX_MERCHANT), "/v71"),
+    "paypal": Gateway(PayPalCodec, lambda _codec: paypal_render()),
+}
+
+
 @dataclass
 class Sandbox:
     """The running sandbox: where each gateway listens, and the simulators behind them."""
 
-    stripe_url: str
-    adyen_url: str
-    stripe: SimulatedGateway
-    adyen: SimulatedGateway
+    urls: dict[str, str]
+    gateways: dict[str, SimulatedGateway]
     _runners: list[web.AppRunner] = field(default_factory=list, repr=False)
     _senders: list[WebhookSender] = field(default_factory=list, repr=False)
 
     @property
+    def stripe_url(self) -> str:
+        return self.urls["stripe"]
+
+    @property
+    def adyen_url(self) -> str:
+        return self.urls["adyen"]
+
+    @property
+    def stripe(self) -> SimulatedGateway:
+        return self.gateways["stripe"]
+
+    @property
+    def adyen(self) -> SimulatedGateway:
+        return self.gateways["adyen"]
+
+    @property
     def base_urls(self) -> dict[str, str]:
         """Each connector's API base on the sandbox (Adyen's includes its version path)."""
-        return {"stripe": self.stripe_url, "adyen": self.adyen_url + "/v71"}
+        return {name: url + GATEWAYS[name].api_path for name, url in self.urls.items()}
 
     async def close(self) -> None:
         runners, self._runners = self._runners, []
         for runner in runners:
             await runner.cleanup()
-        self.stripe.close()
-        self.adyen.close()
+        for gateway in self.gateways.values():
+            gateway.close()
         senders, self._senders = self._senders, []
         for sender in senders:
             await sender.aclose()
@@ -127,40 +159,41 @@ async def start_sandbox(
     adyen_port: int = 0,
     ssl_context: ssl.SSLContext | None = None,
     webhooks: Mapping[str, str] | None = None,
+    ports: Mapping[str, int] | None = None,
 ) -> Sandbox:
-    """Start the Stripe and Adyen simulators in the running loop; port 0 picks a free port. `webhooks`:
-    where each gateway sends its webhooks (connector -> URL of the sidecar's webhook path), if anywhere."""
+    """Start every gateway of GATEWAYS in the running loop, each on its port of `ports` (port 0, or none,
+    picks a free one). `webhooks`: where each gateway sends its webhooks (connector -> URL of the sidecar's
+    webhook path), if anywhere."""
     loop = asyncio.get_running_loop()  # for the settlements the gateways defer
-    stripe_codec = StripeCodec()
-    renders = {"stripe": stripe_render(stripe_codec), "adyen": adyen_render(ADYEN_SANDBOX_MERCHANT)}
-    senders = {name: await WebhookSender(url, renders[name]).start() for name, url in (webhooks or {}).items()}
-
-    def on_event(name: str) -> Callable[[Event], None] | None:
-        return senders[name].on_event if name in senders else None
-
-    stripe = SimulatedGateway(stripe_codec, loop=loop, on_event=on_event("stripe"))
-    adyen = SimulatedGateway(AdyenCodec(), loop=loop, on_event=on_event("adyen"))
+    ports = {"stripe": stripe_port, "adyen": adyen_port, **(ports or {})}
+    codecs = {name: gateway.codec() for name, gateway in GATEWAYS.items()}
+    senders = {
+        name: await WebhookSender(url, GATEWAYS[name].render(codecs[name])).start()
+        for name, url in (webhooks or {}).items()
+    }
+    gateways = {
+        name: SimulatedGateway(codec, loop=loop, on_event=senders[name].on_event if name in senders else None)
+        for name, codec in codecs.items()
+    }
     runners: list[web.AppRunner] = []
     try:
-        for gateway, port in ((stripe, stripe_port), (adyen, adyen_port)):
-            runners.append((await serve(gateway, host, port, ssl_context))[0])
+        for name, gateway in gateways.items():
+            runners.append((await serve(gateway, host, ports.get(name, 0), ssl_context))[0])
     except BaseException:
         for runner in runners:
             await runner.cleanup()
         for sender in senders.values():
             await sender.aclose()
         raise
-    assert stripe.base_url is not None and adyen.base_url is not None
-    return Sandbox(stripe.base_url, adyen.base_url, stripe, adyen, runners, list(senders.values()))
+    urls = {name: gateway.base_url or "" for name, gateway in gateways.items()}
+    return Sandbox(urls, gateways, runners, list(senders.values()))
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m sidecar.sandbox.server", description="Run the Stripe and Adyen sandbox gateways."
-    )
+    parser = argparse.ArgumentParser(prog="python -m sidecar.sandbox.server", description="Run the sandbox gateways.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--stripe-port", type=int, default=12111)
-    parser.add_argument("--adyen-port", type=int, default=12112)
+    for port, name in enumerate(GATEWAYS, start=12111):
+        parser.add_argument(f"--{name}-port", type=int, default=port)
     parser.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile (PEM)")
     args = parser.parse_args(argv)
@@ -182,11 +215,10 @@ async def _run_until_signalled(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    sandbox = await start_sandbox(
-        args.host, args.stripe_port, args.adyen_port, _ssl_context(args.certfile, args.keyfile)
-    )
+    ports = {name: getattr(args, f"{name}_port") for name in GATEWAYS}
+    sandbox = await start_sandbox(args.host, ssl_context=_ssl_context(args.certfile, args.keyfile), ports=ports)
     try:
-        print(json.dumps({"stripe_url": sandbox.stripe_url, "adyen_url": sandbox.adyen_url}), flush=True)
+        print(json.dumps({f"{name}_url": url for name, url in sandbox.urls.items()}), flush=True)
         await stop.wait()
     finally:
         await sandbox.close()

@@ -23,6 +23,8 @@ import structlog
 from connectors.adyen import webhooks as adyen_webhooks
 from connectors.kit.sandbox import Event
 from connectors.kit.webhooks import WebhookMessage
+from connectors.paypal import webhooks as paypal_webhooks
+from connectors.paypal.sandbox import PAYPAL_SANDBOX_WEBHOOK_ID
 from connectors.stripe import webhooks as stripe_webhooks
 from sidecar.config import Settings
 
@@ -44,6 +46,8 @@ def sandbox_webhook_credentials(connector: str) -> dict[str, str]:
         return {"webhook_secret": STRIPE_SANDBOX_WEBHOOK_SECRET}
     if connector == "adyen":
         return {"hmac_key": ADYEN_SANDBOX_HMAC_KEY}
+    if connector == "paypal":
+        return {"webhook_id": PAYPAL_SANDBOX_WEBHOOK_ID}
     return {}
 
 
@@ -60,6 +64,12 @@ def listener_url(settings: Settings, connector: str) -> str | None:
 
 def adyen_render(merchant_account: str) -> Render:
     return lambda event, _now: adyen_webhooks.sandbox_notification(event, merchant_account, ADYEN_SANDBOX_HMAC_KEY)
+
+
+def paypal_render() -> Render:
+    # The events' links name PayPal's sandbox host, as PayPal's own do: nothing fetches them.
+    base = "https://api-m.sandbox.paypal.com"
+    return lambda event, now: paypal_webhooks.sandbox_webhook(event, PAYPAL_SANDBOX_WEBHOOK_ID, base, now)
 
 
 def stripe_render(objects: stripe_webhooks.StripeObjects) -> Render:
