@@ -31,9 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("openapi", help="print the canonical API's OpenAPI 3.1 document")
     ca = sub.add_parser("ca", help="print the forward proxy's CA certificate (PEM) for clients to trust")
     ca.add_argument("--config", type=Path, help=config_help)
-    sub.add_parser(
-        "sandbox", help="run only the sandbox gateways (Stripe, Adyen and Checkout.com simulators); see sandbox --help"
-    )
+    sub.add_parser("sandbox", help="run only the sandbox gateways (every connector's simulator); see sandbox --help")
     args = parser.parse_args(argv)
 
     if args.command == "openapi":

@@ -324,6 +324,7 @@ class SandboxSettings(_Section):
     stripe_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
     adyen_port: int = Field(default=0, ge=0, le=65535)
     checkout_port: int = Field(default=0, ge=0, le=65535)
+    paypal_port: int = Field(default=0, ge=0, le=65535)
 
 
 class MaskingSettings(_Section):

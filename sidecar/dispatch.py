@@ -4,14 +4,22 @@ connector's exchange through the outbound pool, have each gateway call written d
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from connectors.kit.connector import CallContext, Connector, Exchange, GatewayRequest, GatewayResponse
+from connectors.kit.connector import (
+    AccessToken,
+    CallContext,
+    Connector,
+    Exchange,
+    GatewayRequest,
+    GatewayResponse,
+    TokenStep,
+)
 from connectors.kit.errors import ErrorType, SidecarError, validation_details
 from sidecar import metrics
 from sidecar.audit import Audit
@@ -22,6 +30,7 @@ from sidecar.registry import REGISTRY
 from sidecar.sandbox import sandbox_credentials
 from sidecar.sandbox.webhooks import sandbox_webhook_credentials
 from sidecar.strict_json import loads_unique
+from sidecar.tokens import AccessTokens
 
 log = structlog.get_logger("sidecar.dispatch")
 
@@ -45,10 +54,12 @@ class Dispatcher:
         audit: Audit,
         sandbox_urls: Mapping[str, str],
         sandbox_ca: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.audit = audit
+        self.tokens = AccessTokens(clock)
         self.connectors: dict[str, BoundConnector] = {}
         for name, conf in settings.connectors.items():
             connector = REGISTRY[name]()
@@ -111,16 +122,21 @@ class Dispatcher:
         return creds
 
     async def run[T](self, bound: BoundConnector, ctx: CallContext, exchange: Exchange[T], operation: str) -> T:
-        """Drives the connector's exchange: each request it yields goes out once; the answer goes back in.
-        Whatever goes wrong once a gateway has answered, the app is told the call's outcome is unknown."""
+        """Drives the connector's exchange: each request it yields goes out once; the answer goes back in; a
+        token step gets the account's access token. Whatever goes wrong once a gateway has answered, the app
+        is told the call's outcome is unknown."""
         name = bound.connector.name
         answered = False
         try:
             request = next(exchange)
             while True:
-                response = await self.send(bound, ctx, request, operation)
-                answered = True
-                request = exchange.send(response)
+                answer: GatewayResponse | AccessToken
+                if isinstance(request, TokenStep):
+                    answer = await self.token(bound, ctx, request, operation)
+                else:
+                    answer = await self.send(bound, ctx, request, operation)
+                    answered = True
+                request = exchange.send(answer)
         except StopIteration as done:
             return done.value
         except SidecarError:
@@ -145,6 +161,10 @@ class Dispatcher:
                 connector=name,
                 outcome="unknown",
             ) from None
+
+    async def token(self, bound: BoundConnector, ctx: CallContext, step: TokenStep, operation: str) -> AccessToken:
+        """The account's access token, cached; a token call goes out like any gateway call, written down masked."""
+        return await self.tokens.get(step, lambda request: self.send(bound, ctx, request, operation))
 
     async def send(
         self, bound: BoundConnector, ctx: CallContext, request: GatewayRequest, operation: str

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import structlog
 
+from connectors.kit.auth import placeholder_answer, with_token
 from connectors.kit.connector import CallContext, GatewayRequest, GatewayResponse
 from sidecar.dispatch import BoundConnector, Dispatcher
 
@@ -123,22 +124,29 @@ class ForwardProxy:
         conf = bound.settings.forward
         inject = conf.inject_credentials if conf.inject_credentials is not None else bound.settings.uses_sandbox
         out = {k: v for k, v in headers if k.lower() not in _REQUEST_DROP}
-        if inject:
-            injected = bound.connector.auth_headers(self.dispatcher.credentials(bound, conf.account, None))
-            names = {h.lower() for h in injected}
-            app_sent_some = any(k.lower() in names for k in out)
-            if conf.app_credentials == "replace" or not app_sent_some:
-                out = {k: v for k, v in out.items() if k.lower() not in names} | injected
-        request = GatewayRequest(method, route.url(scheme, host, port, path), out, body or None)
+        credentials = self.dispatcher.credentials(bound, conf.account, None) if inject else None
         account = conf.account if inject else "app"  # whose credentials went out
         ctx = CallContext(
             base_url=route.origin or _origin(scheme, host, port),
-            credentials=None,
+            credentials=credentials,
             request_id=request_id,
             account=account,
         )
-        response = await self.dispatcher.send(bound, ctx, request, "forward")
-        return _forwarded(response)
+        request = GatewayRequest(method, route.url(scheme, host, port, path), out, body or None)
+        token = bound.connector.token_step(replace(ctx, base_url=bound.base_url)) if inject else None
+        if token is not None:
+            # A gateway that takes access tokens: the app's own token call gets a token worth nothing, and each
+            # of its API calls the account's real one (one new token and one repeat on a 401).
+            if method == "POST" and urlsplit(request.url).path == urlsplit(token.request.url).path:
+                return Forwarded(200, [("Content-Type", "application/json")], placeholder_answer())
+            return _forwarded(await self.dispatcher.run(bound, ctx, with_token(token, request), "forward"))
+        if inject:
+            injected = bound.connector.auth_headers(credentials)
+            names = {h.lower() for h in injected}
+            app_sent_some = any(k.lower() in names for k in out)
+            if conf.app_credentials == "replace" or not app_sent_some:
+                request = replace(request, headers={k: v for k, v in out.items() if k.lower() not in names} | injected)
+        return _forwarded(await self.dispatcher.send(bound, ctx, request, "forward"))
 
 
 def _forwarded(response: GatewayResponse) -> Forwarded:

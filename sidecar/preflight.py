@@ -94,6 +94,7 @@ def _ports_in_use(settings: Settings) -> list[str]:
         sb = settings.sandbox
         listeners += [("sandbox.stripe_port", sb.host, sb.stripe_port), ("sandbox.adyen_port", sb.host, sb.adyen_port)]
         listeners += [("sandbox.checkout_port", sb.host, sb.checkout_port)]
+        listeners.append(("sandbox.paypal_port", sb.host, sb.paypal_port))
     lines = []
     for setting, host, port in listeners:
         if port == 0:  # any free port

@@ -84,9 +84,8 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
             for name, conf in settings.connectors.items()
             if conf.uses_sandbox and (url := listener_url(settings, name)) is not None
         }
-        sandbox = await start_sandbox(
-            s.host, s.stripe_port, s.adyen_port, sandbox_tls.server_context, senders, {"checkout": s.checkout_port}
-        )
+        ports = {"checkout": s.checkout_port, "paypal": s.paypal_port}
+        sandbox = await start_sandbox(s.host, s.stripe_port, s.adyen_port, sandbox_tls.server_context, senders, ports)
         cleanup.push_async_callback(sandbox.close)
     pool = OutboundPool()
     cleanup.push_async_callback(pool.aclose)

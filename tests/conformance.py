@@ -10,6 +10,7 @@ from connectors.checkout.sandbox import CheckoutCodec
 from connectors.kit.connector import GatewayRequest, GatewayResponse
 from connectors.kit.masking import Sensitivity
 from connectors.kit.testing import ConformanceSuite, SandboxDriver
+from connectors.paypal.sandbox import PayPalCodec
 from connectors.stripe.sandbox import StripeCodec
 from sidecar.masking import MASK, Masker
 from sidecar.sandbox import SimulatedGateway, sandbox_credentials
@@ -18,6 +19,7 @@ SIMULATORS = {
     "stripe": lambda: SimulatedGateway(StripeCodec()),
     "adyen": lambda: SimulatedGateway(AdyenCodec()),
     "checkout": lambda: SimulatedGateway(CheckoutCodec()),
+    "paypal": lambda: SimulatedGateway(PayPalCodec()),
 }
 
 

@@ -81,7 +81,7 @@ def test_unknown_payment_method_type(client) -> None:
 
 def test_unknown_connector(client) -> None:
     error_of(
-        client.post("/v1/payments", json=payment(CARD), headers={"X-Connector": "paypal"}), 404, "unknown_connector"
+        client.post("/v1/payments", json=payment(CARD), headers={"X-Connector": "worldpay"}), 404, "unknown_connector"
     )
 
 

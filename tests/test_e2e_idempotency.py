@@ -13,7 +13,7 @@ from calls import VISA, payment, post
 
 from connectors.kit.sandbox import SLOW_TEST_CARD as SLOW_CARD
 
-CONNECTORS = ["stripe", "adyen"]
+CONNECTORS = ["stripe", "adyen", "paypal"]
 PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 

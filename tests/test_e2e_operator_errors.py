@@ -64,15 +64,15 @@ def test_every_unknown_connector_is_reported_beside_the_other_errors(tmp_path, c
     config.write_text(
         "listen: {port: 99999}\n"
         "connectors:\n"
-        "  paypal: {}\n"
+        "  worldpay: {}\n"
         "  square: {}\n"
         f"  stripe: {{accounts: {{default: {{api_key: {SECRET}}}}}, timeouts: {{read: -1}}}}\n"
     )
     lines = reported(sidecar(command, config))
     assert lines == [
         "listen.port: Input should be less than or equal to 65535",
-        "connectors.paypal: no such connector (known: adyen, checkout, stripe)",
-        "connectors.square: no such connector (known: adyen, checkout, stripe)",
+        "connectors.worldpay: no such connector (known: adyen, checkout, paypal, stripe)",
+        "connectors.square: no such connector (known: adyen, checkout, paypal, stripe)",
         "connectors.stripe.timeouts.read: Input should be greater than 0",
     ]
 

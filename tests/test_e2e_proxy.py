@@ -172,13 +172,13 @@ def test_config_check_reports_every_bad_field_without_secrets(tmp_path: Path) ->
     creds = tmp_path / "creds.yaml"
     creds.write_text(
         "connectors:\n  stripe:\n    accounts: {default: {api_key: 'env:NOT_SET_ANYWHERE'}}\n"
-        "  adyen:\n    accounts: {default: {api_key: 'hunter2-adyen'}}\n  paypal: {}\n"
+        "  adyen:\n    accounts: {default: {api_key: 'hunter2-adyen'}}\n  worldpay: {}\n"
     )
     r = subprocess.run([SIDECAR, "check", "--config", str(creds)], capture_output=True, text=True)
     assert r.returncode == 2
     assert "connectors.stripe.accounts.default.api_key: environment variable NOT_SET_ANYWHERE is not set" in r.stderr
     assert "connectors.adyen.accounts.default.merchant_account" in r.stderr
-    assert "connectors.paypal: no such connector" in r.stderr
+    assert "connectors.worldpay: no such connector" in r.stderr
     assert "hunter2-adyen" not in r.stdout + r.stderr
 
     good = tmp_path / "good.yaml"

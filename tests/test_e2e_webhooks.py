@@ -438,6 +438,10 @@ SANDBOX_FLOWS = {
         [("POST", "/v1/payments", payment(VISA)), ("POST", "capture", {}), ("POST", "refunds", USD_3)],
         ["payment.authorized", "payment.succeeded", "refund.succeeded"],
     ),
+    "paypal": (
+        [("POST", "/v1/payments", payment(VISA)), ("POST", "capture", {}), ("POST", "refunds", USD_3)],
+        ["payment.authorized", "payment.captured", "refund.succeeded"],
+    ),
 }
 
 
@@ -463,7 +467,7 @@ def test_the_sandbox_gateways_send_their_webhooks_to_the_app(tmp_path: Path, con
         events = [json.loads(body) for _, body in app.received]
         assert [e["type"] for e in events] == expected
         assert all(e["id"] == payment_id for e in events if e["object"] == "payment")
-        if connector == "adyen":  # the capture's answer and its webhook name the same modification
+        if connector in ("adyen", "paypal"):  # the capture's answer and its webhook name the same modification
             assert events[1]["operation_id"] == operations[1]
     finally:
         assert proc.stop() == 0

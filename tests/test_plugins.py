@@ -99,8 +99,8 @@ def test_the_configuration_names_the_installed_connectors(plugin_sidecar, tmp_pa
     config = tmp_path / "sidecar.yaml"
     forward = {"port": free_port(), "ca": {"dir": str(tmp_path / "ca")}}
     config.write_text(
-        yaml.safe_dump({"listen": {"port": free_port()}, "forward_proxy": forward, "connectors": {"paypal": {}}})
+        yaml.safe_dump({"listen": {"port": free_port()}, "forward_proxy": forward, "connectors": {"worldpay": {}}})
     )
     r = subprocess.run([plugin_sidecar, "check", "--config", str(config)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "connectors.paypal: no such connector (known: adyen, checkout, stripe, tinypay)" in r.stderr
+    assert "connectors.worldpay: no such connector (known: adyen, checkout, paypal, stripe, tinypay)" in r.stderr

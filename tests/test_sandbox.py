@@ -774,7 +774,17 @@ def test_http_round_trip() -> None:
 
 def test_standalone_server_prints_urls_and_stops_on_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "sidecar.sandbox.server", "--stripe-port", "0", "--adyen-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "sidecar.sandbox.server",
+            "--stripe-port",
+            "0",
+            "--adyen-port",
+            "0",
+            "--paypal-port",
+            "0",
+        ],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -784,7 +794,7 @@ def test_standalone_server_prints_urls_and_stops_on_sigterm() -> None:
     try:
         assert process.stdout is not None
         urls = json.loads(process.stdout.readline())
-        assert set(urls) == {"stripe_url", "adyen_url", "checkout_url"}
+        assert set(urls) == {"stripe_url", "adyen_url", "checkout_url", "paypal_url"}
         response = httpx.get(f"{urls['adyen_url']}/v71/nowhere", headers={"X-API-Key": ADYEN_SANDBOX_KEY})
         assert response.status_code == 404
         process.send_signal(signal.SIGTERM)

@@ -24,7 +24,7 @@ class ApiSpec:
     """
 
     file: str  # the file's name in the specs folder
-    operations: frozenset[str]  # the spec's operationIds the connector calls
+    operations: frozenset[str]  # the spec's operationIds the connector calls (in any of `files`)
     # operationId -> the schema (under components/schemas) to check its body against instead of the
     # operation's own: where the body is a choice the kit cannot make (Checkout.com's oneOf of a payment
     # and a payout, told apart by a discriminator jsonschema ignores).
@@ -36,6 +36,13 @@ class ApiSpec:
     # is the merchant's own label). Every other secret-looking field in the spec's request schemas must
     # be masked by the connector's `sensitive_fields` or the masking engine's own rules.
     not_secret: Mapping[str, str] = field(default=_NONE)
+    # More files of the same API, where the gateway publishes it in parts (PayPal: Orders, and Payments for
+    # authorizations, captures and refunds): each request is checked against the file that has its path.
+    also: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self.file, *self.also)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -67,6 +67,27 @@ class GatewayResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessToken:
+    """A bearer token got with an account's credentials (OAuth 2.0 client credentials): what a `TokenStep`
+    is answered with."""
+
+    value: str = field(repr=False)
+    lifetime: float  # seconds it lasts from when the gateway issued it (its `expires_in`)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStep:
+    """What a connector yields where it needs the account's access token, instead of a request (kit/auth.py).
+    The runtime answers with its cached token while it lasts, else sends `request` and reads the answer with
+    `read` (one at a time per account: concurrent calls wait for the same token); the connector never keeps
+    a token itself, having no state and no clock."""
+
+    request: GatewayRequest  # the token call, carrying the account's credentials
+    read: Callable[[GatewayResponse], AccessToken]  # the gateway's answer to it, or a SidecarError
+    refused: str | None = None  # a token the gateway just refused (401): never handed out again
+
+
+@dataclass(frozen=True, slots=True)
 class CallContext:
     base_url: str
     credentials: Any  # the connector's own Credentials model
@@ -95,7 +116,8 @@ class PublicApi:
         return versioned[1] if versioned else path
 
 
-type Exchange[T] = Generator[GatewayRequest, GatewayResponse, T]
+# A connector whose gateway takes access tokens also yields TokenSteps, and gets AccessTokens back.
+type Exchange[T] = Generator[GatewayRequest | TokenStep, GatewayResponse | AccessToken, T]
 
 
 def segment(value: str) -> str:
@@ -130,6 +152,11 @@ class Connector(ABC):
     @abstractmethod
     def auth_headers(self, credentials: Any) -> dict[str, str]:
         """The headers that carry an account's credentials to the gateway."""
+
+    def token_step(self, ctx: CallContext) -> TokenStep | None:
+        """How to get the account's access token, for a gateway whose API takes one (OAuth 2.0 client
+        credentials, kit/auth.py); None where `auth_headers` go on every call."""
+        return None
 
     def authorize(self, req: PaymentRequest, ctx: CallContext) -> Exchange[Payment]:
         raise self.unsupported("authorize")
@@ -179,6 +206,20 @@ class Connector(ABC):
             return self.currencies.to_gateway(money.minor, money.currency)
         except MoneyError as e:
             raise invalid_request(str(e), path=f"{path}.{e.field}", detail=str(e), type="not_representable") from None
+
+    def to_gateway_decimal(self, money: Money, path: str) -> str:
+        """`to_gateway` for a gateway that takes amounts as decimal strings of its units (PayPal)."""
+        return self.currencies.decimal(self.to_gateway(money, path), money.currency)
+
+    def from_gateway_decimal(self, value: Any, currency: Any) -> Money:
+        """`from_gateway` for a gateway that answers amounts as decimal strings of its units (PayPal)."""
+        if not isinstance(value, str) or not isinstance(currency, str):
+            raise self.unusable("a usable amount")
+        try:
+            units = self.currencies.units(value, currency.upper())
+        except MoneyError as e:
+            raise SidecarError(ErrorType.GATEWAY_ERROR, str(e), connector=self.name, outcome="unknown") from None
+        return self.from_gateway(units, currency)
 
     def from_gateway(self, value: Any, currency: Any) -> Money:
         """Canonical money for a gateway's value and currency code; gateway_error when they are not money."""

@@ -12,6 +12,7 @@ Pure: the standard library and the maintained ISO 4217 table (`iso4217`), nothin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +28,8 @@ ISO_EXPONENTS: Mapping[str, int] = {
     if code and (entry["CcyMnrUnts"] or "").isdigit()
 }
 ISO_TABLE_PUBLISHED = iso4217.__published__
+# A non-negative decimal amount as gateways write one ("10.05", "1005").
+_DECIMAL = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,12})?")
 
 
 def is_active(currency: str) -> bool:
@@ -92,6 +95,20 @@ class GatewayCurrencies:
                 "minor",
             )
         return minor
+
+    def decimal(self, value: int, currency: str) -> str:
+        """A value in the gateway's units as the decimal string of gateways that take one (PayPal: 1005 USD
+        cents are "10.05", 1005 yen "1005")."""
+        return f"{major(value, self._exponent(currency)):f}"
+
+    def units(self, text: str, currency: str) -> int:
+        """The gateway's units in one of its decimal strings; MoneyError when it is no amount or finer than them."""
+        if not _DECIMAL.fullmatch(text):
+            raise MoneyError(f"{self.gateway} answered a {currency} amount that is no decimal: {text[:40]!r}", "minor")
+        value = Decimal(text).scaleb(self._exponent(currency))
+        if value != value.to_integral_value():
+            raise MoneyError(f"{self.gateway} answered {text} {currency}, finer than it counts {currency} in", "minor")
+        return int(value)
 
     def _exponent(self, currency: str) -> int:
         exponent = self.exponents.get(currency)

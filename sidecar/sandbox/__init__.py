@@ -1,5 +1,5 @@
-"""Built-in local simulators of the Stripe API, Adyen's Checkout API v71 and Checkout.com's Payments API: "the
-sandbox".
+"""Built-in local simulators of the Stripe API, Adyen's Checkout API v71, Checkout.com's Payments API and
+PayPal's REST API: "the sandbox".
 
 They let the sidecar run with no credentials and no network: each behaves like its gateway on the
 wire for the calls the sidecar makes, keeps in-memory state so authorize -> capture -> refund ->
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from connectors.adyen.sandbox import ADYEN_SANDBOX_KEY, ADYEN_SANDBOX_MERCHANT, AdyenCodec
 from connectors.checkout.sandbox import CHECKOUT_SANDBOX_KEY, CheckoutCodec
 from connectors.kit.sandbox import SandboxResponse
+from connectors.paypal.sandbox import PAYPAL_SANDBOX_CLIENT_ID, PAYPAL_SANDBOX_SECRET, PayPalCodec
 from connectors.stripe.sandbox import STRIPE_SANDBOX_KEY, StripeCodec
 
 from .gateway import SimulatedGateway
@@ -32,6 +33,7 @@ __all__ = [
     "STRIPE_SANDBOX_KEY",
     "AdyenCodec",
     "CheckoutCodec",
+    "PayPalCodec",
     "Sandbox",
     "SandboxResponse",
     "SimulatedGateway",
@@ -55,6 +57,8 @@ def sandbox_credentials(connector: str) -> dict[str, str]:
         }
     if connector == "checkout":
         return {"secret_key": CHECKOUT_SANDBOX_KEY, "billing_descriptor_city": "Sandbox City"}
+    if connector == "paypal":
+        return {"client_id": PAYPAL_SANDBOX_CLIENT_ID, "client_secret": PAYPAL_SANDBOX_SECRET}
     raise KeyError(f"the sandbox has no {connector} simulator")
 
 

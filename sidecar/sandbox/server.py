@@ -1,16 +1,17 @@
 """Serve the sandbox gateways over HTTP with aiohttp.
 
-:func:`start_sandbox` starts every simulator (``GATEWAYS``) inside the caller's running event loop
-(no signal handlers, no access log) and returns a :class:`Sandbox` with their base URLs; ``await
+:func:`start_sandbox` starts every simulator of ``GATEWAYS`` inside the caller's running event loop (no
+signal handlers, no access log) and returns a :class:`Sandbox` with their base URLs; ``await
 sandbox.close()`` stops them. Each app has a single catch-all route that hands the request to the
 simulator's ``handle``; all behaviour lives in the gateways' codecs and the engine.
 
 Standalone::
 
-    python -m sidecar.sandbox.server --host 127.0.0.1 --stripe-port 12111 --adyen-port 12112 --checkout-port 12113
+    python -m sidecar.sandbox.server --host 127.0.0.1 --stripe-port 12111 --adyen-port 12112 \
+        --checkout-port 12113 --paypal-port 12114
 
-prints ``{"stripe_url": "...", "adyen_url": "...", "checkout_url": "..."}`` as one JSON line once all
-listen, and runs until SIGINT or SIGTERM.
+prints ``{"stripe_url": "...", "adyen_url": "...", "checkout_url": "...", "paypal_url": "..."}`` as one JSON
+line once all listen, and runs until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -23,17 +24,18 @@ import ssl
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
 from connectors.adyen.sandbox import ADYEN_SANDBOX_MERCHANT, AdyenCodec
 from connectors.checkout.sandbox import CheckoutCodec
 from connectors.kit.sandbox import SandboxCodec, SandboxResponse
+from connectors.paypal.sandbox import PayPalCodec
 from connectors.stripe.sandbox import StripeCodec
 
 from .gateway import SimulatedGateway
-from .webhooks import Render, WebhookSender, adyen_render, checkout_render, stripe_render
+from .webhooks import Render, WebhookSender, adyen_render, checkout_render, paypal_render, stripe_render
 
 __all__ = ["Sandbox", "main", "serve", "start_sandbox"]
 
@@ -50,20 +52,20 @@ class _Simulator(Protocol):
 
 
 @dataclass(frozen=True)
-class SandboxGateway:
-    """One sandbox gateway: its codec, the path its connector's base URL adds to where it listens (Adyen: its API
-    version), and how its webhooks are rendered (from the codec's objects, where they carry some)."""
+class Gateway:
+    """A sandbox gateway: its codec, where its connector's API sits under its URL, and its webhooks."""
 
     codec: Callable[[], SandboxCodec]
-    api_path: str
-    render: Callable[[Any], Render]
+    render: Callable[[SandboxCodec], Render]  # the codec's events as the gateway's webhooks
+    api_path: str = ""  # Adyen: /v71
 
 
-# Every sandbox gateway, by its connector's name: another gateway is one entry here, its account in __init__.py.
-GATEWAYS: dict[str, SandboxGateway] = {
-    "stripe": SandboxGateway(StripeCodec, "", stripe_render),
-    "adyen": SandboxGateway(AdyenCodec, "/v71", lambda _codec: adyen_render(ADYEN_SANDBOX_MERCHANT)),
-    "checkout": SandboxGateway(CheckoutCodec, "", lambda _codec: checkout_render()),
+# Every connector with a sandbox, by its name.
+GATEWAYS: dict[str, Gateway] = {
+    "stripe": Gateway(StripeCodec, lambda codec: stripe_render(codec)),  # the codec renders its own objects
+    "adyen": Gateway(AdyenCodec, lambda _codec: adyen_render(ADYEN_SANDBOX_MERCHANT), "/v71"),
+    "checkout": Gateway(CheckoutCodec, lambda _codec: checkout_render()),
+    "paypal": Gateway(PayPalCodec, lambda _codec: paypal_render()),
 }
 
 
@@ -162,8 +164,9 @@ async def start_sandbox(
     webhooks: Mapping[str, str] | None = None,
     ports: Mapping[str, int] | None = None,
 ) -> Sandbox:
-    """Start every sandbox gateway in the running loop; port 0 picks a free port (`ports`: the other gateways',
-    by name). `webhooks`: where each gateway sends its webhooks (connector -> URL of the sidecar's webhook path)."""
+    """Start every gateway of GATEWAYS in the running loop, each on its port of `ports` (port 0, or none,
+    picks a free one). `webhooks`: where each gateway sends its webhooks (connector -> URL of the sidecar's
+    webhook path), if anywhere."""
     loop = asyncio.get_running_loop()  # for the settlements the gateways defer
     ports = {"stripe": stripe_port, "adyen": adyen_port, **(ports or {})}
     codecs = {name: gateway.codec() for name, gateway in GATEWAYS.items()}
@@ -176,26 +179,24 @@ async def start_sandbox(
         for name, codec in codecs.items()
     }
     runners: list[web.AppRunner] = []
-    urls: dict[str, str] = {}
     try:
         for name, gateway in gateways.items():
-            runner, urls[name] = await serve(gateway, host, ports.get(name, 0), ssl_context)
-            runners.append(runner)
+            runners.append((await serve(gateway, host, ports.get(name, 0), ssl_context))[0])
     except BaseException:
         for runner in runners:
             await runner.cleanup()
         for sender in senders.values():
             await sender.aclose()
         raise
+    urls = {name: gateway.base_url or "" for name, gateway in gateways.items()}
     return Sandbox(urls, gateways, runners, list(senders.values()))
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m sidecar.sandbox.server", description="Run the sandbox gateways.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--stripe-port", type=int, default=12111)
-    parser.add_argument("--adyen-port", type=int, default=12112)
-    parser.add_argument("--checkout-port", type=int, default=12113)
+    for port, name in enumerate(GATEWAYS, start=12111):
+        parser.add_argument(f"--{name}-port", type=int, default=port)
     parser.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile (PEM)")
     args = parser.parse_args(argv)
@@ -217,13 +218,8 @@ async def _run_until_signalled(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    sandbox = await start_sandbox(
-        args.host,
-        args.stripe_port,
-        args.adyen_port,
-        _ssl_context(args.certfile, args.keyfile),
-        ports={"checkout": args.checkout_port},
-    )
+    ports = {name: getattr(args, f"{name}_port") for name in GATEWAYS}
+    sandbox = await start_sandbox(args.host, ssl_context=_ssl_context(args.certfile, args.keyfile), ports=ports)
     try:
         print(json.dumps({f"{name}_url": url for name, url in sandbox.urls.items()}), flush=True)
         await stop.wait()

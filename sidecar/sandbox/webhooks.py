@@ -24,6 +24,8 @@ from connectors.adyen import webhooks as adyen_webhooks
 from connectors.checkout import webhooks as checkout_webhooks
 from connectors.kit.sandbox import Event
 from connectors.kit.webhooks import WebhookMessage
+from connectors.paypal import webhooks as paypal_webhooks
+from connectors.paypal.sandbox import PAYPAL_SANDBOX_WEBHOOK_ID
 from connectors.stripe import webhooks as stripe_webhooks
 from sidecar.config import Settings
 
@@ -48,6 +50,8 @@ def sandbox_webhook_credentials(connector: str) -> dict[str, str]:
         return {"hmac_key": ADYEN_SANDBOX_HMAC_KEY}
     if connector == "checkout":
         return {"webhook_secret": CHECKOUT_SANDBOX_WEBHOOK_SECRET}
+    if connector == "paypal":
+        return {"webhook_id": PAYPAL_SANDBOX_WEBHOOK_ID}
     return {}
 
 
@@ -68,6 +72,12 @@ def adyen_render(merchant_account: str) -> Render:
 
 def checkout_render() -> Render:
     return lambda event, _now: checkout_webhooks.sandbox_webhook(event, CHECKOUT_SANDBOX_WEBHOOK_SECRET)
+
+
+def paypal_render() -> Render:
+    # The events' links name PayPal's sandbox host, as PayPal's own do: nothing fetches them.
+    base = "https://api-m.sandbox.paypal.com"
+    return lambda event, now: paypal_webhooks.sandbox_webhook(event, PAYPAL_SANDBOX_WEBHOOK_ID, base, now)
 
 
 def stripe_render(objects: stripe_webhooks.StripeObjects) -> Render:

@@ -11,17 +11,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.kit.connector import CallContext, Exchange, GatewayRequest, GatewayResponse
+from connectors.kit.connector import AccessToken, CallContext, Exchange, GatewayRequest, GatewayResponse, TokenStep
 
 Send = Callable[[GatewayRequest], GatewayResponse]
+Token = Callable[[TokenStep], AccessToken]
 
 
-def drive[T](exchange: Exchange[T], answer: Send) -> tuple[T, list[GatewayRequest]]:
-    """Runs an exchange to completion, answering each request with `answer`; returns result and requests."""
+def drive[T](exchange: Exchange[T], answer: Send, token: Token | None = None) -> tuple[T, list[GatewayRequest]]:
+    """Runs an exchange to completion, answering each request with `answer`; returns result and requests.
+    A token step is answered by `token`, by default a new token got through `answer` (not in the requests)."""
+    fetch = token or (lambda step: step.read(answer(step.request)))
     sent: list[GatewayRequest] = []
     try:
         request = next(exchange)
         while True:
+            if isinstance(request, TokenStep):
+                request = exchange.send(fetch(request))
+                continue
             sent.append(request)
             request = exchange.send(answer(request))
     except StopIteration as done:
@@ -39,9 +45,11 @@ class SandboxDriver:
     exchanges: list[tuple[GatewayRequest, GatewayResponse]] = field(default_factory=list)
     # Called with each request before it is sent (the spec check); raising stops the exchange there.
     inspect: Callable[[GatewayRequest], None] = lambda _request: None
+    # The account's access token, kept as the runtime keeps it, for gateways that take one.
+    token: AccessToken | None = None
 
     def run[T](self, exchange: Exchange[T]) -> tuple[T, list[GatewayRequest]]:
-        return drive(exchange, self._send)
+        return drive(exchange, self._send, self._token)
 
     def context(self, idempotency_key: str | None = None) -> CallContext:
         return CallContext(
@@ -50,6 +58,12 @@ class SandboxDriver:
             request_id="conformance",
             idempotency_key=idempotency_key,
         )
+
+    def _token(self, step: TokenStep) -> AccessToken:
+        # The token call is no API call of the spec's: neither inspected nor among the exchanges.
+        if self.token is None or self.token.value == step.refused:
+            self.token = step.read(self.send(step.request))
+        return self.token
 
     def _send(self, request: GatewayRequest) -> GatewayResponse:
         self.inspect(request)

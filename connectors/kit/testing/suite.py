@@ -43,7 +43,7 @@ from connectors.kit.models import (
 from connectors.kit.money import ISO_EXPONENTS
 from connectors.kit.testing import strategies as gen
 from connectors.kit.testing.driver import SandboxDriver
-from connectors.kit.testing.openapi import need_spec, operation_index, servers
+from connectors.kit.testing.openapi import load_spec, need_spec, operation_index, servers
 from connectors.kit.testing.reports import SpecViolation
 from connectors.kit.testing.secret_scan import credential_headers, secret_fields
 from connectors.kit.testing.validation import validator_for
@@ -182,14 +182,15 @@ class ConformanceSuite:
 
     def test_the_declared_spec_exists_and_names_real_operations(self) -> None:
         spec = self.api_spec()
-        index = operation_index(spec.file)
-        unknown = sorted(set(spec.operations) - set(index))
-        assert not unknown, f"{spec.file} has no operation {unknown}"
-        schemas = self._spec_json(spec).get("components", {}).get("schemas", {})
+        index = {op for file in spec.files for op in operation_index(file)}
+        unknown = sorted(set(spec.operations) - index)
+        assert not unknown, f"{', '.join(spec.files)} have no operation {unknown}"
+        schemas = {name for file in spec.files for name in load_spec(file).get("components", {}).get("schemas", {})}
         assert set(spec.schemas) <= spec.operations, "ApiSpec.schemas names an operation not in operations"
         assert all(s in schemas for s in spec.schemas.values()), f"a declared schema is not in {spec.file}"
         base = self.connector.default_base_url.rstrip("/")
-        assert base in servers(self._spec_json(spec)), f"{base} is none of {spec.file}'s servers"
+        for file in spec.files:
+            assert base in servers(load_spec(file)), f"{base} is none of {file}'s servers"
 
     def test_lifecycle_requests_match_the_spec(self) -> None:
         spec = self.api_spec()
@@ -250,7 +251,7 @@ class ConformanceSuite:
 
     def test_secret_fields_of_the_spec_are_masked(self) -> None:
         spec = self.api_spec()
-        found = secret_fields(spec.file)
+        found = {name: places for file in spec.files for name, places in secret_fields(file).items()}
         unmasked = {
             name: places[0]
             for name, places in found.items()
@@ -269,7 +270,7 @@ class ConformanceSuite:
 
     def test_credential_headers_are_the_specs(self) -> None:
         spec = self.api_spec()
-        schemes = {h.lower() for h in credential_headers(spec.file)}
+        schemes = {h.lower() for file in spec.files for h in credential_headers(file)}
         sent = {h.lower() for h in self.connector().auth_headers(self.sandbox().credentials)}
         assert sent <= schemes, f"{sorted(sent)} are not the headers of {spec.file}'s security schemes"
         unmasked = [h for h in sorted(schemes) if not self.masks_header(h)]
@@ -307,11 +308,9 @@ class ConformanceSuite:
         assert declared is not None, f"{self.connector.name} declares no `conformance` (connectors/kit/conformance.py)"
         if declared.spec is None:
             pytest.skip(f"{self.connector.name} declares that its gateway publishes no API description")
-        need_spec(declared.spec.file)
+        for file in declared.spec.files:
+            need_spec(file)
         return declared.spec
-
-    def _spec_json(self, spec: ApiSpec) -> dict:
-        return validator_for(spec).spec
 
     def currency(self) -> str:
         """The lifecycle's currency: USD, else EUR, else the connector's first."""

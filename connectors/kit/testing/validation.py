@@ -213,6 +213,9 @@ class SpecValidator:
             raise SpecViolation(self.file, method, path, problems)
         return op
 
+    def has_path(self, path: str) -> bool:
+        return any(route.pattern.fullmatch(path) for route in self._routes)
+
     def route(self, method: str, path: str) -> Operation:
         for route in self._routes:
             match = route.pattern.fullmatch(path)
@@ -297,9 +300,29 @@ class SpecValidator:
         return self._cls(root, format_checker=self._format_checker)
 
 
-def validator_for(spec: ApiSpec) -> SpecValidator:
+class SpecSet:
+    """The validators of an API published in several files (`ApiSpec.also`): a request is checked against the
+    file that has its path."""
+
+    def __init__(self, validators: list[SpecValidator]) -> None:
+        self.validators = validators
+        self.file = ", ".join(v.file for v in validators)
+
+    def check_request(
+        self, request: GatewayRequest, base_url: str, schemas: Mapping[str, str] | None = None
+    ) -> Operation:
+        path = urlsplit(request.url).path.removeprefix(urlsplit(base_url).path.rstrip("/"))
+        for validator in self.validators:
+            if validator.has_path(path):
+                return validator.check_request(request, base_url, schemas)
+        raise SpecViolation(self.file, request.method, path, ["no path in the specs matches this request path"])
+
+
+def validator_for(spec: ApiSpec) -> SpecValidator | SpecSet:
     """One validator per spec file and dialect in a process: property tests validate thousands of requests."""
-    return _validator(spec.file, spec.closed_objects)
+    if not spec.also:
+        return _validator(spec.file, spec.closed_objects)
+    return SpecSet([_validator(file, spec.closed_objects) for file in spec.files])
 
 
 @functools.cache
