@@ -72,9 +72,19 @@ _DECLINING = {
     "4000000000000127": "incorrect_cvc",
     "4000000000000119": "processing_error",
 }
+# https://docs.stripe.com/testing#regulatory-cards and #three-ds-cards: authentication on every payment, or
+# on every one-off payment; 3-D Secure 2 required; authenticated, then declined.
+_THREE_DS = {
+    "4000002760003184": kit.CardRule(three_ds=kit.ThreeDSRule()),
+    "4000002500003155": kit.CardRule(three_ds=kit.ThreeDSRule()),
+    "4000000000003220": kit.CardRule(three_ds=kit.THREE_DS_2),
+    "4000008400001629": kit.CardRule(decline=kit.DeclineCode.GENERIC_DECLINE, three_ds=kit.THREE_DS_2),
+    "4000008260003178": kit.CardRule(decline="insufficient_funds", three_ds=kit.ThreeDSRule()),
+}
 RULES = kit.SandboxRules(
     cards={number: kit.CardRule(decline=code) for number, code in _DECLINING.items()}
-    | dict.fromkeys(("4000002760003184", "4000000000003220"), kit.CardRule(three_ds=kit.ThreeDSRule())),
+    | _THREE_DS
+    | kit.THREE_DS_TEST_CARDS,
     refund_amounts={1337: kit.Settlement.STAYS_PENDING},
 )
 # Stripe's named test PaymentMethods (pm_card_*) and tokens (tok_*), by the name they share.
@@ -207,7 +217,7 @@ class StripeCodec:
     def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
         self._base_url = request.base_url
         if request.path.startswith(wire.CHALLENGE_PATH):
-            return wire.challenge_call(request, self.api_key, finish=True)
+            return wire.challenge_call(request, self.api_key, finish=None)
         try:
             self._authenticate(request)
             name, kind, ref = _match(request.method, request.path)
@@ -283,9 +293,11 @@ class StripeCodec:
             raise _error("You may only specify `return_url` when `confirm=true`.", param="return_url")
         capture = params.choice("capture_method", _CAPTURE_METHODS) or "automatic"
         three_ds_request, three_ds = _three_ds(params, creating=True)
+        confirmation = params.choice("confirmation_method", ("automatic", "manual")) or "automatic"
         extra = {
             "capture_method": capture,
-            "confirmation_method": params.choice("confirmation_method", ("automatic", "manual")) or "automatic",
+            "confirmation_method": confirmation,
+            "use_stripe_sdk": bool(params.boolean("use_stripe_sdk")),
             "payment_method_types": params.strings("payment_method_types") or ["card"],
             "receipt_email": params.string("receipt_email"),
             "request_three_d_secure": three_ds_request,
@@ -310,13 +322,15 @@ class StripeCodec:
             return_url=return_url,
             metadata=_metadata(params),
             extra=extra,
+            confirm_after_authentication=confirmation == "manual",
         )
 
     def _confirm(self, params: wire.Fields, ref: str, now: float) -> kit.Operation:
         capture = params.choice("capture_method", _CAPTURE_METHODS)
         three_ds_request, three_ds = _three_ds(params, creating=False)
         extra = {"capture_method": capture, "receipt_email": params.string("receipt_email")}
-        extra = {k: v for k, v in (extra | {"request_three_d_secure": three_ds_request}).items() if v is not None}
+        extra |= {"request_three_d_secure": three_ds_request, "use_stripe_sdk": params.boolean("use_stripe_sdk")}
+        extra = {k: v for k, v in extra.items() if v is not None}
         capture_mode = _capture_mode(capture) if capture else None
         return kit.Attempt(ref, _pay_with(params, now), three_ds, capture_mode, _return_url(params), extra)
 
@@ -611,7 +625,9 @@ def _step_error(currency: str, param: str) -> StripeError:
 
 def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
     """Where the 3-D Secure page sends the browser: the intent's return_url, as Stripe does."""
-    status = "failed" if payment.status is kit.PaymentState.DECLINED else "succeeded"
+    waiting = payment.three_ds.result if payment.three_ds else None  # manual confirmation: not concluded yet
+    failed = payment.status is kit.PaymentState.DECLINED or waiting not in (None, kit.AuthenticationResult.SUCCEEDED)
+    status = "failed" if failed else "succeeded"
     if not payment.return_url:
         return wire.html_answer(200, f"<!doctype html><title>3D Secure</title><p>Authentication {status}.</p>")
     back = {"payment_intent": payment.id, "payment_intent_client_secret": _client_secret(payment)}
@@ -629,6 +645,8 @@ def _expanded(name: str, expand: frozenset[str], target: Any, render: Callable[[
 
 
 def _status(payment: kit.PaymentRecord) -> str:
+    if payment.three_ds and payment.three_ds.token and payment.status is kit.PaymentState.AUTHENTICATION_PENDING:
+        return "requires_confirmation"  # authenticated; manual confirmation concludes it
     return _STATUS.get(payment.status) or ("requires_confirmation" if payment.card else "requires_payment_method")
 
 
@@ -667,9 +685,12 @@ def _last_payment_error(payment: kit.PaymentRecord) -> dict[str, Any] | None:
 def _intent(payment: kit.PaymentRecord, expand: frozenset[str], base_url: str) -> dict[str, Any]:
     extra, void, card, charge = payment.extra, payment.void, payment.card, _charge_attempt(payment)
     action = None
-    if payment.status is kit.PaymentState.AUTHENTICATION_PENDING:
+    if _status(payment) == "requires_action":
         url = f"{base_url}{wire.CHALLENGE_PATH}{payment.id}"
         action = {"redirect_to_url": {"return_url": payment.return_url, "url": url}, "type": "redirect_to_url"}
+        if extra.get("use_stripe_sdk"):  # Stripe's mobile SDKs open the page themselves
+            sdk = {"source": "src_" + payment.id[3:], "stripe_js": url, "type": "three_d_secure_redirect"}
+            action = {"type": "use_stripe_sdk", "use_stripe_sdk": sdk}
     card_options = {"installments": None, "mandate_options": None, "network": None}
     return _sorted(
         {
