@@ -604,7 +604,8 @@ def test_a_completion_answers_as_an_authorization_does(answer, status, code) -> 
     ok = json_response(200, {"pspReference": "V4HZ4RBFJGXXGN82", **answer})
     payment, _ = drive(adyen.complete(req, context(account, BASE)), lambda _r: ok)
     # Adyen's answer says nothing of the capture mode: Authorised is authorized, its capture comes by webhook.
-    assert (payment.id, payment.status, payment.error.code if payment.error else None) == ("V4HZ4RBFJGXXGN82", status, code)
+    decline = payment.error.code if payment.error else None
+    assert (payment.id, payment.status, decline) == ("V4HZ4RBFJGXXGN82", status, code)
     assert payment.reference == answer.get("merchantReference") and payment.amount is None
 
 
