@@ -284,3 +284,18 @@ def test_a_payment_the_shopper_left_is_still_pending_when_completed(shop) -> Non
     assert (again["status"], again["next_action"]["url"]) == ("authentication_pending", pending["next_action"]["url"])
     with httpx.Client(verify=False) as browser:  # the sandbox's own test CA
         assert browser.get(pending["next_action"]["url"]).status_code == 200
+
+
+def test_completions_that_cannot_be_made_say_why(shop) -> None:
+    def complete(connector: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = shop.sidecar.post("/v1/payments/complete", json=body, headers={"X-Connector": connector})
+        return {"status": answer.status_code, **answer.json()["error"]}
+
+    missing = complete("stripe", {"details": {"redirect_status": "succeeded"}})
+    assert (missing["status"], missing["type"], missing["details"][0]["path"]) == (400, "invalid_request", "payment_id")
+    unknown = complete("stripe", {"payment_id": "pi_3NoSuchPaymentIntent"})
+    assert (unknown["status"], unknown["type"], unknown["outcome"]) == (404, "not_found", "not_processed")
+    stale = complete("adyen", {"details": {"redirectResult": "X" * 48}})
+    assert (stale["status"], stale["type"], stale["outcome"]) == (422, "gateway_rejected", "not_processed")
+    empty = complete("adyen", {"payment_id": "PSP0000000000001", "details": {}})
+    assert (empty["status"], empty["details"][0]["path"]) == (400, "details")
