@@ -28,10 +28,23 @@ authorises (5555444433331111 Mastercard, 370000000000002 Amex), unless, in this 
 DECLINED (Refused, 2), ACQUIRER ERROR (``Error``, 4), BLOCK CARD (5), EXPIRED CARD or CARD EXPIRED (6),
 ISSUER UNAVAILABLE (9), NOT SUPPORTED (10), NOT ENOUGH BALANCE (12), FRAUD (20), CVC DECLINED (24),
 RESTRICTED CARD (25), WITHDRAWAL AMOUNT EXCEEDED (28); or ``amount.value`` is 12345 in Adyen's units
-(Refused, 2). ``authenticationData.attemptAuthentication: "always"`` gives ``RedirectShopper`` with a
-redirect to the shared page ``<sandbox>/3ds/<pspReference>`` (``?outcome=complete`` or ``fail`` answers
-without a browser), which sends the browser to ``returnUrl`` with a ``redirectResult``; ``/payments/details``
-with it gives the result: the rules above, or Refused, 3D Not Authenticated, 11.
+(Refused, 2).
+
+3-D Secure: 5454545454545454 and 371449635398431 (3-D Secure 2: a fingerprint, then a challenge),
+4212345678901237 (a redirect only), this project's cards (``THREE_DS_TEST_CARDS``: frictionless, failed,
+abandoned), or ``authenticationData.attemptAuthentication: "always"`` on any card (a challenge). Adyen
+redirects: ``RedirectShopper`` to the shared pages ``<sandbox>/3ds/<pspReference>`` (a fingerprint posts
+itself; a challenge is answered Complete, Fail or Cancel, or ``?outcome=complete|fail|cancel``), which send
+the browser to ``returnUrl`` with a ``redirectResult``. Native (``authenticationData.threeDSRequestData
+.nativeThreeDS: "preferred"`` with an ``origin`` or ``channel`` iOS or Android) where the issuer
+fingerprints: ``IdentifyShopper``, then ``ChallengeShopper``, without a pspReference, each a ``threeDS2``
+action whose token names the method URL (``<sandbox>/3ds/<id>/method``, which tells the page at ``origin``
+``fingerPrintResult``) and the challenge page (which tells it ``challengeResult``, ``transStatus`` Y, N or U);
+``/payments/details`` takes adyen-web's ``threeDSResult`` (``{"threeDSCompInd"}`` with ``paymentData``,
+then ``{"transStatus", "authorisationToken"}``: the challenge page's record decides, not the transStatus
+the merchant's page passes on). The result:
+the rules above, or Refused, 3D Not Authenticated, 11 (failed), or Shopper Cancelled, 16 (cancelled).
+``browserInfo`` must be whole (000).
 
 ``additionalData.manualCapture: "true"`` or ``captureDelayHours`` above 0 leaves the payment authorised
 for ``/captures`` (partial, in several steps) and ``/cancels``; otherwise it is captured at once. Refunds
@@ -137,9 +150,8 @@ RULES = kit.SandboxRules(
     holder_names={name: kit.CardRule(decline=reason) for name, reason in _HOLDER_NAMES.items()},
     amounts={12345: kit.CardRule(decline=kit.DeclineCode.GENERIC_DECLINE)},
 )
-_BROWSER_INFO = ("acceptHeader", "colorDepth", "javaEnabled", "language", "screenHeight", "screenWidth")
-_BROWSER_INFO += ("timeZoneOffset", "userAgent")  # every one required (Checkout v71 BrowserInfo)
-_TRANS_STATUS = {"succeeded": "Y", "failed": "N", "abandoned": "U"}  # EMV 3-D Secure's transStatus
+# Checkout v71 BrowserInfo: every field required.
+_BROWSER_INFO = "acceptHeader colorDepth javaEnabled language screenHeight screenWidth timeZoneOffset userAgent"
 # What a refused /payments/details names as invalid, by the detail it was given.
 _DETAILS = {"details": "redirectResult", "threeDSResult": "threeDSResult"}
 _ROUTES = [
@@ -226,10 +238,8 @@ class AdyenCodec:
                 if not isinstance(given.get(part), str) or not given.get(part):
                     raise _missing(f"{name}.{part}")
         card = _card(body.get("paymentMethod"))
-        if body.get("browserInfo") is not None:
-            info = body.object("browserInfo")
-            for name in _BROWSER_INFO:
-                info.get(name, required=True)
+        for name in _BROWSER_INFO.split() if body.get("browserInfo") is not None else ():
+            body.object("browserInfo").get(name, required=True)
         channel, origin = body.choice("channel", ("iOS", "Android", "Web")), body.string("origin")
         native = body.object("authenticationData").object("threeDSRequestData").get("nativeThreeDS")
         additional, authentication = body.get("additionalData"), body.get("authenticationData")
@@ -415,8 +425,7 @@ def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
     state = payment.three_ds
     assert state is not None and state.token and state.result and payment.return_url
     if _native(payment):
-        message = {"type": "challengeResult", "result": {"transStatus": _TRANS_STATUS[state.result]}}
-        return wire.notify_page(message, payment.extra["origin"] or "")
+        return wire.challenge_result(state.result, payment.extra["origin"] or "")
     return wire.redirect_answer(wire.with_query(payment.return_url, {"redirectResult": state.token}))
 
 
@@ -482,10 +491,9 @@ def _native_body(payment: kit.PaymentRecord, base_url: str) -> dict[str, Any]:
     """IdentifyShopper or ChallengeShopper with a threeDS2 action, its token as adyen-web decodes it."""
     state = payment.three_ds
     assert state is not None and state.action is not None
-    page = f"{base_url}{wire.CHALLENGE_PATH}{state.action}"
+    page = wire.page_url(base_url, state.action)
     if state.current == kit.FINGERPRINT:
-        origin = payment.extra["origin"]
-        method = wire.with_query(page + wire.METHOD_SUFFIX, {"origin": origin}) if origin else page + wire.METHOD_SUFFIX
+        method = wire.page_url(base_url, state.action, payment.extra["origin"], method=True)
         token = {
             "threeDSMethodNotificationURL": method,
             "threeDSMethodUrl": method,
@@ -503,7 +511,7 @@ def _native_body(payment: kit.PaymentRecord, base_url: str) -> dict[str, Any]:
 
 
 def _redirect_body(payment: kit.PaymentRecord, base_url: str) -> dict[str, Any]:
-    card, url = payment.attempts[-1].card, f"{base_url}{wire.CHALLENGE_PATH}{payment.id}"
+    card, url = payment.attempts[-1].card, wire.page_url(base_url, payment.id)
     return {
         "action": {"method": "GET", "paymentMethodType": "scheme", "type": "redirect", "url": url},
         "additionalData": {"cardSummary": card.last4, "paymentMethod": card.extra["variant"]},

@@ -44,6 +44,7 @@ __all__ = [
     "authorization",
     "card_brand",
     "challenge_answer",
+    "challenge_result",
     "challenge_call",
     "form_fields",
     "html_answer",
@@ -51,6 +52,7 @@ __all__ = [
     "json_object",
     "luhn_valid",
     "notify_page",
+    "page_url",
     "random_digits",
     "random_token",
     "redirect_answer",
@@ -365,6 +367,28 @@ def challenge_answer(call: Call, reply: Reply, back: Callable[[PaymentRecord], S
         assert isinstance(call.operation, (Authenticate, GetPayment))
         return html_answer(200, _page(call.operation.ref, payment, state.current))
     return back(payment)
+
+
+def page_url(base_url: str, ref: str, origin: str | None = None, *, method: bool = False) -> str:
+    """The address of the pages for ``ref``; ``method``: the method URL, telling the page at ``origin``."""
+    url = f"{base_url}{CHALLENGE_PATH}{ref}"
+    if not method:
+        return url
+    return with_query(url + METHOD_SUFFIX, {"origin": origin}) if origin else url + METHOD_SUFFIX
+
+
+# EMV 3-D Secure's transStatus for the shopper's answer (adyen-web reads it; U: the challenge was abandoned).
+_TRANS_STATUS = {
+    AuthenticationResult.SUCCEEDED: "Y",
+    AuthenticationResult.FAILED: "N",
+    AuthenticationResult.ABANDONED: "U",
+}
+
+
+def challenge_result(result: AuthenticationResult, target_origin: str) -> SandboxResponse:
+    """What the challenge page answers once the shopper is done, where the merchant's page frames it: the
+    result, told to that page (the issuer's CRes, as adyen-web hears it from its notification page)."""
+    return notify_page({"type": "challengeResult", "result": {"transStatus": _TRANS_STATUS[result]}}, target_origin)
 
 
 def notify_page(message: Mapping[str, Any], target_origin: str) -> SandboxResponse:

@@ -15,7 +15,10 @@ declines ``generic_decline``, 4242000000000018 approves after 3 seconds), Stripe
 approves (Mastercard); 402 ``card_declined`` with decline_code ``insufficient_funds`` (4000000000009995),
 ``lost_card`` (4000000000009987), ``stolen_card`` (4000000000009979); 402 ``expired_card``
 (4000000000000069), ``incorrect_cvc`` (4000000000000127), ``processing_error`` (4000000000000119);
-4000002760003184 and 4000000000003220 ask for 3-D Secure. Any other Luhn-valid number approves.
+3-D Secure (below): 4000002760003184 and 4000002500003155 (a challenge), 4000000000003220 (3-D Secure 2:
+a fingerprint, then a challenge), 4000008400001629 and 4000008260003178 (authenticated, then declined
+``generic_decline`` and ``insufficient_funds``), and this project's (``THREE_DS_TEST_CARDS``: frictionless,
+failed, abandoned). Any other Luhn-valid number approves.
 ``pm_card_<name>`` (as ``payment_method``) and ``tok_<name>`` (as ``card[token]``) stand for them: visa,
 mastercard, amex, chargeDeclined, chargeDeclinedInsufficientFunds, chargeDeclinedLostCard,
 chargeDeclinedStolenCard, chargeDeclinedExpiredCard, chargeDeclinedIncorrectCvc,
@@ -24,11 +27,14 @@ chargeDeclinedProcessingError, authenticationRequired. A PaymentMethod is refuse
 ``invalid_expiry_month`` (in the past), ``invalid_cvc`` (not 3-4 digits). The number is never kept.
 
 3-D Secure: the 3-D Secure cards, or ``payment_method_options[card][request_three_d_secure]`` ``any`` or
-``challenge``, leave the PaymentIntent ``requires_action`` with a ``redirect_to_url`` to the shared page
-``<sandbox>/3ds/<pi id>`` (``?outcome=complete`` or ``fail`` answers without a browser). Completing
-authorizes; failing leaves ``requires_payment_method`` with ``payment_intent_authentication_failure``;
-either way the browser goes back to ``return_url`` with ``payment_intent``,
-``payment_intent_client_secret`` and ``redirect_status``. Declines come before authentication;
+``challenge``, leave the PaymentIntent ``requires_action`` with a ``redirect_to_url`` to the shared pages
+``<sandbox>/3ds/<pi id>`` (a fingerprint posts itself; a challenge is answered Complete, Fail or Cancel,
+or ``?outcome=complete|fail|cancel`` without a browser); with ``use_stripe_sdk=true`` the action is
+``use_stripe_sdk``, ``three_d_secure_redirect`` to the same page as ``stripe_js``. Completing authorizes,
+or with ``confirmation_method=manual`` leaves ``requires_confirmation`` for ``/confirm`` to authorize;
+failing or cancelling leaves ``requires_payment_method`` with ``payment_intent_authentication_failure``;
+the browser goes back to ``return_url`` with ``payment_intent``, ``payment_intent_client_secret`` and
+``redirect_status``. Declines come before authentication, but for the cards that authenticate first;
 ``off_session=true`` declines a 3-D Secure card ``authentication_required``.
 
 Money (https://docs.stripe.com/currencies): Stripe's currencies only (the connector's table), else 400
@@ -686,7 +692,7 @@ def _intent(payment: kit.PaymentRecord, expand: frozenset[str], base_url: str) -
     extra, void, card, charge = payment.extra, payment.void, payment.card, _charge_attempt(payment)
     action = None
     if _status(payment) == "requires_action":
-        url = f"{base_url}{wire.CHALLENGE_PATH}{payment.id}"
+        url = wire.page_url(base_url, payment.id)
         action = {"redirect_to_url": {"return_url": payment.return_url, "url": url}, "type": "redirect_to_url"}
         if extra.get("use_stripe_sdk"):  # Stripe's mobile SDKs open the page themselves
             sdk = {"source": "src_" + payment.id[3:], "stripe_js": url, "type": "three_d_secure_redirect"}
