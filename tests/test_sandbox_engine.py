@@ -411,6 +411,7 @@ def test_each_step_waits_under_an_id_of_its_own_that_names_the_payment() -> None
 def test_a_payment_confirmed_after_authentication_waits_only_after_success(answer, status) -> None:
     engine = make_engine()
     pending = authorize(engine, three_ds=ThreeDSMode.REQUIRED, confirm_after_authentication=True)
+    refusal(run(engine, Attempt(pending.id)), ErrorCode.INVALID_STATE)  # the shopper is not done
     answered = payment_of(run(engine, Authenticate(pending.id, answer)))
     if status != "waits":  # nothing to confirm
         assert (answered.status, answered.decline) == (status, DeclineCode.AUTHENTICATION_FAILED)

@@ -44,8 +44,8 @@ __all__ = [
     "authorization",
     "card_brand",
     "challenge_answer",
-    "challenge_result",
     "challenge_call",
+    "challenge_result",
     "form_fields",
     "html_answer",
     "json_answer",
@@ -347,7 +347,7 @@ def challenge_call(request: SandboxRequest, account: str, *, finish: bool | None
     ref = request.path.removeprefix(CHALLENGE_PATH)
     if ref.endswith(METHOD_SUFFIX):
         target = fields.get("origin", "")
-        # The message says only that the method ran; without a page origin there is nobody to keep it from.
+        # The message says only that the method ran: to any page ("*") where the URL names none.
         return notify_page({"type": "fingerPrintResult", "result": {"threeDSCompInd": "Y"}}, target)
     outcome = _OUTCOMES.get(fields.get("outcome", "")) if request.method in ("GET", "POST") else None
     step = fields.get("step") or None
@@ -360,8 +360,8 @@ def challenge_answer(call: Call, reply: Reply, back: Callable[[PaymentRecord], S
     answered the last, and again if they answer twice while the result waits for completion; else 404."""
     result, payment = reply.result, reply.result.payment
     if payment is None or payment.status is not PaymentState.AUTHENTICATION_PENDING:
-        answered = isinstance(call.operation, Authenticate) and isinstance(result, Done) and payment is not None
-        return back(payment) if answered and payment else html_answer(404, _NOTHING_PENDING)
+        concluded = isinstance(call.operation, Authenticate) and isinstance(result, Done)
+        return back(payment) if concluded and payment is not None else html_answer(404, _NOTHING_PENDING)
     state = payment.three_ds
     if state is not None and state.current is not None:
         assert isinstance(call.operation, (Authenticate, GetPayment))

@@ -404,8 +404,11 @@ class Engine:
 
     def _attempt_again(self, account: str, op: Attempt, now: float) -> tuple[Done, float]:
         payment = self._payment(account, op.ref)
-        if payment.status is PaymentState.AUTHENTICATION_PENDING and payment.three_ds and payment.three_ds.token:
-            # The shopper is done and the payment waits for this confirmation (confirm_after_authentication).
+        state = payment.three_ds
+        if payment.status is PaymentState.AUTHENTICATION_PENDING and payment.confirm_after_authentication:
+            if state is None or state.token is None:
+                raise _refuse(ErrorCode.INVALID_STATE, "the shopper has not authenticated yet", payment=payment)
+            # The shopper is done and the payment waits for this confirmation.
             return Done(self._conclude(payment, now), subject=payment.attempts[-1].id), 0.0
         if payment.status not in _ATTEMPTABLE:
             raise _refuse(ErrorCode.INVALID_STATE, f"a {payment.status} payment cannot be attempted", payment=payment)
