@@ -20,6 +20,16 @@ import httpx
 import yaml
 
 SIDECAR = str(Path(sys.executable).parent / "sidecar")
+# Debian's Chromium under playwright (ensure_installed("chromium", "chromium")), headless, as root, quiet.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def free_port() -> int:

@@ -32,6 +32,7 @@ from connectors.kit.models import (
     Address,
     CaptureMethod,
     CaptureRequest,
+    CompleteRequest,
     Customer,
     Money,
     PaymentStatus,
@@ -68,9 +69,13 @@ def payment_answer(result: str = "Authorised", reference: str = "order-1", **ext
 @settings(max_examples=120, deadline=None)
 @given(req=payment_requests_with(whole_addresses), key=idempotency_keys)
 def test_authorize_requests_validate_against_the_spec(req, key) -> None:
-    (request,) = requests_of(
-        adyen.authorize(req, context(account, BASE, key)), [payment_answer(reference=req.reference)]
-    )
+    exchange = adyen.authorize(req, context(account, BASE, key))
+    if req.origin and len(req.origin) > 80:  # Checkout v71's limit: refused before any call
+        with pytest.raises(SidecarError) as refused:
+            requests_of(exchange, [])
+        assert refused.value.status == 400 and refused.value.details[0].path == "origin"
+        return
+    (request,) = requests_of(exchange, [payment_answer(reference=req.reference)])
     body = check(request)
     assert body["merchantAccount"] == "ShopECOM"
     assert body["amount"] == {"value": req.amount.minor, "currency": req.amount.currency}
@@ -93,6 +98,21 @@ def test_authorize_requests_validate_against_the_spec(req, key) -> None:
         assert "" not in body["billingAddress"].values()
         assert body["billingAddress"]["houseNumberOrName"] == req.billing_address.line2
     assert body.get("shopperStatement") == req.statement_descriptor
+    # 3-D Secure 2: the device as Adyen names it, and the native flow where the app runs Adyen's component.
+    if req.browser:
+        info = body["browserInfo"]
+        assert (info["userAgent"], info["colorDepth"], info["timeZoneOffset"], info["javaEnabled"]) == (
+            req.browser.user_agent,
+            req.browser.color_depth,
+            req.browser.time_zone_offset,
+            req.browser.java_enabled,
+        )
+    assert body.get("shopperIP") == (str(req.shopper_ip) if req.shopper_ip else None)
+    assert body.get("origin") == req.origin
+    assert body.get("channel") == {"web": "Web", "ios": "iOS", "android": "Android", None: None}[req.channel]
+    native = req.channel in ("ios", "android") or (req.channel == "web" and req.origin is not None)
+    requested = body.get("authenticationData", {}).get("threeDSRequestData", {}).get("nativeThreeDS")
+    assert requested == ("preferred" if native else None)
 
 
 @requires_specs
@@ -540,3 +560,65 @@ def test_amounts_come_back_in_iso_minor_units(sample_payment_request) -> None:
     )
     assert json.loads(request.body)["amount"] == {"value": 100_000, "currency": "CLP"}
     assert payment.amount == Money(minor=1000, currency="CLP")
+
+
+# --- completion after 3-D Secure or a redirect -------------------------------------------------------
+
+
+@requires_specs
+def test_complete_sends_the_details_with_paymentdata_beside_them_under_a_key_of_its_own() -> None:
+    challenge = {"type": "threeDS2", "subtype": "challenge", "token": "t", "authorisationToken": "a"}
+    answer = json_response(200, {"resultCode": "ChallengeShopper", "action": challenge})
+    req = CompleteRequest(details={"threeDSResult": "eyJ0aHJlZURTQ29tcEluZCI6IlkifQ==", "paymentData": "Ab02!x"})
+    payment, (request,) = drive(adyen.complete(req, context(account, BASE, "key-1")), lambda _r: answer)
+    assert check(request) == {"details": {"threeDSResult": "eyJ0aHJlZURTQ29tcEluZCI6IlkifQ=="}, "paymentData": "Ab02!x"}
+    assert urlsplit(request.url).path == "/v71/payments/details"
+    # Adyen would answer a completion under the authorization's key with the authorization's answer.
+    assert request.headers["Idempotency-Key"] == gateway_key("key-1", 64, "details") != "key-1"
+    assert (payment.id, payment.status, payment.next_action.type) == (
+        None,
+        PaymentStatus.AUTHENTICATION_PENDING,
+        "threeds_challenge",
+    )
+    assert payment.next_action.data == challenge
+
+
+@pytest.mark.parametrize(
+    "answer, status, code",
+    [
+        ({"resultCode": "Authorised", "merchantReference": "order-1"}, PaymentStatus.AUTHORIZED, None),
+        (
+            {"resultCode": "Refused", "refusalReason": "Shopper Cancelled", "refusalReasonCode": "16"},
+            PaymentStatus.AUTHORIZATION_FAILED,
+            DeclineCode.SHOPPER_CANCELLED,
+        ),
+        (
+            {"resultCode": "Refused", "refusalReason": "3D Not Authenticated", "refusalReasonCode": "11"},
+            PaymentStatus.AUTHORIZATION_FAILED,
+            DeclineCode.AUTHENTICATION_REQUIRED,
+        ),
+    ],
+)
+def test_a_completion_answers_as_an_authorization_does(answer, status, code) -> None:
+    req = CompleteRequest(payment_id="V4HZ4RBFJGXXGN82", details={"redirectResult": "X6XtfGC3!Y"})
+    ok = json_response(200, {"pspReference": "V4HZ4RBFJGXXGN82", **answer})
+    payment, _ = drive(adyen.complete(req, context(account, BASE)), lambda _r: ok)
+    # Adyen's answer says nothing of the capture mode: Authorised is authorized, its capture comes by webhook.
+    decline = payment.error.code if payment.error else None
+    assert (payment.id, payment.status, decline) == ("V4HZ4RBFJGXXGN82", status, code)
+    assert payment.reference == answer.get("merchantReference") and payment.amount is None
+
+
+@pytest.mark.parametrize(
+    "req, path",
+    [
+        (CompleteRequest(), "details"),
+        (CompleteRequest(details={"paymentData": "Ab02!x"}), "details"),
+        (CompleteRequest(payment_id="pi_123", details={"redirectResult": "x"}), "payment_id"),
+    ],
+)
+def test_a_completion_without_details_or_with_another_kind_of_id_is_400_before_any_call(req, path) -> None:
+    sent: list = []
+    with pytest.raises(SidecarError) as refused:
+        drive(adyen.complete(req, context(account, BASE)), lambda r: sent.append(r))
+    assert (refused.value.status, refused.value.details[0].path, sent) == (400, path, [])

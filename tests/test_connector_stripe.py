@@ -27,6 +27,8 @@ from connectors.kit.errors import ErrorType, SidecarError
 from connectors.kit.idempotency import gateway_key
 from connectors.kit.models import (
     CaptureRequest,
+    Channel,
+    CompleteRequest,
     Customer,
     Money,
     PaymentStatus,
@@ -101,6 +103,12 @@ def test_authorize_requests_validate_against_the_spec(req, key) -> None:
         assert pi["statement_descriptor_suffix"] == [req.statement_descriptor]
     if req.customer and req.customer.phone:
         assert pm["billing_details[phone]"][0].startswith("+") and " " not in pm["billing_details[phone]"][0]
+    # An app's Stripe SDK handles the action and the server confirms; the browser Stripe reads itself.
+    sdk = req.channel in ("ios", "android")
+    assert (pi.get("use_stripe_sdk"), pi.get("confirmation_method")) == (
+        (["true"], ["manual"]) if sdk else (None, None)
+    )
+    assert not any(k.startswith("mandate_data") for k in pi)
     if key:
         # Distinct calls need distinct keys, each stable across the app's retries and within Stripe's 255.
         pm_key, pi_key = (r.headers["Idempotency-Key"] for r in sent)
@@ -604,3 +612,90 @@ def test_statement_descriptors_stripe_refuses_are_400_before_any_call(sample_pay
     with pytest.raises(SidecarError) as e:
         next(stripe.authorize(req, context(creds, BASE)))
     assert e.value.details[0].path == "statement_descriptor"
+
+
+# --- completion after 3-D Secure ---------------------------------------------------------------------
+
+
+def completing(*answers: dict):
+    """Answers a completion's calls in order: the PaymentIntent read, then (if it waits) its confirmation."""
+    it = iter(answers)
+    return lambda _request: json_response(200, next(it))
+
+
+def test_complete_reads_the_payment_intent_and_never_trusts_the_return() -> None:
+    req = CompleteRequest(details={"payment_intent": "pi_1", "payment_intent_client_secret": "pi_1_secret_x"})
+    payment, sent = drive(stripe.complete(req, context(creds, BASE, "key-1")), completing(intent("requires_capture")))
+    assert (payment.id, payment.status) == ("pi_1", PaymentStatus.AUTHORIZED)
+    (read,) = sent
+    check(read)
+    assert (read.method, urlsplit(read.url).path) == ("GET", "/v1/payment_intents/pi_1")
+    # "succeeded" on the return is the browser's word: a PaymentIntent that failed authentication is a decline.
+    failure = {"code": "payment_intent_authentication_failure", "type": "invalid_request_error"}
+    lied = CompleteRequest(payment_id="pi_1", details={"redirect_status": "succeeded"})
+    failed, _ = drive(
+        stripe.complete(lied, context(creds, BASE)),
+        completing(intent("requires_payment_method", last_payment_error=failure)),
+    )
+    assert (
+        failed.status is PaymentStatus.AUTHORIZATION_FAILED and failed.error.code == DeclineCode.AUTHENTICATION_FAILED
+    )
+
+
+def test_complete_confirms_where_stripe_waits_for_the_server() -> None:
+    ctx = context(creds, BASE, "key-1")
+    payment, sent = drive(
+        stripe.complete(CompleteRequest(payment_id="pi_1"), ctx),
+        completing(intent("requires_confirmation"), intent("requires_capture")),
+    )
+    assert payment.status is PaymentStatus.AUTHORIZED
+    read, confirm = sent
+    for request in sent:
+        check(request)
+    assert (confirm.method, urlsplit(confirm.url).path) == ("POST", "/v1/payment_intents/pi_1/confirm")
+    assert (
+        confirm.headers["Idempotency-Key"] == gateway_key("key-1", 255, "confirm")
+        and "Idempotency-Key" not in read.headers
+    )
+
+
+def test_a_decline_at_confirmation_is_a_payment_with_error() -> None:
+    error = {
+        "type": "card_error",
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+        "payment_intent": intent("requires_payment_method"),
+    }
+    answers = iter([json_response(200, intent("requires_confirmation")), json_response(402, {"error": error})])
+    payment, _ = drive(
+        stripe.complete(CompleteRequest(payment_id="pi_1"), context(creds, BASE)), lambda _r: next(answers)
+    )
+    assert payment.status is PaymentStatus.AUTHORIZATION_FAILED and payment.error.code == DeclineCode.INSUFFICIENT_FUNDS
+
+
+@pytest.mark.parametrize(
+    "req, path",
+    [
+        (CompleteRequest(), "payment_id"),
+        (CompleteRequest(details={"redirect_status": "succeeded"}), "payment_id"),
+        (CompleteRequest(payment_id="ch_1"), "payment_id"),
+        (CompleteRequest(payment_id="pi_1", details={"payment_intent": "pi_2"}), "details.payment_intent"),
+        (CompleteRequest(payment_id="pi_1", details={"redirectResult": "x"}), "details.redirectResult"),
+    ],
+)
+def test_a_completion_that_names_no_payment_intent_is_400_before_any_call(req, path) -> None:
+    sent: list = []
+    with pytest.raises(SidecarError) as refused:
+        drive(stripe.complete(req, context(creds, BASE)), lambda r: sent.append(r))
+    assert (refused.value.status, refused.value.details[0].path, sent) == (400, path, [])
+
+
+def test_apps_get_the_sdk_action_with_the_client_secret_their_sdk_needs(sample_payment_request) -> None:
+    req = sample_payment_request.model_copy(update={"channel": Channel.IOS})
+    action = {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect", "stripe_js": "https://x"}}
+    pending = intent("requires_action", next_action=action, client_secret="pi_1_secret_abc")
+    answers = iter([json_response(200, {"id": "pm_1"}), json_response(200, pending)])
+    payment, (_, created) = drive(stripe.authorize(req, context(creds, BASE)), lambda _r: next(answers))
+    assert parse_qs(created.body.decode())["use_stripe_sdk"] == ["true"]
+    assert payment.next_action.type == "sdk"
+    assert payment.next_action.data == {**action, "client_secret": "pi_1_secret_abc"}

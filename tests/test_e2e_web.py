@@ -21,19 +21,10 @@ import httpx
 import psutil
 import pytest
 from calls import VISA, flow_labels, payment, post
-from harness import SIDECAR, SidecarProcess, ensure_installed, free_port, wait_until
+from harness import CHROMIUM_FLAGS, SIDECAR, SidecarProcess, ensure_installed, free_port, wait_until
 
 PASSWORD = "web-ui-test-password"
 ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 REFUSED = "mitmweb is read-only"
 
 

@@ -23,6 +23,7 @@ from connectors.kit.connector import Connector
 from connectors.kit.errors import HTTP_STATUS, ErrorType, SidecarError
 from connectors.kit.models import (
     CaptureRequest,
+    CompleteRequest,
     ErrorBody,
     Money,
     Payment,
@@ -40,11 +41,10 @@ TALLY: Counter[str] = Counter()
 
 # --- the answers -----------------------------------------------------------------------------------
 
-# Adyen's spec paths whose answers a connector operation reads. /payments/details has the same answer
-# as /payments (PaymentDetailsResponse); its examples go through the authorize parsing.
+# Adyen's spec paths whose answers a connector operation reads.
 ADYEN_OPERATIONS = {
     "/payments": "authorize",
-    "/payments/details": "authorize",
+    "/payments/details": "complete",
     "/payments/{paymentPspReference}/captures": "capture",
     "/payments/{paymentPspReference}/cancels": "void",
     "/payments/{paymentPspReference}/refunds": "refund",
@@ -169,6 +169,8 @@ ADYEN_ACCOUNT = AdyenAccount(api_key="AQEkey", merchant_account="ShopECOM", retu
 STRIPE_CREDS = StripeCredentials(api_key="sk_test_every_answer")
 EUR5 = Money(minor=500, currency="EUR")
 AUTHORIZE = PaymentRequest.model_validate_json(json.dumps(payment(VISA, currency="EUR")))
+# What the shopper's return gave: Adyen's redirectResult; Stripe names the PaymentIntent.
+RETURNED = {"adyen": {"details": {"redirectResult": "X6XtfGC3!Y"}}, "stripe": {"payment_id": "pi_1"}}
 
 
 # Ids in each gateway's own format: another id is a 400 before any call.
@@ -182,6 +184,7 @@ def exchange_for(connector: str, operation: str):
     pid = PAYMENT_ID[connector]
     return {
         "authorize": lambda: impl.authorize(AUTHORIZE, ctx),
+        "complete": lambda: impl.complete(CompleteRequest.model_validate(RETURNED[connector]), ctx),
         "capture": lambda: impl.capture(pid, CaptureRequest(amount=EUR5), ctx),
         "void": lambda: impl.void(pid, VoidRequest(), ctx),
         "refund": lambda: impl.refund(pid, RefundRequest(amount=EUR5), ctx),
@@ -206,7 +209,7 @@ def test_every_documented_answer_parses(connector, label, operation, status, bod
         assert result.status is not PaymentStatus.UNRESOLVED, label
         if result.status is PaymentStatus.AUTHENTICATION_PENDING:
             assert result.next_action is not None, label
-        if operation == "authorize" and connector == "adyen":
+        if operation in ("authorize", "complete") and connector == "adyen":
             assert result.id == body.get("pspReference")  # None for the action answers that have none
     TALLY[f"{connector} examples parsed"] += 1
 
@@ -267,6 +270,7 @@ def calls(connector: str) -> dict[str, tuple[str, str, Any]]:
     pid, eur5 = PAYMENT_ID[connector], {"amount": {"minor": 500, "currency": "EUR"}}
     return {
         "authorize": ("POST", "/v1/payments", payment(VISA, currency="EUR")),
+        "complete": ("POST", "/v1/payments/complete", RETURNED[connector]),
         "capture": ("POST", f"/v1/payments/{pid}/capture", eur5),
         "void": ("POST", f"/v1/payments/{pid}/void", {}),
         "refund": ("POST", f"/v1/payments/{pid}/refunds", eur5),
@@ -318,15 +322,15 @@ def test_unmapped_decline_codes_are_counted(sidecar, gateway) -> None:
 # Every status class, with the ones gateways give meaning to.
 STATUSES = [200, 201, 202, 204, 301, 302, 400, 401, 402, 403, 404, 405, 407, 409, 410, 422, 429, 500, 502, 503, 504]
 OPERATIONS = {
-    "stripe": ["authorize", "capture", "void", "refund", "sync", "refund_sync"],
-    "adyen": ["authorize", "capture", "void", "refund"],
+    "stripe": ["authorize", "complete", "capture", "void", "refund", "sync", "refund_sync"],
+    "adyen": ["authorize", "complete", "capture", "void", "refund"],
 }
 
 
 def result_body(connector: str, operation: str) -> dict[str, Any]:
     if connector == "stripe":
         return _refund() if operation in ("refund", "refund_sync") else _intent("requires_capture")
-    if operation == "authorize":
+    if operation in ("authorize", "complete"):
         return {"pspReference": "PSP0000000000001", "resultCode": "Authorised", "merchantReference": "order-42"}
     return {
         "pspReference": "MOD1",
@@ -365,7 +369,7 @@ def expected_for(connector: str, operation: str, status: int, kind: str) -> tupl
         return 503, "gateway_rate_limited", "not_processed"
     if status == 407:
         return 502, "proxy_error", "not_sent"
-    modification = connector == "adyen" and operation != "authorize"
+    modification = connector == "adyen" and operation not in ("authorize", "complete")
     if kind == "result" and (status == 200 or (modification and status == 201)):
         return 200, None, None
     if kind == "error" and 400 <= status < 500:

@@ -392,6 +392,46 @@ def test_authentication_finished_later_by_a_one_time_token() -> None:
     assert again.payment == finished  # a codec can answer a second completion with the payment
 
 
+def test_each_step_waits_under_an_id_of_its_own_that_names_the_payment() -> None:
+    engine = make_engine(rules=THREE_DS_RULES)
+    pending = authorize(engine, number=FINGERPRINT_THEN_CHALLENGE)
+    first = pending.three_ds.action if pending.three_ds else None
+    assert first and get(engine, first).id == pending.id
+    moved = payment_of(run(engine, Authenticate(first, AuthenticationResult.SUCCEEDED, "fingerprint")))
+    second = moved.three_ds.action if moved.three_ds else None
+    assert second and second != first and get(engine, second).id == pending.id
+    stale = run(engine, Authenticate(first, AuthenticationResult.SUCCEEDED, "fingerprint"))
+    assert refusal(stale, ErrorCode.INVALID_STATE).payment == moved  # an answer to a step passed changes nothing
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [(AuthenticationResult.SUCCEEDED, "waits"), (AuthenticationResult.FAILED, PaymentState.DECLINED)],
+)
+def test_a_payment_confirmed_after_authentication_waits_only_after_success(answer, status) -> None:
+    engine = make_engine()
+    pending = authorize(engine, three_ds=ThreeDSMode.REQUIRED, confirm_after_authentication=True)
+    refusal(run(engine, Attempt(pending.id)), ErrorCode.INVALID_STATE)  # the shopper is not done
+    answered = payment_of(run(engine, Authenticate(pending.id, answer)))
+    if status != "waits":  # nothing to confirm
+        assert (answered.status, answered.decline) == (status, DeclineCode.AUTHENTICATION_FAILED)
+        return
+    assert answered.status is PaymentState.AUTHENTICATION_PENDING and answered.three_ds and answered.three_ds.token
+    confirmed = payment_of(run(engine, Attempt(pending.id)))
+    assert confirmed.status is PaymentState.AUTHORIZED
+    refusal(run(engine, Attempt(pending.id)), ErrorCode.INVALID_STATE)
+
+
+def test_a_card_that_authenticates_then_declines_does_so_after_authentication_whatever_the_policy() -> None:
+    number = "4000008400001629"
+    rules = SandboxRules(cards={number: CardRule(decline="card_declined", three_ds=ThreeDSRule())})
+    engine = make_engine(SandboxPolicy(decline_before_authentication=True), rules)
+    pending = authorize(engine, number=number)
+    assert pending.status is PaymentState.AUTHENTICATION_PENDING
+    after = payment_of(run(engine, Authenticate(pending.id, AuthenticationResult.SUCCEEDED)))
+    assert after.decline == "card_declined"
+
+
 # --- refunds and settlement ----------------------------------------------------------------------
 
 

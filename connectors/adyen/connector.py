@@ -37,6 +37,8 @@ from connectors.kit.models import (
     CaptureMethod,
     CaptureRequest,
     CardSummary,
+    Channel,
+    CompleteRequest,
     ErrorDetail,
     Money,
     NextAction,
@@ -197,6 +199,7 @@ class Adyen(Connector):
             operations=frozenset(
                 {
                     "post-payments",
+                    "post-payments-details",
                     "post-payments-paymentPspReference-captures",
                     "post-payments-paymentPspReference-cancels",
                     "post-payments-paymentPspReference-refunds",
@@ -260,12 +263,21 @@ class Adyen(Connector):
             body["billingAddress"] = _billing_address(req)
         if req.statement_descriptor:
             body["shopperStatement"] = _shopper_statement(req.statement_descriptor)
+        body |= _device(req)
+        authentication: dict[str, Any] = {}
         if req.three_ds is not None:
-            body["authenticationData"] = {"attemptAuthentication": "always" if req.three_ds else "never"}
+            authentication["attemptAuthentication"] = "always" if req.three_ds else "never"
+        if req.channel in (Channel.IOS, Channel.ANDROID) or (req.channel is Channel.WEB and req.origin):
+            # The app says where it runs Adyen's 3-D Secure 2 component (Checkout v71: `origin` "Required for
+            # browser-based (channel Web) 3D Secure 2 transactions"): the native flow, fingerprint then challenge,
+            # instead of a redirect (https://docs.adyen.com/online-payments/3d-secure/native-3ds2).
+            authentication["threeDSRequestData"] = {"nativeThreeDS": "preferred"}
+        if authentication:
+            body["authenticationData"] = authentication
         if req.metadata:
             body["metadata"] = self.metadata(req.metadata, {})
         resp = yield self._post(ctx, "/payments", body)
-        return self._payment(resp, req, ctx)
+        return self._payment(resp, ctx, req.reference, req.amount, req.capture)
 
     def capture(self, payment_id: str, req: CaptureRequest, ctx: CallContext) -> Exchange[Payment]:
         if req.amount is None:
@@ -325,6 +337,28 @@ class Adyen(Connector):
             connector_status=data.get("status", "received"),
         )
 
+    def complete(self, req: CompleteRequest, ctx: CallContext) -> Exchange[Payment]:
+        """/payments/details with what the shopper's return or Adyen's component produced (`redirectResult`,
+        `threeDSResult`, ...; the component's `paymentData` goes beside them, where Adyen takes it). Adyen's
+        answer says neither the amount nor how the payment captures: an `Authorised` payment is `authorized`,
+        its capture reported by webhook. `payment_id`, when given, is checked as an Adyen id and not sent."""
+        if req.payment_id is not None:
+            self.check_id("payment", req.payment_id, "payment_id")
+        details = dict(req.details)
+        payment_data = details.pop("paymentData", None)
+        if not details:
+            raise invalid_request(
+                "adyen needs what the shopper's return or the component gave",
+                path="details",
+                type="missing",
+                detail="redirectResult, threeDSResult or another of Adyen's details",
+            )
+        body: dict[str, Any] = {"details": details}
+        if payment_data is not None:
+            body["paymentData"] = payment_data
+        resp = yield self._post(ctx, "/payments/details", body, key_step="details")
+        return self._payment(resp, ctx, None, None, None)
+
     def sync(self, payment_id: str, ctx: CallContext) -> Exchange[Payment]:
         raise self.unsupported("payment sync", "Adyen's Checkout API has no payment lookup; state arrives by webhook")
 
@@ -357,7 +391,16 @@ class Adyen(Connector):
 
     # -- answers ----------------------------------------------------------------------------------
 
-    def _payment(self, resp: GatewayResponse, req: PaymentRequest, ctx: CallContext) -> Payment:
+    def _payment(
+        self,
+        resp: GatewayResponse,
+        ctx: CallContext,
+        reference: str | None,
+        sent: Money | None,
+        capture: CaptureMethod | None,
+    ) -> Payment:
+        """A /payments or /payments/details answer; `reference`, `sent` and `capture` are the authorization's
+        (a completion knows none of them)."""
         if resp.status != 200:
             raise self._error(resp)
         data = self.json_object(resp)
@@ -370,11 +413,11 @@ class Adyen(Connector):
             raise self.unusable("a resultCode")
         if not (isinstance(psp, str) or status is PaymentStatus.AUTHENTICATION_PENDING):
             raise self.unusable("a pspReference")
-        self._same_call(ctx, data, {"merchantReference": req.reference})
-        if status is PaymentStatus.AUTHORIZED and req.capture is CaptureMethod.AUTOMATIC:
+        self._same_call(ctx, data, {"merchantReference": reference} if reference else {})
+        if status is PaymentStatus.AUTHORIZED and capture is CaptureMethod.AUTOMATIC:
             status = PaymentStatus.CHARGED
         extra = data.get("additionalData") or {}
-        amount = self._answered_amount(data, req.amount)
+        amount = self._answered_amount(data, sent)
         error = None
         if status in (PaymentStatus.AUTHORIZATION_FAILED, PaymentStatus.FAILURE):
             code = str(data.get("refusalReasonCode") or "")
@@ -391,7 +434,7 @@ class Adyen(Connector):
             id=psp,
             connector=self.name,
             status=status,
-            reference=data.get("merchantReference") or req.reference,
+            reference=data.get("merchantReference") or reference,
             amount=amount,
             captured=amount if status is PaymentStatus.CHARGED else None,
             card=_card(data, extra),
@@ -402,7 +445,7 @@ class Adyen(Connector):
             error=error,
         )
 
-    def _answered_amount(self, data: dict[str, Any], sent: Money) -> Money:
+    def _answered_amount(self, data: dict[str, Any], sent: Money | None) -> Money | None:
         """The amount in Adyen's answer, back in ISO minor units; the one sent where Adyen echoes none."""
         given = data.get("amount")
         return self.from_gateway(given.get("value"), given.get("currency")) if isinstance(given, dict) else sent
@@ -473,6 +516,40 @@ class Adyen(Connector):
 
 # An error answer carries at least one of these: ServiceError's, or RFC 7807's (https://docs.adyen.com/errors).
 _ERROR_FIELDS = frozenset({"errorCode", "errorType", "message", "title", "detail"})
+
+
+_CHANNELS = {Channel.WEB: "Web", Channel.IOS: "iOS", Channel.ANDROID: "Android"}
+# Checkout v71 PaymentRequest.origin: "maxLength": 80.
+_ORIGIN_LIMIT = 80
+
+
+def _device(req: PaymentRequest) -> dict[str, Any]:
+    """What 3-D Secure 2 needs of the shopper's device, in Checkout v71's fields."""
+    body: dict[str, Any] = {}
+    if browser := req.browser:
+        body["browserInfo"] = {
+            "userAgent": browser.user_agent,
+            "acceptHeader": browser.accept_header,
+            "language": browser.language,
+            "colorDepth": browser.color_depth,
+            "screenHeight": browser.screen_height,
+            "screenWidth": browser.screen_width,
+            "timeZoneOffset": browser.time_zone_offset,  # getTimezoneOffset(), as adyen-web sends it
+            "javaEnabled": browser.java_enabled,
+        }
+    if req.shopper_ip is not None:
+        body["shopperIP"] = str(req.shopper_ip)
+    if req.origin is not None:
+        if len(req.origin) > _ORIGIN_LIMIT:
+            raise invalid_request(
+                f"adyen takes an origin of at most {_ORIGIN_LIMIT} characters",
+                path="origin",
+                detail="Checkout v71 PaymentRequest.origin",
+            )
+        body["origin"] = req.origin
+    if req.channel is not None:
+        body["channel"] = _CHANNELS[req.channel]
+    return body
 
 
 def _shopper_reference(customer_id: str) -> str:

@@ -30,10 +30,23 @@ authorises (5555444433331111 Mastercard, 370000000000002 Amex), unless, in this 
 DECLINED (Refused, 2), ACQUIRER ERROR (``Error``, 4), BLOCK CARD (5), EXPIRED CARD or CARD EXPIRED (6),
 ISSUER UNAVAILABLE (9), NOT SUPPORTED (10), NOT ENOUGH BALANCE (12), FRAUD (20), CVC DECLINED (24),
 RESTRICTED CARD (25), WITHDRAWAL AMOUNT EXCEEDED (28); or ``amount.value`` is 12345 in Adyen's units
-(Refused, 2). ``authenticationData.attemptAuthentication: "always"`` gives ``RedirectShopper`` with a
-redirect to the shared page ``<sandbox>/3ds/<pspReference>`` (``?outcome=complete`` or ``fail`` answers
-without a browser), which sends the browser to ``returnUrl`` with a ``redirectResult``; ``/payments/details``
-with it gives the result: the rules above, or Refused, 3D Not Authenticated, 11.
+(Refused, 2).
+
+3-D Secure: 5454545454545454 and 371449635398431 (3-D Secure 2: a fingerprint, then a challenge),
+4212345678901237 (a redirect only), this project's cards (``THREE_DS_TEST_CARDS``: frictionless, failed,
+abandoned), or ``authenticationData.attemptAuthentication: "always"`` on any card (a challenge). Adyen
+redirects: ``RedirectShopper`` to the shared pages ``<sandbox>/3ds/<pspReference>`` (a fingerprint posts
+itself; a challenge is answered Complete, Fail or Cancel, or ``?outcome=complete|fail|cancel``), which send
+the browser to ``returnUrl`` with a ``redirectResult``. Native (``authenticationData.threeDSRequestData
+.nativeThreeDS: "preferred"`` with an ``origin`` or ``channel`` iOS or Android) where the issuer
+fingerprints: ``IdentifyShopper``, then ``ChallengeShopper``, without a pspReference, each a ``threeDS2``
+action whose token names the method URL (``<sandbox>/3ds/<id>/method``, which tells the page at ``origin``
+``fingerPrintResult``) and the challenge page (which tells it ``challengeResult``, ``transStatus`` Y, N or U);
+``/payments/details`` takes adyen-web's ``threeDSResult`` (``{"threeDSCompInd"}`` with ``paymentData``,
+then ``{"transStatus", "authorisationToken"}``: the challenge page's record decides, not the transStatus
+the merchant's page passes on). The result:
+the rules above, or Refused, 3D Not Authenticated, 11 (failed), or Shopper Cancelled, 16 (cancelled).
+``browserInfo`` must be whole (000).
 
 ``additionalData.manualCapture: "true"`` or ``captureDelayHours`` above 0 leaves the payment authorised
 for ``/captures`` (partial, in several steps) and ``/cancels``; otherwise it is captured at once. Refunds
@@ -46,6 +59,9 @@ call runs (the slow card). Only answers to calls that ran are kept.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from typing import Any
 
@@ -117,26 +133,35 @@ _REFUSAL_CODES = {
     "Not supported": "10",
     "3D Not Authenticated": "11",
     "Not enough balance": "12",
+    "Shopper Cancelled": "16",
     "FRAUD": "20",
     "CVC Declined": "24",
     "Restricted Card": "25",
     "Withdrawal amount exceeded": "28",
 }
 _REASONS = {kit.DeclineCode.GENERIC_DECLINE: "Refused", kit.DeclineCode.EXPIRED_CARD: "Expired Card"}
-_REASONS |= dict.fromkeys(
-    ("authentication_required", "authentication_failed", "authentication_abandoned"), "3D Not Authenticated"
-)
+_REASONS |= dict.fromkeys(("authentication_required", "authentication_failed"), "3D Not Authenticated")
+_REASONS[kit.DeclineCode.AUTHENTICATION_ABANDONED] = "Shopper Cancelled"
 # Adyen's test holder names: most are the reason itself.
 _HOLDER_NAMES = {"DECLINED": "Refused", "BLOCK CARD": "Blocked Card", "CARD EXPIRED": "Expired Card"}
 _HOLDER_NAMES |= {
     reason.upper(): reason
     for reason in _REFUSAL_CODES
-    if reason not in ("Refused", "Blocked Card", "3D Not Authenticated")
+    if reason not in ("Refused", "Blocked Card", "3D Not Authenticated", "Shopper Cancelled")
 }
+# https://docs.adyen.com/development-resources/testing/3d-secure-2-authentication: cards enrolled in 3-D Secure 2;
+# the redirect (3-D Secure 1) card of Checkout v71's example "post-payments-card-3d-secure-redirect".
+_THREE_DS = dict.fromkeys(("5454545454545454", "371449635398431"), kit.CardRule(three_ds=kit.THREE_DS_2))
+_THREE_DS["4212345678901237"] = kit.CardRule(three_ds=kit.ThreeDSRule((kit.CHALLENGE,)))
 RULES = kit.SandboxRules(
+    cards=_THREE_DS | kit.THREE_DS_TEST_CARDS,
     holder_names={name: kit.CardRule(decline=reason) for name, reason in _HOLDER_NAMES.items()},
     amounts={12345: kit.CardRule(decline=kit.DeclineCode.GENERIC_DECLINE)},
 )
+# Checkout v71 BrowserInfo: every field required.
+_BROWSER_INFO = "acceptHeader colorDepth javaEnabled language screenHeight screenWidth timeZoneOffset userAgent"
+# What a refused /payments/details names as invalid, by the detail it was given.
+_DETAILS = {"details": "redirectResult", "threeDSResult": "threeDSResult"}
 _ROUTES = [
     (re.compile(rf"/{API_VERSION}/paymentMethods"), "paymentMethods"),
     (re.compile(rf"/{API_VERSION}/payments"), "payments"),
@@ -203,6 +228,8 @@ class AdyenCodec:
             return _error(_wire_error(exc, structure))
         except AdyenError as exc:
             return _error(exc)
+        if name == "details" and body.object("details").get("threeDSResult") is not None:
+            name = "threeDSResult"
         # Adyen replays the first answer to a key whatever comes with it: one scope, no body to compare.
         return kit.Call(self.merchant, operation, kit.IdempotencyKey(key, "", None) if key else None, name)
 
@@ -222,6 +249,10 @@ class AdyenCodec:
                 if not isinstance(given.get(part), str) or not given.get(part):
                     raise _missing(f"{name}.{part}")
         card = _card(body.get("paymentMethod"))
+        for name in _BROWSER_INFO.split() if body.get("browserInfo") is not None else ():
+            body.object("browserInfo").get(name, required=True)
+        channel, origin = body.choice("channel", ("iOS", "Android", "Web")), body.string("origin")
+        native = body.object("authenticationData").object("threeDSRequestData").get("nativeThreeDS")
         additional, authentication = body.get("additionalData"), body.get("authenticationData")
         delay = body.get("captureDelayHours")
         manual = isinstance(additional, dict) and additional.get("manualCapture") in ("true", True)
@@ -235,12 +266,17 @@ class AdyenCodec:
             three_ds=kit.ThreeDSMode.REQUIRED if always else kit.ThreeDSMode.AUTO,
             reference=reference,
             return_url=return_url,
+            # The native flow where the app runs Adyen's component (an origin for the web, or an app).
+            extra={"native": native == "preferred" and (origin is not None or channel in ("iOS", "Android"))}
+            | {"origin": origin},
         )
 
     def _details(self, body: wire.Fields, _: str) -> kit.Operation:
         details = body.get("details")
         if not isinstance(details, dict):
             raise _missing("details")
+        if isinstance(details.get("threeDSResult"), str):
+            return _three_ds_result(details["threeDSResult"], body.string("paymentData"))
         token = details.get("redirectResult")
         if not isinstance(token, str) or not token:
             raise _missing("details.redirectResult")
@@ -265,15 +301,17 @@ class AdyenCodec:
     def render(self, request: kit.SandboxRequest, call: kit.Call, reply: kit.Reply) -> kit.SandboxResponse:
         if call.context == wire.CHALLENGE_PATH:
             return wire.challenge_answer(call, reply, _back)
-        result, details = reply.result, call.context == "details"
+        result, details = reply.result, call.context in _DETAILS
         if isinstance(result, kit.Refusal) and not (details and result.code is kit.ErrorCode.INVALID_STATE):
             return _error(_refusal_error(call.context, result))
         payment = result.payment
         assert payment is not None
         if call.context == "payments" or details:  # a refusal here: the result was given before
-            pending = payment.status is kit.PaymentState.AUTHENTICATION_PENDING
-            body = _redirect_body(payment, request.base_url) if pending else _payment_body(payment)
-            return wire.json_answer(200, body, {"pspReference": payment.id})
+            if payment.status is not kit.PaymentState.AUTHENTICATION_PENDING:
+                return wire.json_answer(200, _payment_body(payment), {"pspReference": payment.id})
+            if _native(payment):  # before any pspReference, as Adyen answers its native actions
+                return wire.json_answer(200, _native_body(payment, request.base_url))
+            return wire.json_answer(200, _redirect_body(payment, request.base_url), {"pspReference": payment.id})
         assert isinstance(result, kit.Done) and result.subject is not None
         subject = result.subject
         record = payment.capture(subject) or payment.refund(subject) or payment.void
@@ -398,8 +436,8 @@ def _refusal_error(context: str, refusal: kit.Refusal) -> AdyenError:
         return AdyenError(409, "704", "request already processed or in progress")
     if code is kit.ErrorCode.CURRENCY_MISMATCH:
         return _invalid("Unsupported currency specified", "138")
-    if context == "details":
-        return _invalid("Invalid redirectResult")
+    if context in _DETAILS:
+        return _invalid(f"Invalid {_DETAILS[context]}")
     if code is kit.ErrorCode.INVALID_ARGUMENT:  # the codec checked the card; a year before 1000 is left
         return _invalid("Expiry Date Invalid", "129")
     # A capture of a payment captured in full by earlier captures asks for more than remains.
@@ -410,9 +448,35 @@ def _refusal_error(context: str, refusal: kit.Refusal) -> AdyenError:
 
 
 def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
-    """Where the 3-D Secure page sends the browser: returnUrl with the token for /payments/details."""
-    assert payment.three_ds is not None and payment.three_ds.token and payment.return_url
-    return wire.redirect_answer(wire.with_query(payment.return_url, {"redirectResult": payment.three_ds.token}))
+    """Where the 3-D Secure page sends the browser: returnUrl with the token for /payments/details; in the
+    native flow the challenge's result to the merchant's page that frames it, for its threeDSResult."""
+    state = payment.three_ds
+    assert state is not None and state.token and state.result and payment.return_url
+    if _native(payment):
+        return wire.challenge_result(state.result, payment.extra["origin"] or "")
+    return wire.redirect_answer(wire.with_query(payment.return_url, {"redirectResult": state.token}))
+
+
+def _native(payment: kit.PaymentRecord) -> bool:
+    """Native 3-D Secure 2 for this payment: asked for, and the issuer fingerprints (else Adyen redirects)."""
+    steps = payment.three_ds.steps if payment.three_ds else ()
+    return bool(payment.extra.get("native")) and steps[:1] == (kit.FINGERPRINT,)
+
+
+def _three_ds_result(value: str, payment_data: str | None) -> kit.Operation:
+    """adyen-web's threeDSResult: base64 of ``{"threeDSCompInd"}`` after the fingerprint (the payment named by
+    paymentData) or ``{"transStatus", "authorisationToken"}`` after the challenge. The issuer's own record of
+    the challenge decides, not the transStatus the page passed on."""
+    try:
+        result = json.loads(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError):
+        raise _invalid("Invalid threeDSResult") from None
+    ref = (result.get("authorisationToken") if isinstance(result, dict) else None) or payment_data or ""
+    if not (isinstance(result, dict) and isinstance(ref, str) and _TOKEN.fullmatch(ref)):
+        raise _invalid("Invalid threeDSResult")
+    if "threeDSCompInd" in result:
+        return kit.Authenticate(ref, kit.AuthenticationResult.SUCCEEDED, kit.FINGERPRINT, finish=True)
+    return kit.FinishAuthentication(ref)
 
 
 def _common(payment: kit.PaymentRecord) -> dict[str, Any]:
@@ -451,8 +515,31 @@ def _payment_body(payment: kit.PaymentRecord) -> dict[str, Any]:
     return {"additionalData": additional, **_common(payment), **refusal}
 
 
+def _native_body(payment: kit.PaymentRecord, base_url: str) -> dict[str, Any]:
+    """IdentifyShopper or ChallengeShopper with a threeDS2 action, its token as adyen-web decodes it."""
+    state = payment.three_ds
+    assert state is not None and state.action is not None
+    page = wire.page_url(base_url, state.action)
+    if state.current == kit.FINGERPRINT:
+        method = wire.page_url(base_url, state.action, payment.extra["origin"], method=True)
+        token = {
+            "threeDSMethodNotificationURL": method,
+            "threeDSMethodUrl": method,
+            "threeDSServerTransID": state.action,
+        }
+        result = "IdentifyShopper"
+    else:
+        token = {"acsTransID": state.action, "acsURL": page, "messageVersion": "2.2.0"}
+        token |= {"threeDSNotificationURL": page, "threeDSServerTransID": state.action}
+        result = "ChallengeShopper"
+    action = {"authorisationToken": state.action, "paymentData": state.action, "paymentMethodType": "scheme"}
+    action |= {"subtype": state.current, "token": base64.b64encode(json.dumps(token).encode()).decode()}
+    common = {key: value for key, value in _common(payment).items() if key != "pspReference"}
+    return {"action": action | {"type": "threeDS2"}, **common, "resultCode": result}
+
+
 def _redirect_body(payment: kit.PaymentRecord, base_url: str) -> dict[str, Any]:
-    card, url = payment.attempts[-1].card, f"{base_url}{wire.CHALLENGE_PATH}{payment.id}"
+    card, url = payment.attempts[-1].card, wire.page_url(base_url, payment.id)
     return {
         "action": {"method": "GET", "paymentMethodType": "scheme", "type": "redirect", "url": url},
         "additionalData": {"cardSummary": card.last4, "paymentMethod": card.extra["variant"]},

@@ -35,6 +35,11 @@ from typing import Any, Protocol
 __all__ = [
     "APPROVE",
     "BASE_TEST_CARDS",
+    "CHALLENGE",
+    "FINGERPRINT",
+    "FRICTIONLESS",
+    "THREE_DS_2",
+    "THREE_DS_TEST_CARDS",
     "SLOW_TEST_CARD",
     "SLOW_TEST_SECONDS",
     "AttemptRecord",
@@ -231,8 +236,11 @@ class ThreeDSRule:
     """How authentication goes for a card.
 
     ``steps`` are the codec's names for what the shopper goes through, in order (``("challenge",)``,
-    ``("fingerprint", "challenge")``); no steps is frictionless. ``result`` forces the outcome of a
-    completed authentication (a card that always fails it); ``None`` takes the shopper's answer.
+    ``("fingerprint", "challenge")``); no steps is decided without the shopper at all. The shared pages
+    (``connectors.kit.sandbox_wire``) know two: FINGERPRINT, the issuer's look at the shopper's device,
+    which asks nothing of the shopper (3-D Secure 2's frictionless flow is a fingerprint alone), and
+    CHALLENGE, which the shopper answers. ``result`` forces the outcome of a completed authentication (a
+    card that always fails it); ``None`` takes the shopper's answer.
     """
 
     steps: tuple[str, ...] = ("challenge",)
@@ -249,6 +257,26 @@ class CardRule:
 
 
 APPROVE = CardRule()
+
+# The steps the shared 3-D Secure pages know (ThreeDSRule.steps).
+FINGERPRINT = "fingerprint"
+CHALLENGE = "challenge"
+THREE_DS_2 = ThreeDSRule((FINGERPRINT, CHALLENGE))
+FRICTIONLESS = ThreeDSRule((FINGERPRINT,))
+
+# This project's own 3-D Secure test cards (no gateway has them), which a codec may add to its rules so
+# that each path and each result can be picked by card on any sandbox: 3-D Secure 2 with a challenge the
+# shopper answers; frictionless (a fingerprint alone), authenticated or failed; a challenge that fails or is
+# abandoned whatever the shopper answers.
+THREE_DS_TEST_CARDS: Mapping[str, CardRule] = MappingProxyType(
+    {
+        "4242000000003004": CardRule(three_ds=THREE_DS_2),
+        "4242000000003103": CardRule(three_ds=FRICTIONLESS),
+        "4242000000003202": CardRule(three_ds=ThreeDSRule((FINGERPRINT,), AuthenticationResult.FAILED)),
+        "4242000000003301": CardRule(three_ds=ThreeDSRule(THREE_DS_2.steps, AuthenticationResult.FAILED)),
+        "4242000000003400": CardRule(three_ds=ThreeDSRule(THREE_DS_2.steps, AuthenticationResult.ABANDONED)),
+    }
+)
 
 # A sandbox rule of every sandbox (no gateway has it): this Visa number approves after SLOW_TEST_SECONDS,
 # and its idempotency key stays in progress until then, so that a retry meets the gateway's "in progress".
@@ -346,6 +374,9 @@ class ThreeDSState:
     forced: AuthenticationResult | None
     result: AuthenticationResult | None = None  # set once the shopper is done
     token: str | None = None  # set when the result waits for FinishAuthentication
+    # The id the shopper's side names the current step by (Adyen's paymentData and authorisationToken, the
+    # pages' addresses): a fresh one for each step, indexed to the payment like its other parts.
+    action: str | None = None
 
     @property
     def current(self) -> str | None:
@@ -421,6 +452,8 @@ class PaymentRecord:
     # The card the next attempt uses; none after a decline (the card that was declined is in its attempt).
     card: StoredCard | None = None
     three_ds_mode: ThreeDSMode = ThreeDSMode.AUTO  # as created; an Attempt may change it
+    # A successful authentication waits for the merchant to confirm (CreatePayment.confirm_after_authentication).
+    confirm_after_authentication: bool = False
     attempts: tuple[AttemptRecord, ...] = ()
     three_ds: ThreeDSState | None = None
     authorized: int = 0
@@ -519,11 +552,16 @@ class CreatePayment:
     return_url: str | None = None
     metadata: Mapping[str, str] = _EMPTY
     extra: Mapping[str, Any] = _EMPTY
+    # After a successful authentication the payment waits, still pending, for the merchant's confirmation:
+    # an Attempt or a FinishAuthentication concludes it (Stripe's manual confirmation, `requires_confirmation`).
+    # A failed or abandoned authentication has nothing to confirm and concludes at once.
+    confirm_after_authentication: bool = False
 
 
 @dataclass(frozen=True)
 class Attempt:
-    """Attempt a created or declined payment again (Stripe's confirm, PayPal's authorize)."""
+    """Attempt a created or declined payment again (Stripe's confirm, PayPal's authorize); on a payment whose
+    successful authentication waits for confirmation, conclude it."""
 
     ref: str
     pay_with: CardInput | str | None = None  # None: the card on the payment (none after a decline)
@@ -537,15 +575,16 @@ class Attempt:
 class Authenticate:
     """The shopper's answer to the current 3-D Secure step.
 
-    With ``finish`` the payment is concluded at once (authorized or declined); without it the result
-    waits and the engine hands out a one-time token for FinishAuthentication (Adyen's redirectResult
-    then /payments/details).
+    With ``finish`` the payment is concluded at once (authorized or declined); with ``finish=False`` the
+    result waits and the engine hands out a one-time token for FinishAuthentication (Adyen's redirectResult
+    then /payments/details). ``None``: as the payment was created (``confirm_after_authentication``).
+    A successful answer to a step that is not the last moves the shopper on to the next step.
     """
 
     ref: str
     result: AuthenticationResult
     step: str | None = None  # when given, must be the current step
-    finish: bool = True
+    finish: bool | None = None
 
 
 @dataclass(frozen=True)

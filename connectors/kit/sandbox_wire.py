@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from connectors.kit.sandbox import (
+    FINGERPRINT,
     Authenticate,
     AuthenticationResult,
     Call,
@@ -36,6 +37,7 @@ from connectors.kit.sandbox import (
 __all__ = [
     "ALNUM",
     "CHALLENGE_PATH",
+    "METHOD_SUFFIX",
     "UPPER_ALNUM",
     "Fields",
     "WireError",
@@ -43,12 +45,15 @@ __all__ = [
     "card_brand",
     "challenge_answer",
     "challenge_call",
+    "challenge_result",
     "form_fields",
     "html_answer",
     "json_answer",
     "json_object",
     "luhn_valid",
+    "notify_page",
     "page",
+    "page_url",
     "random_digits",
     "random_token",
     "redirect_answer",
@@ -330,47 +335,117 @@ def with_query(url: str, extra: Mapping[str, str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-# --- the simulated issuer's 3-D Secure page ------------------------------------------------------
-# Every sandbox sends the shopper to <sandbox>/3ds/<payment id>: no API key needed, a page with
-# "Complete" and "Fail", and ``?outcome=complete|fail`` (GET or a POSTed form) to answer without a browser.
+# --- the simulated issuer's 3-D Secure pages -----------------------------------------------------
+# Every sandbox sends the shopper to <sandbox>/3ds/<ref> (the payment's id, or the id of the step waiting:
+# ThreeDSState.action), which needs no API key. It shows the step the payment waits for: a fingerprint
+# is a form that posts itself (the issuer looks at the device; nobody is asked), a challenge is a page
+# with "Complete", "Fail" and "Cancel" (the shopper abandons). ``outcome=complete|fail|cancel``, in the
+# query or a POSTed form, answers without a browser; ``step=`` names the step answered (an answer to a
+# step already passed shows the current one). Once the last step is answered the codec's ``back`` says
+# where the shopper goes: the merchant's return URL, or, for an authentication the merchant's own page
+# runs in a frame (Adyen's native 3-D Secure 2), a message to that page (``notify_page``).
+# <sandbox>/3ds/<ref>/method is the issuer's 3-D Secure method URL, which a native fingerprint loads in a
+# hidden frame: it tells the page in ``origin=`` that it ran, as adyen-web's fingerprint expects.
 
 CHALLENGE_PATH = "/3ds/"
-_OUTCOMES = {"complete": AuthenticationResult.SUCCEEDED, "fail": AuthenticationResult.FAILED}
+METHOD_SUFFIX = "/method"
+_OUTCOMES = {
+    "complete": AuthenticationResult.SUCCEEDED,
+    "fail": AuthenticationResult.FAILED,
+    "cancel": AuthenticationResult.ABANDONED,
+}
+_BUTTONS = (("complete", "Complete authentication"), ("fail", "Fail authentication"), ("cancel", "Cancel"))
 _NOTHING_PENDING = "<!doctype html><title>3D Secure</title><p>No authentication is pending here.</p>"
+_ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 
 
-def challenge_call(request: SandboxRequest, account: str, *, finish: bool) -> Call:
-    """The engine call for a request to the page: read the payment to show it, or take the answer.
-    ``finish``: the answer concludes the payment (Stripe); else it waits for a completion token (Adyen)."""
+def challenge_call(request: SandboxRequest, account: str, *, finish: bool | None) -> Call | SandboxResponse:
+    """The engine call for a request to the pages: read the payment to show it, or take the answer.
+    ``finish``: the answer concludes the payment (True), waits for a completion token (False, Adyen), or
+    as the payment was created (None, Stripe). The method URL is answered at once."""
     fields = dict(parse_qsl(request.query))
     if request.method == "POST":
         fields.update(parse_qsl(request.body.decode("utf-8", errors="replace")))
     ref = request.path.removeprefix(CHALLENGE_PATH)
+    if ref.endswith(METHOD_SUFFIX):
+        target = fields.get("origin", "")
+        # The message says only that the method ran: to any page ("*") where the URL names none.
+        return notify_page({"type": "fingerPrintResult", "result": {"threeDSCompInd": "Y"}}, target)
     outcome = _OUTCOMES.get(fields.get("outcome", "")) if request.method in ("GET", "POST") else None
-    operation = GetPayment(ref) if outcome is None else Authenticate(ref, outcome, finish=finish)
+    step = fields.get("step") or None
+    operation = GetPayment(ref) if outcome is None else Authenticate(ref, outcome, step, finish)
     return Call(account, operation, context=CHALLENGE_PATH)
 
 
 def challenge_answer(call: Call, reply: Reply, back: Callable[[PaymentRecord], SandboxResponse]) -> SandboxResponse:
-    """``back(payment)`` (where the shopper goes) once they answered, and again if they answer twice
-    while the result waits for completion; the page while the payment waits for them; else 404."""
+    """The page of the step the payment waits for; ``back(payment)`` (where the shopper goes) once they
+    answered the last, and again if they answer twice while the result waits for completion; else 404."""
     result, payment = reply.result, reply.result.payment
-    pending = payment is not None and payment.status is PaymentState.AUTHENTICATION_PENDING
-    waiting = pending and payment.three_ds is not None and payment.three_ds.result is None
-    if isinstance(call.operation, Authenticate) and payment and not waiting and (isinstance(result, Done) or pending):
-        return back(payment)
-    return html_answer(200, _page(payment)) if pending else html_answer(404, _NOTHING_PENDING)
+    if payment is None or payment.status is not PaymentState.AUTHENTICATION_PENDING:
+        concluded = isinstance(call.operation, Authenticate) and isinstance(result, Done)
+        return back(payment) if concluded and payment is not None else html_answer(404, _NOTHING_PENDING)
+    state = payment.three_ds
+    if state is not None and state.current is not None:
+        assert isinstance(call.operation, (Authenticate, GetPayment))
+        return html_answer(200, _page(call.operation.ref, payment, state.current))
+    return back(payment)
 
 
-def _page(payment: PaymentRecord) -> str:
-    pid, amount = html.escape(payment.id), html.escape(f"{payment.amount} {payment.currency}")
+def page_url(base_url: str, ref: str, origin: str | None = None, *, method: bool = False) -> str:
+    """The address of the pages for ``ref``; ``method``: the method URL, telling the page at ``origin``."""
+    url = f"{base_url}{CHALLENGE_PATH}{ref}"
+    if not method:
+        return url
+    return with_query(url + METHOD_SUFFIX, {"origin": origin}) if origin else url + METHOD_SUFFIX
+
+
+# EMV 3-D Secure's transStatus for the shopper's answer (adyen-web reads it; U: the challenge was abandoned).
+_TRANS_STATUS = {
+    AuthenticationResult.SUCCEEDED: "Y",
+    AuthenticationResult.FAILED: "N",
+    AuthenticationResult.ABANDONED: "U",
+}
+
+
+def challenge_result(result: AuthenticationResult, target_origin: str) -> SandboxResponse:
+    """What the challenge page answers once the shopper is done, where the merchant's page frames it: the
+    result, told to that page (the issuer's CRes, as adyen-web hears it from its notification page)."""
+    return notify_page({"type": "challengeResult", "result": {"transStatus": _TRANS_STATUS[result]}}, target_origin)
+
+
+def notify_page(message: Mapping[str, Any], target_origin: str) -> SandboxResponse:
+    """A page that posts ``message`` to the page framing it, as an issuer's page does for a merchant's page
+    that runs the authentication in a frame; ``target_origin`` is that page's origin, or ``*`` when unknown."""
+    target = target_origin if _ORIGIN.fullmatch(target_origin) else "*"
+    script = f"window.parent.postMessage({_script_json(message)}, {_script_json(target)});"
+    return html_answer(
+        200,
+        f"<!doctype html><html><head><meta charset='utf-8'><title>3D Secure</title></head>"
+        f"<body><p>Done.</p><script>{script}</script></body></html>",
+    )
+
+
+def _script_json(value: Any) -> str:
+    # Inside <script>, "</" would end the script: JSON's own escape keeps it data.
+    return json.dumps(value).replace("<", "\\u003c")
+
+
+def _page(ref: str, payment: PaymentRecord, step: str) -> str:
+    action, amount = html.escape(CHALLENGE_PATH + ref), html.escape(f"{payment.amount} {payment.currency}")
+    fields = f"<input type='hidden' name='step' value='{html.escape(step)}'>"
+    head = "<!doctype html><html><head><meta charset='utf-8'><title>3D Secure test page</title></head><body>"
+    if step == FINGERPRINT:  # the issuer looks at the device and moves on by itself
+        return (
+            f"{head}<p>Checking your device...</p><form method='post' action='{action}'>{fields}"
+            "<input type='hidden' name='outcome' value='complete'><noscript><button type='submit'>Continue"
+            "</button></noscript></form><script>document.forms[0].submit();</script></body></html>"
+        )
     forms = "".join(
-        f"<form method='post' action='{CHALLENGE_PATH}{pid}'><input type='hidden' name='outcome' value='{outcome}'>"
+        f"<form method='post' action='{action}'>{fields}<input type='hidden' name='outcome' value='{outcome}'>"
         f"<button type='submit'>{label}</button></form>"
-        for outcome, label in (("complete", "Complete authentication"), ("fail", "Fail authentication"))
+        for outcome, label in _BUTTONS
     )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>3D Secure test page</title></head><body>"
-        f"<h1>3D Secure test page</h1><p>Payment {pid} of {amount} (minor units) needs authentication.</p>"
+        f"{head}<h1>3D Secure test page</h1><p>A payment of {amount} (minor units) needs authentication.</p>"
         f"{forms}</body></html>"
     )

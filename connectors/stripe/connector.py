@@ -32,6 +32,8 @@ from connectors.kit.metadata import MetadataLimits
 from connectors.kit.models import (
     CaptureRequest,
     CardSummary,
+    Channel,
+    CompleteRequest,
     DeclineInfo,
     ErrorDetail,
     Money,
@@ -158,6 +160,7 @@ class Stripe(Connector):
                     "PostPaymentMethods",
                     "PostPaymentIntents",
                     "GetPaymentIntentsIntent",
+                    "PostPaymentIntentsIntentConfirm",
                     "PostPaymentIntentsIntentCapture",
                     "PostPaymentIntentsIntentCancel",
                     "PostRefunds",
@@ -201,6 +204,15 @@ class Stripe(Connector):
             intent["return_url"] = req.return_url
         if req.three_ds:
             intent["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
+        if req.channel in (Channel.IOS, Channel.ANDROID):
+            # The app's Stripe SDK handles the action, then the server confirms (complete): use_stripe_sdk is
+            # "only when using manual confirmation and the iOS or Android SDKs to handle additional
+            # authentication steps" (https://docs.stripe.com/api/payment_intents/create).
+            intent |= {"use_stripe_sdk": True, "confirmation_method": "manual"}
+        # browser, shopper_ip and origin have no field here: Stripe collects the device's data for 3-D Secure 2
+        # itself, on its page or in its SDKs (https://support.stripe.com/questions/3d-secure-2-device-information).
+        # mandate_data[customer_acceptance][online] takes an IP address and user agent only for "the Mandate to
+        # create", and a one-off card payment creates none.
         card = req.payment_method.card
         method = {
             "type": "card",
@@ -285,6 +297,17 @@ class Stripe(Connector):
     def refund_sync(self, refund_id: str, ctx: CallContext) -> Exchange[Refund]:
         resp = yield self._get(ctx, f"/v1/refunds/{segment(refund_id)}", {})
         return self._refund(resp)
+
+    def complete(self, req: CompleteRequest, ctx: CallContext) -> Exchange[Payment]:
+        """Reads the PaymentIntent the shopper came back for, and confirms it where Stripe waits for that
+        (manual confirmation, after the app's SDK handled the action). The return's `redirect_status` is never
+        trusted: the PaymentIntent's own status decides."""
+        path = f"/v1/payment_intents/{segment(_completed_intent(self, req))}"
+        resp = yield self._get(ctx, path, {"expand": ["latest_charge"]}, step="read payment intent")
+        if resp.status == 200 and self.json_object(resp).get("status") == "requires_confirmation":
+            params = {"expand": ["latest_charge"]}
+            resp = yield self._post(ctx, path + "/confirm", params, key_step="confirm", step="confirm payment intent")
+        return self._payment(resp)
 
     def webhook(self, req: WebhookRequest, ctx: CallContext) -> Exchange[list[WebhookEvent]]:
         from connectors.stripe import webhooks  # it builds on this module's tables
@@ -377,6 +400,9 @@ class Stripe(Connector):
         card = ((charge.get("payment_method_details") or {}).get("card")) or {}
         refunded = self.from_gateway(_refunded(charge), currency)
         action = _next_action(pi.get("next_action")) if status is PaymentStatus.AUTHENTICATION_PENDING else None
+        if action is not None and action.type == "sdk" and isinstance(pi.get("client_secret"), str):
+            # Stripe's client SDKs handle the action by the PaymentIntent's client secret, made to be handed over.
+            action = action.model_copy(update={"data": {**(action.data or {}), "client_secret": pi["client_secret"]}})
         return Payment(
             id=payment_id,
             connector=self.name,
@@ -464,6 +490,33 @@ class Stripe(Connector):
         if resp.status == 400 and error.get("code") == "resource_missing":
             return SidecarError(ErrorType.NOT_FOUND, message, connector=self.name, outcome="not_processed")
         return self.status_error(resp, message, details)
+
+
+# What Stripe adds to the return_url when it sends the shopper back (its accept-a-payment guide, "payment_intent,
+# payment_intent_client_secret, redirect_status"): an app may pass the return's query on as it came.
+_RETURN_PARAMETERS = frozenset({"payment_intent", "payment_intent_client_secret", "redirect_status"})
+
+
+def _completed_intent(stripe: Stripe, req: CompleteRequest) -> str:
+    """The PaymentIntent a completion names: `payment_id`, or the return's `payment_intent`."""
+    unknown = sorted(set(req.details) - _RETURN_PARAMETERS)
+    if unknown:
+        raise invalid_request(
+            "stripe completes by payment_id; details takes only Stripe's return parameters",
+            path=f"details.{unknown[0]}",
+            detail="one of " + ", ".join(sorted(_RETURN_PARAMETERS)),
+        )
+    named = req.details.get("payment_intent")
+    payment_id = req.payment_id or named
+    if payment_id is None:
+        raise invalid_request("stripe needs the PaymentIntent's id", path="payment_id", type="missing", detail="pi_...")
+    if named is not None and named != payment_id:
+        raise invalid_request(
+            "details.payment_intent names another PaymentIntent than payment_id",
+            path="details.payment_intent",
+            detail="must be payment_id",
+        )
+    return stripe.check_id("payment", payment_id, "payment_id")
 
 
 def _decline(error: dict[str, Any]) -> DeclineInfo:

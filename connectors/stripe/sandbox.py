@@ -19,7 +19,10 @@ declines ``generic_decline``, 4242000000000018 approves after 3 seconds), Stripe
 approves (Mastercard); 402 ``card_declined`` with decline_code ``insufficient_funds`` (4000000000009995),
 ``lost_card`` (4000000000009987), ``stolen_card`` (4000000000009979); 402 ``expired_card``
 (4000000000000069), ``incorrect_cvc`` (4000000000000127), ``processing_error`` (4000000000000119);
-4000002760003184 and 4000000000003220 ask for 3-D Secure. Any other Luhn-valid number approves.
+3-D Secure (below): 4000002760003184 and 4000002500003155 (a challenge), 4000000000003220 (3-D Secure 2:
+a fingerprint, then a challenge), 4000008400001629 and 4000008260003178 (authenticated, then declined
+``generic_decline`` and ``insufficient_funds``), and this project's (``THREE_DS_TEST_CARDS``: frictionless,
+failed, abandoned). Any other Luhn-valid number approves.
 ``pm_card_<name>`` (as ``payment_method``) and ``tok_<name>`` (as ``card[token]``) stand for them: visa,
 mastercard, amex, chargeDeclined, chargeDeclinedInsufficientFunds, chargeDeclinedLostCard,
 chargeDeclinedStolenCard, chargeDeclinedExpiredCard, chargeDeclinedIncorrectCvc,
@@ -28,11 +31,14 @@ chargeDeclinedProcessingError, authenticationRequired. A PaymentMethod is refuse
 ``invalid_expiry_month`` (in the past), ``invalid_cvc`` (not 3-4 digits). The number is never kept.
 
 3-D Secure: the 3-D Secure cards, or ``payment_method_options[card][request_three_d_secure]`` ``any`` or
-``challenge``, leave the PaymentIntent ``requires_action`` with a ``redirect_to_url`` to the shared page
-``<sandbox>/3ds/<pi id>`` (``?outcome=complete`` or ``fail`` answers without a browser). Completing
-authorizes; failing leaves ``requires_payment_method`` with ``payment_intent_authentication_failure``;
-either way the browser goes back to ``return_url`` with ``payment_intent``,
-``payment_intent_client_secret`` and ``redirect_status``. Declines come before authentication;
+``challenge``, leave the PaymentIntent ``requires_action`` with a ``redirect_to_url`` to the shared pages
+``<sandbox>/3ds/<pi id>`` (a fingerprint posts itself; a challenge is answered Complete, Fail or Cancel,
+or ``?outcome=complete|fail|cancel`` without a browser); with ``use_stripe_sdk=true`` the action is
+``use_stripe_sdk``, ``three_d_secure_redirect`` to the same page as ``stripe_js``. Completing authorizes,
+or with ``confirmation_method=manual`` leaves ``requires_confirmation`` for ``/confirm`` to authorize;
+failing or cancelling leaves ``requires_payment_method`` with ``payment_intent_authentication_failure``;
+the browser goes back to ``return_url`` with ``payment_intent``, ``payment_intent_client_secret`` and
+``redirect_status``. Declines come before authentication, but for the cards that authenticate first;
 ``off_session=true`` declines a 3-D Secure card ``authentication_required``.
 
 Money (https://docs.stripe.com/currencies): Stripe's currencies only (the connector's table), else 400
@@ -77,9 +83,19 @@ _DECLINING = {
     "4000000000000127": "incorrect_cvc",
     "4000000000000119": "processing_error",
 }
+# https://docs.stripe.com/testing#regulatory-cards and #three-ds-cards: authentication on every payment, or
+# on every one-off payment; 3-D Secure 2 required; authenticated, then declined.
+_THREE_DS = {
+    "4000002760003184": kit.CardRule(three_ds=kit.ThreeDSRule()),
+    "4000002500003155": kit.CardRule(three_ds=kit.ThreeDSRule()),
+    "4000000000003220": kit.CardRule(three_ds=kit.THREE_DS_2),
+    "4000008400001629": kit.CardRule(decline=kit.DeclineCode.GENERIC_DECLINE, three_ds=kit.THREE_DS_2),
+    "4000008260003178": kit.CardRule(decline="insufficient_funds", three_ds=kit.ThreeDSRule()),
+}
 RULES = kit.SandboxRules(
     cards={number: kit.CardRule(decline=code) for number, code in _DECLINING.items()}
-    | dict.fromkeys(("4000002760003184", "4000000000003220"), kit.CardRule(three_ds=kit.ThreeDSRule())),
+    | _THREE_DS
+    | kit.THREE_DS_TEST_CARDS,
     refund_amounts={1337: kit.Settlement.STAYS_PENDING},
 )
 # Stripe's named test PaymentMethods (pm_card_*) and tokens (tok_*), by the name they share.
@@ -212,7 +228,7 @@ class StripeCodec:
     def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
         self._base_url = request.base_url
         if request.path.startswith(wire.CHALLENGE_PATH):
-            return wire.challenge_call(request, self.api_key, finish=True)
+            return wire.challenge_call(request, self.api_key, finish=None)
         try:
             self._authenticate(request)
             name, kind, ref = _match(request.method, request.path)
@@ -271,10 +287,12 @@ class StripeCodec:
             raise _error("You may only specify `return_url` when `confirm=true`.", param="return_url")
         capture = params.choice("capture_method", _CAPTURE_METHODS) or "automatic"
         three_ds_request, three_ds = _three_ds(params, creating=True)
+        confirmation = params.choice("confirmation_method", ("automatic", "manual")) or "automatic"
         extra = {
             "capture_method": capture,
-            "confirmation_method": params.choice("confirmation_method", ("automatic", "manual")) or "automatic",
+            "confirmation_method": confirmation,
             "customer": params.string("customer"),
+            "use_stripe_sdk": bool(params.boolean("use_stripe_sdk")),
             "payment_method_types": params.strings("payment_method_types") or ["card"],
             "receipt_email": params.string("receipt_email"),
             "request_three_d_secure": three_ds_request,
@@ -299,13 +317,15 @@ class StripeCodec:
             return_url=return_url,
             metadata=_metadata(params),
             extra=extra,
+            confirm_after_authentication=confirmation == "manual",
         )
 
     def _confirm(self, params: wire.Fields, ref: str, now: float) -> kit.Operation:
         capture = params.choice("capture_method", _CAPTURE_METHODS)
         three_ds_request, three_ds = _three_ds(params, creating=False)
         extra = {"capture_method": capture, "receipt_email": params.string("receipt_email")}
-        extra = {k: v for k, v in (extra | {"request_three_d_secure": three_ds_request}).items() if v is not None}
+        extra |= {"request_three_d_secure": three_ds_request, "use_stripe_sdk": params.boolean("use_stripe_sdk")}
+        extra = {k: v for k, v in extra.items() if v is not None}
         capture_mode = _capture_mode(capture) if capture else None
         return kit.Attempt(ref, _pay_with(params, now), three_ds, capture_mode, _return_url(params), extra)
 
@@ -641,7 +661,9 @@ def _step_error(currency: str, param: str) -> StripeError:
 
 def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
     """Where the 3-D Secure page sends the browser: the intent's return_url, as Stripe does."""
-    status = "failed" if payment.status is kit.PaymentState.DECLINED else "succeeded"
+    waiting = payment.three_ds.result if payment.three_ds else None  # manual confirmation: not concluded yet
+    failed = payment.status is kit.PaymentState.DECLINED or waiting not in (None, kit.AuthenticationResult.SUCCEEDED)
+    status = "failed" if failed else "succeeded"
     if not payment.return_url:
         return wire.html_answer(200, f"<!doctype html><title>3D Secure</title><p>Authentication {status}.</p>")
     back = {"payment_intent": payment.id, "payment_intent_client_secret": _client_secret(payment)}
@@ -661,6 +683,8 @@ def _expanded(name: str, expand: frozenset[str], target: Any, render: Callable[[
 def _status(payment: kit.PaymentRecord) -> str:
     if payment.status is kit.PaymentState.DECLINED and payment.card:  # given another card by an update
         return "requires_confirmation"
+    if payment.three_ds and payment.three_ds.token and payment.status is kit.PaymentState.AUTHENTICATION_PENDING:
+        return "requires_confirmation"  # authenticated; manual confirmation concludes it
     return _STATUS.get(payment.status) or ("requires_confirmation" if payment.card else "requires_payment_method")
 
 
@@ -699,9 +723,12 @@ def _last_payment_error(payment: kit.PaymentRecord) -> dict[str, Any] | None:
 def _intent(payment: kit.PaymentRecord, expand: frozenset[str], base_url: str) -> dict[str, Any]:
     extra, void, card, charge = payment.extra, payment.void, payment.card, _charge_attempt(payment)
     action = None
-    if payment.status is kit.PaymentState.AUTHENTICATION_PENDING:
-        url = f"{base_url}{wire.CHALLENGE_PATH}{payment.id}"
+    if _status(payment) == "requires_action":
+        url = wire.page_url(base_url, payment.id)
         action = {"redirect_to_url": {"return_url": payment.return_url, "url": url}, "type": "redirect_to_url"}
+        if extra.get("use_stripe_sdk"):  # Stripe's mobile SDKs open the page themselves
+            sdk = {"source": "src_" + payment.id[3:], "stripe_js": url, "type": "three_d_secure_redirect"}
+            action = {"type": "use_stripe_sdk", "use_stripe_sdk": sdk}
     card_options = {"installments": None, "mandate_options": None, "network": None}
     return _sorted(
         {

@@ -31,6 +31,18 @@ What a codec must do (``connectors.kit.sandbox.SandboxCodec``)
     - ``new_id``: ids in the gateway's formats. ``rules`` and ``policy``: as above.
     It holds no state: what the gateway keeps beyond the ledger goes in the records' ``extra``.
 
+3-D Secure
+    A card's ``ThreeDSRule`` (or the policy's default, when the merchant requires authentication) names
+    the steps the shopper goes through: a fingerprint (the issuer looks at the device; nobody is asked),
+    a challenge, or both; no steps is decided without the shopper. Each waiting step gets a fresh
+    ``action`` id, indexed to the payment, that the shopper's side names it by (the shared pages'
+    addresses, Adyen's paymentData). ``Authenticate`` answers the current step; a success moves on to the
+    next step; after the last the payment is concluded at once, or the result waits behind a one-time
+    completion ``token`` for ``FinishAuthentication`` (Adyen's redirectResult, then /payments/details), or,
+    for a payment created with ``confirm_after_authentication``, for an ``Attempt`` (Stripe's manual
+    confirmation). A rule's forced ``result`` replaces the shopper's success (a card that always fails).
+    A card whose own rule both authenticates and declines is declined after authentication.
+
 The engine never sleeps and reads time only from the injected ``clock``. A slow test card gives the
 reply a ``delay`` that the runtime waits before answering; the key stays in progress until then.
 Deferred settlement is a queue: the runtime asks ``next_settlement()`` when to come back and calls
@@ -417,6 +429,7 @@ class Engine:
             extra=dict(op.extra),
             card=card,
             three_ds_mode=op.three_ds,
+            confirm_after_authentication=op.confirm_after_authentication,
         )
         if not op.confirm or card is None:
             self._save(payment)
@@ -425,6 +438,12 @@ class Engine:
 
     def _attempt_again(self, account: str, op: Attempt, now: float) -> tuple[Done, float]:
         payment = self._payment(account, op.ref)
+        state = payment.three_ds
+        if payment.status is PaymentState.AUTHENTICATION_PENDING and payment.confirm_after_authentication:
+            if state is None or state.token is None:
+                raise _refuse(ErrorCode.INVALID_STATE, "the shopper has not authenticated yet", payment=payment)
+            # The shopper is done and the payment waits for this confirmation.
+            return Done(self._conclude(payment, now), subject=payment.attempts[-1].id), 0.0
         if payment.status not in _ATTEMPTABLE:
             raise _refuse(ErrorCode.INVALID_STATE, f"a {payment.status} payment cannot be attempted", payment=payment)
         source = op.pay_with if op.pay_with is not None else payment.card
@@ -450,7 +469,9 @@ class Engine:
         decline = self._decline_for(card, rule, now)
         if flow is not None and mode is ThreeDSMode.UNAVAILABLE:  # no shopper here to authenticate
             decline, flow = decline or DeclineCode.AUTHENTICATION_REQUIRED, None
-        if decline is not None and (flow is None or self._policy.decline_before_authentication):
+        # A card whose own rule authenticates and then declines does so after the shopper authenticated.
+        before = self._policy.decline_before_authentication and rule.three_ds is None
+        if decline is not None and (flow is None or before):
             payment = self._declined(payment, decline)
         elif flow is None:
             payment = self._authorized(payment, now)
@@ -460,8 +481,9 @@ class Engine:
 
     def _authentication(self, payment: PaymentRecord, flow: ThreeDSRule, now: float) -> PaymentRecord:
         state = ThreeDSState(flow.steps, 0, flow.result)
-        if not flow.steps:  # frictionless: decided without the shopper
+        if not flow.steps:  # decided without the shopper
             return self._conclude(replace(payment, three_ds=replace(state, result=flow.result or _OK)), now)
+        state = replace(state, action=self._part_id(IdKind.TOKEN, payment.id))
         payment = replace(payment, status=PaymentState.AUTHENTICATION_PENDING, three_ds=state)
         self._save(payment, EventType.AUTHENTICATION_PENDING, payment.attempts[-1].id)
         return payment
@@ -474,11 +496,15 @@ class Engine:
         if op.step is not None and op.step != state.current:
             raise _refuse(ErrorCode.INVALID_STATE, f"the current step is {state.current}", payment=payment)
         if op.result is _OK and state.step + 1 < len(state.steps):
-            payment = replace(payment, three_ds=replace(state, step=state.step + 1))
+            action = self._part_id(IdKind.TOKEN, payment.id)
+            payment = replace(payment, three_ds=replace(state, step=state.step + 1, action=action))
             self._save(payment)
             return Done(payment)
         result = (state.forced or _OK) if op.result is _OK else op.result
-        if op.finish:
+        finish = op.finish
+        if finish is None:  # a failed or abandoned authentication leaves nothing to confirm
+            finish = not (payment.confirm_after_authentication and result is _OK)
+        if finish:
             return Done(self._conclude(replace(payment, three_ds=replace(state, result=result)), now))
         token = self._part_id(IdKind.TOKEN, payment.id)
         payment = replace(payment, three_ds=replace(state, result=result, token=token))

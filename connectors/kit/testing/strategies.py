@@ -8,10 +8,12 @@ from hypothesis import strategies as st
 
 from connectors.kit.models import (
     Address,
+    Browser,
     CaptureMethod,
     CaptureRequest,
     Card,
     CardPaymentMethod,
+    Channel,
     Customer,
     Money,
     PaymentRequest,
@@ -92,6 +94,21 @@ customers = st.builds(
     phone=st.none() | phones,
 )
 
+# What 3-D Secure 2 asks of the shopper's device, as browsers report it.
+browsers = st.builds(
+    Browser,
+    user_agent=text,
+    accept_header=st.sampled_from(["text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "*/*"]),
+    language=st.sampled_from(["en-US", "de-DE", "nl", "pt-BR"]),
+    color_depth=st.sampled_from([1, 4, 8, 15, 16, 24, 30, 32, 48]),
+    screen_height=st.integers(1, 10_000),
+    screen_width=st.integers(1, 10_000),
+    time_zone_offset=st.integers(-840, 840),
+    java_enabled=st.booleans(),
+)
+# The widest is over Adyen's 80 characters: refused there before any call.
+origins = st.sampled_from(["https://shop.example", "http://127.0.0.1:8080", f"https://{'a' * 90}.example"])
+
 
 def payment_requests_with(
     address: st.SearchStrategy[Address], amounts: st.SearchStrategy[Money] = money
@@ -108,6 +125,10 @@ def payment_requests_with(
         return_url=st.none() | st.just("https://shop.example/return?order=1"),
         description=st.none() | text,
         statement_descriptor=st.none() | statement_descriptors,
+        browser=st.none() | browsers,
+        shopper_ip=st.none() | st.ip_addresses(),
+        origin=st.none() | origins,
+        channel=st.none() | st.sampled_from(list(Channel)),
         metadata=st.none() | metadata,
     )
 

@@ -6,7 +6,8 @@ A connector's tests subclass `ConformanceSuite`, name the connector and plug in 
         connector = Stripe
 
 and pytest runs: the canonical lifecycle (authorize manual and automatic, partial capture, partial
-refund, void, syncs or their 501, the shared declining card, 3-D Secure pending); every request of it,
+refund, void, syncs or their 501, the shared declining card, 3-D Secure pending, and completed after the
+shopper's answer on the sandbox's 3-D Secure pages, or 501); every request of it,
 and of many generated calls, validated against the gateway's official spec; every secret field of the
 spec masked; money in every currency back exactly as sent, or 400 before any call.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +33,7 @@ from connectors.kit.models import (
     CaptureRequest,
     Card,
     CardPaymentMethod,
+    CompleteRequest,
     Money,
     Payment,
     PaymentRequest,
@@ -55,6 +58,8 @@ DECLINED_CARD = "4000000000000002"
 MASKED_FOR_GOOD = frozenset({Sensitivity.PAN, Sensitivity.DROP, Sensitivity.SECRET})
 # Amounts in ISO minor units that every currency's rules meet differently (tens, hundreds, odd units).
 ROUND_TRIP_AMOUNTS = (1, 5, 10, 1005, 150_050)
+# The most pages a shopper goes through on a sandbox before being sent back (a fingerprint, a challenge).
+SHOPPER_PAGES = 5
 
 
 class ConformanceSuite:
@@ -100,6 +105,9 @@ class ConformanceSuite:
     def test_lookups_work_or_are_501_as_declared(self) -> None:
         self.scenario_lookups(self.sandbox())
 
+    def test_three_ds_completes_or_is_501(self) -> None:
+        self.scenario_completion(self.sandbox())
+
     def scenarios(self) -> list[Callable[[SandboxDriver], None]]:
         return [
             self.scenario_capture_and_refund,
@@ -108,6 +116,7 @@ class ConformanceSuite:
             self.scenario_decline,
             self.scenario_three_ds,
             self.scenario_lookups,
+            self.scenario_completion,
         ]
 
     def scenario_capture_and_refund(self, gw: SandboxDriver) -> None:
@@ -162,6 +171,43 @@ class ConformanceSuite:
         payment = self.authorized(gw, CaptureMethod.MANUAL, card=card or APPROVED_CARD, three_ds=None if card else True)
         assert payment.status is PaymentStatus.AUTHENTICATION_PENDING, _shown(payment)
         assert payment.next_action is not None, _shown(payment)
+
+    def scenario_completion(self, gw: SandboxDriver) -> None:
+        """A connector that completes payments: the shopper authenticates on the sandbox (`shopper_completes`)
+        and the completion gives the payment authorized, with its id. One that does not (it leaves
+        `Connector.complete` to the base class) answers 501 unsupported_operation, having sent nothing."""
+        c, ctx = self.connector(), gw.context()
+        card = c.conformance.three_ds_card
+        payment = self.authorized(gw, CaptureMethod.MANUAL, card=card or APPROVED_CARD, three_ds=None if card else True)
+        if type(c).complete is Connector.complete:
+            before = len(gw.exchanges)
+            with pytest.raises(SidecarError) as refused:
+                gw.run(c.complete(CompleteRequest(payment_id=payment.id), ctx))
+            assert refused.value.type is ErrorType.UNSUPPORTED_OPERATION and refused.value.status == 501
+            assert len(gw.exchanges) == before, "a completion the connector does not make sent a request anyway"
+            return
+        completed, _ = gw.run(c.complete(self.shopper_completes(gw, payment), ctx))
+        assert completed.status is PaymentStatus.AUTHORIZED and completed.id is not None, _shown(completed)
+        assert payment.id in (None, completed.id), _shown(completed)
+        self.check_id("payment", completed.id)
+        self.sync_shows(gw, completed.id, PaymentStatus.AUTHORIZED, amount=self.money(self.amount))
+
+    def shopper_completes(self, gw: SandboxDriver, payment: Payment) -> CompleteRequest:
+        """The shopper's side on the sandbox, by the shared 3-D Secure pages' rules (connectors/kit/sandbox_wire.py):
+        the redirect's page is answered `outcome=complete`, step after step, until it sends the shopper back;
+        what the gateway added to the return URL is the completion's `details`. A connector whose sandbox has
+        pages of its own overrides this."""
+        action = payment.next_action
+        assert action is not None and action.type == "redirect" and action.url, _shown(payment)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        for _ in range(SHOPPER_PAGES):
+            # Sent as the shopper's browser would: not a gateway call, so neither checked nor recorded.
+            answer = gw.send(GatewayRequest("POST", action.url, form, b"outcome=complete"))
+            location = next((v for k, v in answer.headers.items() if k.lower() == "location"), None)
+            if answer.status in (302, 303) and location:
+                return CompleteRequest(payment_id=payment.id, details=dict(parse_qsl(urlsplit(location).query)))
+            assert answer.status == 200, f"the 3-D Secure page answered HTTP {answer.status}"
+        raise AssertionError(f"the 3-D Secure page did not send the shopper back after {SHOPPER_PAGES} answers")
 
     def scenario_lookups(self, gw: SandboxDriver) -> None:
         """A gateway with lookups reads an authorized payment back (the other scenarios read the rest); one
