@@ -22,7 +22,7 @@ from addons.health import Health
 from addons.startup import StartupErrors
 from addons.webhooks import Webhooks
 from connectors.kit.masking import Sensitivity
-from sidecar import ca, fdlimit, metrics, openapi
+from sidecar import ca, fdlimit, hooktable, metrics, openapi
 from sidecar.api import CanonicalApi
 from sidecar.audit import Audit
 from sidecar.config import ConfigError, Settings
@@ -132,6 +132,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         master.add_sidecar_addons(*addons)
     else:
         master = Master(opts)
+        hooktable.install(master)
         master.addons.add(*addons)
     canonical = answered_mode(settings.listen.host, settings.listen.port)
     fp = settings.forward_proxy

@@ -11,6 +11,7 @@ from mitmproxy.addons import eventstore, view
 from mitmproxy.tools.web import webaddons
 from mitmproxy.tools.web.master import WebMaster
 
+from sidecar import hooktable
 from sidecar.masking import Masker
 from sidecar.metrics import catch_counter
 from sidecar.webapp import SHOWN_OPTIONS, ReadOnlyApplication
@@ -72,6 +73,7 @@ class SidecarWebMaster(WebMaster):
 
     def __init__(self, opts: options.Options, masked_view: MaskedView, allowed_hosts: Iterable[str]) -> None:
         master.Master.__init__(self, opts, with_termlog=False)
+        hooktable.install(self)
         self.allowed_hosts = list(allowed_hosts)
         self.view = masked_view
         self.view.sig_view_add.connect(self._sig_view_add)
