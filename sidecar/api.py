@@ -219,7 +219,8 @@ class CanonicalApi:
             resp.headers["X-Request-Id"] = request_id
             labels = CallLabels(connector, operation, error.type.value if error else "ok")
             metrics.CALLS.labels(*labels).inc()
-            log.info(
+            await self.dispatcher.audit.info(
+                log,
                 "canonical call",
                 operation=operation,
                 method=req.method,

@@ -176,7 +176,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         # Requests on open connections, and calls whose app has gone but whose gateway call is still out.
         return max(connections.calls_in_progress, api.in_flight + forward.in_flight + webhooks.in_flight)
 
-    drain = Drain(master, connections, health, pool, in_flight, settings.drain_seconds)
+    drain = Drain(master, connections, health, pool, audit, in_flight, settings.drain_seconds)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, drain.on_signal, sig)
@@ -193,5 +193,8 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         },
         open_files_limit=fd_limit,
     )
-    await master.run()
+    try:
+        await master.run()
+    finally:
+        audit.flush()  # whatever the way out: what was queued while mitmproxy stopped is written too
     return drain.exit_status
