@@ -161,12 +161,15 @@ class RssSampler:
         self.monitor = monitor
         self.interval = interval
         self.peak = 0
+        self.samples: list[tuple[float, int]] = []  # (time.monotonic(), RSS bytes)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         while True:
-            self.peak = max(self.peak, self.monitor.rss())
+            rss = self.monitor.rss()
+            self.samples.append((time.monotonic(), rss))
+            self.peak = max(self.peak, rss)
             if self._stop.wait(self.interval):
                 return
 
@@ -184,23 +187,31 @@ class RssSampler:
 
 
 class Gateway:
-    """bench/gateway.py in its own process, and its counters."""
+    """bench/gateway.py in its own process, and its counters; slow when given a delay."""
 
-    def __init__(self, procs: Processes) -> None:
-        self.proc = procs.start("gateway", [sys.executable, str(BENCH_DIR / "gateway.py")], pipe_stdout=True)
+    def __init__(self, procs: Processes, delay_ms: float = 0, jitter_ms: float = 0, name: str = "gateway") -> None:
+        slowness = ["--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms)]
+        self.proc = procs.start(name, [sys.executable, str(BENCH_DIR / "gateway.py"), *slowness], pipe_stdout=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()  # "listening <port>", printed once bound
         if not line.startswith("listening "):
-            raise RuntimeError(f"gateway did not start: {line!r} {procs.stderr_tail('gateway')}")
+            raise RuntimeError(f"gateway did not start: {line!r} {procs.stderr_tail(name)}")
         self.port = int(line.split()[1])
         self.monitor = ProcessMonitor(self.proc.pid)
 
     def stats(self) -> dict[str, Any]:
-        """{"connections", "requests", "last_body_sha256", "last_body_bytes"}. On a fresh connection,
-        which the gateway takes back out of its count."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        """{"connections", "requests", "open", "max_open", "last_body_sha256", "last_body_bytes"}. On a
+        fresh connection, which the gateway takes back out of its count."""
+        return self._get("/_stats")
+
+    def service_ms(self) -> dict[str, float]:
+        """A slow gateway's service time of each call, by the call's reference."""
+        return self._get("/_stats/service")
+
+    def _get(self, path: str) -> Any:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.request("GET", "/_stats", headers={"Connection": "close"})
+            conn.request("GET", path, headers={"Connection": "close"})
             return json.loads(conn.getresponse().read())
         finally:
             conn.close()
@@ -235,8 +246,11 @@ def start_sidecar(
     *,
     level: str = "info",
     web: dict[str, Any] | None = None,
+    httpx_aiohttp: bool = False,
 ) -> Proxy:
-    """`sidecar run --config <yaml>` with only the Adyen connector, set to `adyen` (base_url, accounts)."""
+    """`sidecar run --config <yaml>` with only the Adyen connector, set to `adyen` (base_url, accounts,
+    and pool or timeouts where given). `httpx_aiohttp`: the same sidecar with its outbound leg
+    through httpx's API over the aiohttp transport (bench/sidecar_httpx.py)."""
     port = free_port()
     config: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": port},
@@ -249,14 +263,17 @@ def start_sidecar(
         config["web"] = web
     path = procs.workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = procs.start(name, [executable("sidecar"), "run", "--config", str(path)])
+    command = [sys.executable, str(BENCH_DIR / "sidecar_httpx.py")] if httpx_aiohttp else [executable("sidecar")]
+    proc = procs.start(name, [*command, "run", "--config", str(path)])
     try:
         wait_until(lambda: http_get_status(port, "/readyz") == 200, proc, name)
     except RuntimeError as e:
         raise RuntimeError(f"{e}: {procs.stderr_tail(name)}") from None
+    pool = adyen.get("pool", {}).get("max_connections", pool_size())
     setup = (
-        f"sidecar run --config {path.name} (adyen -> the gateway, log level {level}, "
-        f"default pool: max_connections {pool_size()}{', mitmweb on' if web else ''})"
+        f"{'bench/sidecar_httpx.py' if httpx_aiohttp else 'sidecar'} run --config {path.name} (adyen -> the gateway, "
+        f"log level {level}, pool max_connections {pool}{', mitmweb on' if web else ''}"
+        f"{', outbound leg: httpx API over the aiohttp transport' if httpx_aiohttp else ''})"
     )
     return Proxy(proc, port, ProcessMonitor(proc.pid), setup)
 
