@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 
 import structlog
@@ -193,6 +194,11 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         },
         open_files_limit=fd_limit,
     )
+    # What start-up made (modules, the OpenAPI document, connectors, mitmproxy's addons: about 130,000
+    # objects) lives as long as the process: moved out of the collector's sight, a full collection
+    # scans only what calls made since, instead of pausing every call in flight for 100 ms or more.
+    gc.collect()
+    gc.freeze()
     try:
         await master.run()
     finally:
