@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -53,17 +54,22 @@ class Processes:
         self.workdir = workdir
         self.running: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str, argv: list[str], *, pipe_stdout: bool = False) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, argv: list[str], *, pipe_stdout: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         # Output goes to files, never to a pipe nobody reads: a full pipe would block the proxy.
         # (The gateway's stdout is a pipe: it prints one line, its port, and nothing after.)
+        environ = {**os.environ, **(env or {})}
         with open(self.workdir / f"{name}.err", "wb") as err:
             if pipe_stdout:
                 proc = subprocess.Popen(
-                    argv, stdout=subprocess.PIPE, stderr=err, start_new_session=True, cwd=self.workdir
+                    argv, stdout=subprocess.PIPE, stderr=err, start_new_session=True, cwd=self.workdir, env=environ
                 )
             else:
                 with open(self.workdir / f"{name}.out", "wb") as out:
-                    proc = subprocess.Popen(argv, stdout=out, stderr=err, start_new_session=True, cwd=self.workdir)
+                    proc = subprocess.Popen(
+                        argv, stdout=out, stderr=err, start_new_session=True, cwd=self.workdir, env=environ
+                    )
         self.running.append(proc)
         return proc
 
@@ -239,6 +245,10 @@ def start_mitmdump(procs: Processes, gateway_port: int) -> Proxy:
     return Proxy(proc, port, ProcessMonitor(proc.pid), f"mitmdump --mode {mode} -q (default options and addons)")
 
 
+# The sidecar runs as its image runs it (Dockerfile: PYTHONOPTIMIZE=1).
+SIDECAR_ENV = {"PYTHONOPTIMIZE": "1"}
+
+
 def start_sidecar(
     procs: Processes,
     name: str,
@@ -264,14 +274,15 @@ def start_sidecar(
     path = procs.workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     command = [sys.executable, str(BENCH_DIR / "sidecar_httpx.py")] if httpx_aiohttp else [executable("sidecar")]
-    proc = procs.start(name, [*command, "run", "--config", str(path)])
+    proc = procs.start(name, [*command, "run", "--config", str(path)], env=SIDECAR_ENV)
     try:
         wait_until(lambda: http_get_status(port, "/readyz") == 200, proc, name)
     except RuntimeError as e:
         raise RuntimeError(f"{e}: {procs.stderr_tail(name)}") from None
     pool = adyen.get("pool", {}).get("max_connections", pool_size())
     setup = (
-        f"{'bench/sidecar_httpx.py' if httpx_aiohttp else 'sidecar'} run --config {path.name} (adyen -> the gateway, "
+        f"PYTHONOPTIMIZE=1 {'bench/sidecar_httpx.py' if httpx_aiohttp else 'sidecar'} run --config {path.name} "
+        "(as the Dockerfile runs it; adyen -> the gateway, "
         f"log level {level}, pool max_connections {pool}{', mitmweb on' if web else ''}"
         f"{', outbound leg: httpx API over the aiohttp transport' if httpx_aiohttp else ''})"
     )

@@ -25,9 +25,11 @@ What it judges (the issue's targets), from one run:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from loadgen import Call, OpenLoopResult, run_open_loop
@@ -70,6 +72,7 @@ class SlowResult:
     client_cpu_per_1k: float
     setup: str
     seconds: float = SECONDS
+    inside_ms: dict[str, float] = field(default_factory=dict)  # the sidecar's own view of what it added
     rss_points: list[tuple[float, float]] = field(default_factory=list)  # (s since start, MB), every second
 
 
@@ -109,7 +112,22 @@ async def slow_gateway(procs: Processes, args: argparse.Namespace, canonical_cal
     for c in run.calls:
         c.service_ms = service.get(f"slow-{c.index:06d}")
     stats = gateway.stats()
-    return summarize(run, rate, seconds, sampler, monitor.vm_hwm(), stats, proxy_cpu, sidecar.setup)
+    result = summarize(run, rate, seconds, sampler, monitor.vm_hwm(), stats, proxy_cpu, sidecar.setup)
+    result.inside_ms = inside(procs.workdir / "sidecar-slow.out")
+    return result
+
+
+def inside(log: Path) -> dict[str, float]:
+    """The sidecar's own view, from its log lines: each canonical call's latency minus its gateway
+    call's, i.e. the time the call spent in the sidecar's own code, without waiting for its turn on
+    the event loop or in the kernel (which the client's figure includes)."""
+    canonical, gateway = {}, {}
+    for line in log.read_text().splitlines():
+        if line.startswith("{") and ('"canonical call"' in line or '"connector call"' in line):
+            event = json.loads(line)
+            into = canonical if event["event"] == "canonical call" else gateway
+            into[event["request_id"]] = event["latency_ms"]
+    return percentiles([canonical[k] - gateway[k] for k in canonical if k in gateway])
 
 
 def summarize(
@@ -226,6 +244,9 @@ def print_slow(s: SlowResult) -> list[str]:
             f"(latency ms p50 {fmt(lat['p50'], '.1f')} p99 {fmt(lat['p99'], '.1f')} max {fmt(lat['max'], '.1f')})"
         )
     lines += [
+        f"  the sidecar's own view (its log lines: canonical call latency minus its gateway call's), ms: "
+        f"p50 {fmt(s.inside_ms.get('p50'), '.2f')} p99 {fmt(s.inside_ms.get('p99'), '.2f')} "
+        f"max {fmt(s.inside_ms.get('max'), '.1f')}",
         f"  client send lag p99 {s.send_lag_p99_ms:.2f} ms (how late the client sent the open loop's calls)",
         f"  RSS steady {s.steady_rss_mb:.1f} MB, peak {s.peak_rss_mb:.1f} MB; peak in flight {s.peak_in_flight}; "
         f"{s.kb_per_call:.1f} KB per call in flight",
