@@ -8,7 +8,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import structlog
@@ -229,7 +229,7 @@ class CanonicalApi:
                 error_type=error.type.value if error else None,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
             )
-            return replace(resp, labels=labels)
+            return ApiResponse(resp.status, resp.body, resp.headers, labels)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
 
@@ -296,9 +296,9 @@ class CanonicalApi:
 
 def _check_encoding(req: ApiRequest) -> None:
     """The request line and headers are UTF-8 (mitmproxy keeps other bytes as surrogates): anything
-    else is refused before it reaches a gateway call, a log line or a flow."""
-    texts = [req.path, *(part for item in req.headers.items() for part in item)]
-    if not all(is_utf8(text) for text in texts):
+    else is refused before it reaches a gateway call, a log line or a flow. (One check of them all
+    joined: a surrogate is one wherever it stands.)"""
+    if not is_utf8("".join([req.path, *(part for item in req.headers.items() for part in item)])):
         raise SidecarError(ErrorType.INVALID_REQUEST, "the request line and headers must be UTF-8")
 
 

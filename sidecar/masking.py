@@ -168,6 +168,7 @@ class Masker:
         self.on_catch = on_catch or (lambda _kind: None)
         self._rules: dict[str, Sensitivity | None] = {}
         self._secret_headers: dict[str, bool] = {}
+        self._clean_urls: set[str] = set()
 
     # -- the safety net -------------------------------------------------------------------------
 
@@ -315,6 +316,16 @@ class Masker:
     def url(self, url: str) -> Masked:
         """Scheme and host as they are; userinfo password, each path segment, each query pair and
         the fragment masked in their decoded form, re-encoded only where something was masked."""
+        if url in self._clean_urls:  # a URL that masking left as it was (and counted nothing in) before
+            return Masked(url)
+        masked = self._url(url)
+        if masked == url and len(url) <= _CLEAN_LONGEST:
+            if len(self._clean_urls) >= _RULE_CACHE_SIZE:
+                self._clean_urls.clear()
+            self._clean_urls.add(url)
+        return masked
+
+    def _url(self, url: str) -> Masked:
         if not is_utf8(url):  # bytes that are not UTF-8 arrive surrogate-escaped: shown percent-encoded
             url = quote(url.encode("utf-8", "surrogateescape"), safe="!#$%&'()*+,/:;=?@[]~")
         try:
