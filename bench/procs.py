@@ -289,6 +289,23 @@ def start_sidecar(
     return Proxy(proc, port, ProcessMonitor(proc.pid), setup)
 
 
+def start_floor(procs: Processes, gateway_port: int, gateway_body: bytes) -> Proxy:
+    """bench/floor.py: mitmproxy as the sidecar sets it up, one addon that calls the gateway through
+    aiohttp and answers, nothing else; run as the sidecar runs (PYTHONOPTIMIZE=1)."""
+    port = free_port()
+    body = procs.workdir / "floor-gateway-body.json"
+    body.write_bytes(gateway_body)
+    url = f"http://127.0.0.1:{gateway_port}/v71/payments"
+    proc = procs.start(
+        "floor", [sys.executable, str(BENCH_DIR / "floor.py"), str(port), url, str(body)], env=SIDECAR_ENV
+    )
+    wait_until(lambda: listening(port), proc, "floor")
+    setup = (
+        "PYTHONOPTIMIZE=1 bench/floor.py (mitmproxy as the sidecar sets it up + one aiohttp gateway call, nothing else)"
+    )
+    return Proxy(proc, port, ProcessMonitor(proc.pid), setup)
+
+
 def forward_proxy_config(workdir: Path) -> dict[str, Any]:
     """Newer sidecars also open a forward-proxy listener (default 127.0.0.1:3128, CA under $HOME).
     It stays on, as in production, but on a free port and with its CA in the work directory, so a

@@ -257,6 +257,18 @@ def cpu_lines(cells: list[Cell], judge: Judge) -> list[str]:
             f"  C (mitmweb) / C          {_cpu(web):7.3f} / {value:.3f} = {ratio:5.2f}x "
             f"(target <= {TARGET_CPU_WEB_VS_OFF:g})   {mark}"
         )
+    floor = find(cells, "F (floor)", n)
+    if floor is not None and b is not None:
+        ratio = _cpu(floor) / _cpu(b)
+        judge.measure(
+            f"F (floor) / B proxy CPU per call (c={n})",
+            ratio,
+            "mitmproxy's listener + aiohttp's leg and nothing else: as low as C / B can go on them",
+        )
+        lines.append(
+            f"  F (floor) / B            {_cpu(floor):7.3f} / {_cpu(b):.3f} = {ratio:5.2f}x "
+            f"(mitmproxy + aiohttp alone; C - F = {(value - _cpu(floor)) * 1000:.0f} us is the sidecar's own work)"
+        )
     if quiet is not None:
         lines.append(
             f"  C (log warning)          {_cpu(quiet):7.3f}                   "

@@ -31,6 +31,10 @@ from every proxy and says so under the setup lines.
   C (httpx-aiohttp)  C on a sidecar whose outbound leg goes through httpx's API over the aiohttp
                      transport (bench/sidecar_httpx.py): what moving the leg to httpx would cost.
   C (mitmweb)        C on a sidecar with mitmweb on (max_flows 1000): what the masked copies cost.
+  F (floor)          bench/floor.py: mitmproxy set up as the sidecar sets it up, one addon that makes
+                     the same gateway call through aiohttp and answers a fixed body, nothing else: the
+                     floor the canonical listener (mitmproxy) and the outbound leg (aiohttp) stand on.
+                     C - F is the sidecar's own work; F/B is as low as C/B can go on them.
 
 Every proxy is started first and runs throughout; the cells are then measured interleaved (for each
 round, for each concurrency, every mode in turn), so that a machine whose load drifts weighs on
@@ -99,6 +103,7 @@ from procs import (  # noqa: E402
     free_port,
     listening,
     pool_size,
+    start_floor,
     start_mitmdump,
     start_sidecar,
     wait_until,
@@ -333,6 +338,10 @@ async def overhead(procs: Processes, args: argparse.Namespace) -> tuple[list[Cel
                 Mode("C", canonical_call(p.port), proxy=p),
                 Mode("D", canonical_call(p.port), new_conn=True, proxy=p),
             ],
+        ),
+        (
+            lambda: start_floor(procs, gateway.port, ADYEN_BODY),
+            lambda p: [Mode("F (floor)", canonical_call(p.port), proxy=p)],
         ),
         (
             lambda: start_sidecar(procs, "sidecar-warning", adyen, level="warning"),
