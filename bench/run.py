@@ -1,7 +1,7 @@
 """Benchmark: what the sidecar adds to every payment call, against its baselines, in one run.
 
-    uv run python bench/run.py --json out.json     # everything, one run: about 6 minutes
-    uv run python bench/run.py --scenario overhead     # the comparison table (about 4 minutes)
+    uv run python bench/run.py --json out.json     # everything, one run: 3 to 4 minutes
+    uv run python bench/run.py --scenario overhead     # the comparison table: 2 to 3 minutes
     uv run python bench/run.py --scenario slow-gateway # hundreds of calls in flight (about 45 s)
     uv run python bench/run.py --scenario mitmweb-soak # RSS over 50,000 calls with mitmweb on
 
