@@ -9,6 +9,8 @@ are reused even when the app opens a new connection per call.
 The client is aiohttp's, not httpx's as first designed: measured in bench/, httpx cost about 0.6 ms
 of CPU per call, more than all the rest of the sidecar's own work, and aiohttp does the same job
 (pools, proxies with CONNECT and auth, TLS contexts, connect/read/total timeouts) for a fraction.
+httpx's API over the aiohttp transport (httpx-aiohttp, the benchmark's C (httpx-aiohttp) row) still
+costs the whole call 16% more CPU than aiohttp alone: the leg stays on aiohttp.
 
 No retries of a call that may have reached the gateway: it may have moved money. Each transport
 fault maps to exactly one outcome, so the app knows whether to retry (`not_sent`) or sync
