@@ -103,6 +103,7 @@ from procs import (  # noqa: E402
     free_port,
     listening,
     pool_size,
+    raise_open_files_limit,
     start_floor,
     start_mitmdump,
     start_sidecar,
@@ -549,6 +550,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    raise_open_files_limit()  # the slow gateway's burst: a connection per call in flight
     workdir = Path(tempfile.mkdtemp(prefix="sidecar-bench-"))
     procs = Processes(workdir)
     atexit.register(procs.stop_all)  # a safety net; the finally below is the normal path

@@ -151,7 +151,8 @@ def summarize(
 
     # Sampler clock: monotonic; the run's: perf_counter. Both tick together; align on now.
     shift = time.monotonic() - time.perf_counter()
-    first, last = run.started + STEADY_AFTER_S + shift, run.steady_end + shift
+    # (A short open loop, --slow-seconds under 10, takes its second half.)
+    first, last = run.started + min(STEADY_AFTER_S, seconds / 2) + shift, run.steady_end + shift
     steady_rss = [rss for t, rss in sampler.samples if first <= t <= last]
     steady_mb = mb(int(statistics.median(steady_rss))) if steady_rss else float("nan")
     peak_mb = mb(max(sampler.peak, vm_hwm or 0))
