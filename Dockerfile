@@ -2,7 +2,9 @@
 # listener (health and metrics, for kubelet probes and Prometheus) faces the pod network.
 FROM python:3.12-slim
 
-ENV PYTHONUNBUFFERED=1 UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
+# PYTHONOPTIMIZE: mitmproxy type-checks every request and response it builds, and asserts its own
+# invariants, only under __debug__; without them a canonical call costs about 15% less CPU (bench/).
+ENV PYTHONUNBUFFERED=1 PYTHONOPTIMIZE=1 UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
 RUN pip install --no-cache-dir uv==0.13.9 \
     && useradd --create-home --uid 10001 sidecar
 
@@ -12,6 +14,8 @@ COPY sidecar ./sidecar
 COPY addons ./addons
 COPY connectors ./connectors
 RUN uv sync --locked --no-dev --no-editable
+# The bytecode PYTHONOPTIMIZE loads (.opt-1.pyc), made once here: the running user cannot write it.
+RUN python -O -m compileall -q /app/.venv
 
 ENV PATH=/app/.venv/bin:$PATH
 USER sidecar

@@ -1,7 +1,8 @@
 """Masked copies of every exchange for people to inspect: the app's call (canonical, or through the
 forward proxy) and each gateway call it caused, a gateway's webhook and its deliveries to the app,
 linked by request id, into mitmweb's view and, with `save_masked_flows`, to a file. The live flows
-themselves are never kept or saved."""
+themselves are never kept or saved. The copies are made after the app has its answer, with the
+call's log lines (sidecar/audit.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ INTERNAL = "sidecar.internal"  # flow metadata key of service endpoints (/health
 
 class AuditFlows:
     def __init__(self, audit: Audit, masker: Masker, view: MaskedView | None) -> None:
+        self.audit = audit
         self.masker = masker
         self.view = view
         self._file: BinaryIO | None = None
@@ -48,24 +50,24 @@ class AuditFlows:
     def keeping(self) -> bool:
         return self.view is not None or self._writer is not None
 
-    def response(self, flow: http.HTTPFlow) -> None:
-        self._app_call(flow)
+    async def response(self, flow: http.HTTPFlow) -> None:
+        await self._app_call(flow)
 
-    def error(self, flow: http.HTTPFlow) -> None:
-        self._app_call(flow)
+    async def error(self, flow: http.HTTPFlow) -> None:
+        await self._app_call(flow)
 
     def done(self) -> None:
         if self._file is not None:
             self._file.close()
         self._file = self._writer = None
 
-    def _app_call(self, flow: http.HTTPFlow) -> None:
+    async def _app_call(self, flow: http.HTTPFlow) -> None:
         if not self.keeping or flow.metadata.get(INTERNAL) or flow.request.method == "CONNECT":
             return
         if flow.metadata.get("operation") == "webhook":  # a gateway's webhook, on any listener (addons/webhooks.py)
-            self._keep(masked_app_flow(flow, self.masker, "webhook call"))
+            await self.audit.later(lambda: self._keep(masked_app_flow(flow, self.masker, "webhook call")))
         elif on_listener(flow, ctx.options.canonical_mode) or on_listener(flow, ctx.options.forward_mode):
-            self._keep(masked_app_flow(flow, self.masker))
+            await self.audit.later(lambda: self._keep(masked_app_flow(flow, self.masker)))
 
     def _gateway_call(self, exchange: GatewayExchange) -> None:
         if self.keeping:

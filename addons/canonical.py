@@ -36,8 +36,11 @@ class Canonical:
         if flow.response or not on_listener(flow, self.mode_spec):
             return
         req = flow.request
+        # Apart by a newline, so that no field's broken UTF-8 is completed by the next one's bytes.
+        raw_head = b"\n".join([req.data.path, *(part for field in req.headers.fields for part in field)])
+        call = ApiRequest(req.method, req.path, req.headers, req.raw_content or b"", raw_head)
         try:
-            resp = await self.api.handle(ApiRequest(req.method, req.path, req.headers, req.raw_content or b""))
+            resp = await self.api.handle(call)
         except Exception:
             # Never leave the flow unanswered: mitmproxy would try the listener's unused upstream.
             log.exception("internal error in the canonical addon")

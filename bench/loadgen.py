@@ -305,3 +305,130 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- open loop ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class OpenCall:
+    """One call of an open-loop run: when it was due, when it went out, when its answer was whole."""
+
+    index: int
+    phase: str  # "steady" or "burst"
+    due: float  # time.perf_counter() seconds
+    sent: float = 0.0  # when the client started it (connection taken or opened)
+    done: float = 0.0
+    ok: bool = False
+    error: str = ""
+    service_ms: float | None = None  # the gateway's own time, filled in afterwards
+
+    @property
+    def latency(self) -> float:
+        return self.done - self.sent
+
+
+@dataclass(slots=True)
+class OpenLoopResult:
+    calls: list[OpenCall] = field(default_factory=list)
+    started: float = 0.0  # perf_counter at the first due call
+    steady_end: float = 0.0  # perf_counter when the last steady call was due
+    peak_in_flight: int = 0
+    cut: int = 0
+    client_cpu: float = 0.0
+
+
+class _Connections:
+    """Idle kept-alive connections to one address; a call takes one, or opens one when none is idle."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def take(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn[1].is_closing():
+                return conn
+        return await asyncio.open_connection(self.host, self.port, limit=2**16)
+
+    def close_all(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+async def run_open_loop(
+    call: Call,
+    request_for: Callable[[int], bytes],
+    *,
+    rate: float,
+    seconds: float,
+    burst: int,
+    time_limit: float,
+) -> OpenLoopResult:
+    """Open loop: a call every 1/rate seconds for `seconds`, each due at its time whether or not the
+    earlier ones were answered (a late client catches up at once, so the offered rate holds), then
+    `burst` calls at the same moment. `request_for(i)` gives call i's request bytes. Every call is
+    timed from when it starts (taking a kept-alive connection, or opening one) to its whole answer."""
+    result = OpenLoopResult()
+    pool = _Connections(call.host, call.port)
+    tasks: set[asyncio.Task[None]] = set()
+    in_flight = 0
+
+    async def one(c: OpenCall) -> None:
+        nonlocal in_flight
+        in_flight += 1
+        result.peak_in_flight = max(result.peak_in_flight, in_flight)
+        conn = None
+        c.sent = time.perf_counter()
+        try:
+            conn = await pool.take()
+            conn[1].write(request_for(c.index))
+            status, body, closes = await read_response(conn[0])
+            c.done = time.perf_counter()
+            c.ok = status == 200 and (call.expect is None or call.expect in body)
+            if not c.ok:
+                c.error = f"status {status}: {body[:200]!r}"
+            if closes:
+                conn[1].close()
+            else:
+                pool.idle.append(conn)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as e:
+            c.done = time.perf_counter()
+            c.error = f"{type(e).__name__}: {e}"
+            if conn is not None:
+                conn[1].close()
+        finally:
+            in_flight -= 1
+
+    def launch(c: OpenCall) -> None:
+        result.calls.append(c)
+        task = asyncio.ensure_future(one(c))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    cpu0 = time.process_time()
+    interval = 1 / rate
+    steady = int(rate * seconds)
+    result.started = start = time.perf_counter() + 0.01
+    for i in range(steady):
+        due = start + i * interval
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        launch(OpenCall(i, "steady", due))
+    result.steady_end = start + (steady - 1) * interval
+    burst_due = time.perf_counter()
+    for i in range(steady, steady + burst):
+        launch(OpenCall(i, "burst", burst_due))
+    if tasks:
+        _, pending = await asyncio.wait(set(tasks), timeout=time_limit)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        result.cut = len(pending)
+    pool.close_all()
+    result.client_cpu = time.process_time() - cpu0
+    return result

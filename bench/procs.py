@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,16 @@ import yaml
 
 BENCH_DIR = Path(__file__).resolve().parent
 BIN_DIR = Path(sys.executable).parent
+
+
+def raise_open_files_limit() -> None:
+    """A burst of a thousand calls needs more than the usual 1,024 open files: up to the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def free_port() -> int:
@@ -53,17 +64,22 @@ class Processes:
         self.workdir = workdir
         self.running: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str, argv: list[str], *, pipe_stdout: bool = False) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, argv: list[str], *, pipe_stdout: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         # Output goes to files, never to a pipe nobody reads: a full pipe would block the proxy.
         # (The gateway's stdout is a pipe: it prints one line, its port, and nothing after.)
+        environ = {**os.environ, **(env or {})}
         with open(self.workdir / f"{name}.err", "wb") as err:
             if pipe_stdout:
                 proc = subprocess.Popen(
-                    argv, stdout=subprocess.PIPE, stderr=err, start_new_session=True, cwd=self.workdir
+                    argv, stdout=subprocess.PIPE, stderr=err, start_new_session=True, cwd=self.workdir, env=environ
                 )
             else:
                 with open(self.workdir / f"{name}.out", "wb") as out:
-                    proc = subprocess.Popen(argv, stdout=out, stderr=err, start_new_session=True, cwd=self.workdir)
+                    proc = subprocess.Popen(
+                        argv, stdout=out, stderr=err, start_new_session=True, cwd=self.workdir, env=environ
+                    )
         self.running.append(proc)
         return proc
 
@@ -161,12 +177,15 @@ class RssSampler:
         self.monitor = monitor
         self.interval = interval
         self.peak = 0
+        self.samples: list[tuple[float, int]] = []  # (time.monotonic(), RSS bytes)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         while True:
-            self.peak = max(self.peak, self.monitor.rss())
+            rss = self.monitor.rss()
+            self.samples.append((time.monotonic(), rss))
+            self.peak = max(self.peak, rss)
             if self._stop.wait(self.interval):
                 return
 
@@ -184,23 +203,31 @@ class RssSampler:
 
 
 class Gateway:
-    """bench/gateway.py in its own process, and its counters."""
+    """bench/gateway.py in its own process, and its counters; slow when given a delay."""
 
-    def __init__(self, procs: Processes) -> None:
-        self.proc = procs.start("gateway", [sys.executable, str(BENCH_DIR / "gateway.py")], pipe_stdout=True)
+    def __init__(self, procs: Processes, delay_ms: float = 0, jitter_ms: float = 0, name: str = "gateway") -> None:
+        slowness = ["--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms)]
+        self.proc = procs.start(name, [sys.executable, str(BENCH_DIR / "gateway.py"), *slowness], pipe_stdout=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()  # "listening <port>", printed once bound
         if not line.startswith("listening "):
-            raise RuntimeError(f"gateway did not start: {line!r} {procs.stderr_tail('gateway')}")
+            raise RuntimeError(f"gateway did not start: {line!r} {procs.stderr_tail(name)}")
         self.port = int(line.split()[1])
         self.monitor = ProcessMonitor(self.proc.pid)
 
     def stats(self) -> dict[str, Any]:
-        """{"connections", "requests", "last_body_sha256", "last_body_bytes"}. On a fresh connection,
-        which the gateway takes back out of its count."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        """{"connections", "requests", "open", "max_open", "last_body_sha256", "last_body_bytes"}. On a
+        fresh connection, which the gateway takes back out of its count."""
+        return self._get("/_stats")
+
+    def service_ms(self) -> dict[str, float]:
+        """A slow gateway's service time of each call, by the call's reference."""
+        return self._get("/_stats/service")
+
+    def _get(self, path: str) -> Any:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.request("GET", "/_stats", headers={"Connection": "close"})
+            conn.request("GET", path, headers={"Connection": "close"})
             return json.loads(conn.getresponse().read())
         finally:
             conn.close()
@@ -228,6 +255,10 @@ def start_mitmdump(procs: Processes, gateway_port: int) -> Proxy:
     return Proxy(proc, port, ProcessMonitor(proc.pid), f"mitmdump --mode {mode} -q (default options and addons)")
 
 
+# The sidecar runs as its image runs it (Dockerfile: PYTHONOPTIMIZE=1).
+SIDECAR_ENV = {"PYTHONOPTIMIZE": "1"}
+
+
 def start_sidecar(
     procs: Processes,
     name: str,
@@ -235,8 +266,11 @@ def start_sidecar(
     *,
     level: str = "info",
     web: dict[str, Any] | None = None,
+    httpx_aiohttp: bool = False,
 ) -> Proxy:
-    """`sidecar run --config <yaml>` with only the Adyen connector, set to `adyen` (base_url, accounts)."""
+    """`sidecar run --config <yaml>` with only the Adyen connector, set to `adyen` (base_url, accounts,
+    and pool or timeouts where given). `httpx_aiohttp`: the same sidecar with its outbound leg
+    through httpx's API over the aiohttp transport (bench/sidecar_httpx.py)."""
     port = free_port()
     config: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": port},
@@ -249,14 +283,35 @@ def start_sidecar(
         config["web"] = web
     path = procs.workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = procs.start(name, [executable("sidecar"), "run", "--config", str(path)])
+    command = [sys.executable, str(BENCH_DIR / "sidecar_httpx.py")] if httpx_aiohttp else [executable("sidecar")]
+    proc = procs.start(name, [*command, "run", "--config", str(path)], env=SIDECAR_ENV)
     try:
         wait_until(lambda: http_get_status(port, "/readyz") == 200, proc, name)
     except RuntimeError as e:
         raise RuntimeError(f"{e}: {procs.stderr_tail(name)}") from None
+    pool = adyen.get("pool", {}).get("max_connections", pool_size())
     setup = (
-        f"sidecar run --config {path.name} (adyen -> the gateway, log level {level}, "
-        f"default pool: max_connections {pool_size()}{', mitmweb on' if web else ''})"
+        f"PYTHONOPTIMIZE=1 {'bench/sidecar_httpx.py' if httpx_aiohttp else 'sidecar'} run --config {path.name} "
+        "(as the Dockerfile runs it; adyen -> the gateway, "
+        f"log level {level}, pool max_connections {pool}{', mitmweb on' if web else ''}"
+        f"{', outbound leg: httpx API over the aiohttp transport' if httpx_aiohttp else ''})"
+    )
+    return Proxy(proc, port, ProcessMonitor(proc.pid), setup)
+
+
+def start_floor(procs: Processes, gateway_port: int, gateway_body: bytes) -> Proxy:
+    """bench/floor.py: mitmproxy as the sidecar sets it up, one addon that calls the gateway through
+    aiohttp and answers, nothing else; run as the sidecar runs (PYTHONOPTIMIZE=1)."""
+    port = free_port()
+    body = procs.workdir / "floor-gateway-body.json"
+    body.write_bytes(gateway_body)
+    url = f"http://127.0.0.1:{gateway_port}/v71/payments"
+    proc = procs.start(
+        "floor", [sys.executable, str(BENCH_DIR / "floor.py"), str(port), url, str(body)], env=SIDECAR_ENV
+    )
+    wait_until(lambda: listening(port), proc, "floor")
+    setup = (
+        "PYTHONOPTIMIZE=1 bench/floor.py (mitmproxy as the sidecar sets it up + one aiohttp gateway call, nothing else)"
     )
     return Proxy(proc, port, ProcessMonitor(proc.pid), setup)
 

@@ -1,53 +1,69 @@
 """Benchmark: what the sidecar adds to every payment call, against its baselines, in one run.
 
-    uv run python bench/run.py                     # the comparison table (about 3 minutes)
-    uv run python bench/run.py --calls 5000 --concurrency 1,8,32 --json out.json
-    uv run python bench/run.py --mitmweb-soak      # RSS over 50,000 calls with mitmweb on
+    uv run python bench/run.py --json out.json     # everything, one run: 3 to 4 minutes
+    uv run python bench/run.py --scenario overhead     # the comparison table: 2 to 3 minutes
+    uv run python bench/run.py --scenario slow-gateway # hundreds of calls in flight (about 45 s)
+    uv run python bench/run.py --scenario mitmweb-soak # RSS over 50,000 calls with mitmweb on
 
 (`.venv/bin/python bench/run.py` works the same; `--help` lists every option.) It is not part of the
 test suite: run it on demand, on a quiet machine, and compare numbers only within one run.
 
-What runs
----------
+The overhead scenario
+---------------------
 A fast local Adyen-like gateway (bench/gateway.py, its own process) answers every
 `POST /v71/payments` with a fixed "Authorised" JSON and counts the TCP connections it accepts. The
 sidecar uses the Adyen connector, whose canonical authorize is exactly one gateway call (Stripe's is
 two), so every mode ends in the same gateway call; the run checks the gateway got the same bytes
-from every mode and says so under the setup lines.
+from every proxy and says so under the setup lines.
 
-  A (httpx)        httpx.AsyncClient (keep-alive) calling the gateway directly: the issue's baseline.
-  A-raw            the same calls from the benchmark's raw HTTP/1.1 client (bench/loadgen.py): what
-                   the client itself costs. httpx spends more time per call than a proxy does, so
-                   every proxied mode uses the raw client, and C - A is computed raw against raw.
-  B                plain `mitmdump --mode reverse:<gateway>@<port> -q` (default options and addons):
-                   the platform's own cost. Raw client, keep-alive.
-  B-newconn        B with a new client connection per call: mitmproxy opens one gateway connection
-                   per client connection, so this shows 1,000 gateway connections per 1,000 calls.
-  C                `sidecar run` (log level info, as in production: two JSON lines per call, to a
-                   file) with canonical `POST /v1/payments` authorize calls, keep-alive.
-  D                the same sidecar process, a new client connection per call (as legacy apps do).
-  C (log warning)  C on a sidecar with log level warning: how much of C the per-call log lines cost.
+  A (httpx)          httpx.AsyncClient (keep-alive) calling the gateway directly: the issue's baseline.
+  A-raw              the same calls from the benchmark's raw HTTP/1.1 client (bench/loadgen.py): what
+                     the client itself costs. httpx spends more time per call than a proxy does, so
+                     every proxied mode uses the raw client, and C - A is computed raw against raw.
+  B                  plain `mitmdump --mode reverse:<gateway>@<port> -q` (default options and addons):
+                     the platform's own cost. Raw client, keep-alive.
+  B-newconn          B with a new client connection per call: mitmproxy opens one gateway connection
+                     per client connection, so this shows 1,000 gateway connections per 1,000 calls.
+  C                  `sidecar run` (log level info, as in production: two JSON lines per call, to a
+                     file) with canonical `POST /v1/payments` authorize calls, keep-alive.
+  D                  the same sidecar process, a new client connection per call (as legacy apps do).
+  C (log warning)    C on a sidecar with log level warning: what the per-call log lines cost.
+  C (httpx-aiohttp)  C on a sidecar whose outbound leg goes through httpx's API over the aiohttp
+                     transport (bench/sidecar_httpx.py): what moving the leg to httpx would cost.
+  C (mitmweb)        C on a sidecar with mitmweb on (max_flows 1000): what the masked copies cost.
+  F (floor)          bench/floor.py: mitmproxy set up as the sidecar sets it up, one addon that makes
+                     the same gateway call through aiohttp and answers a fixed body, nothing else: the
+                     floor the canonical listener (mitmproxy) and the outbound leg (aiohttp) stand on.
+                     C - F is the sidecar's own work; F/B is as low as C/B can go on them.
 
-Each proxy is started once for its modes and stopped after them. Each mode x concurrency cell: a
-warm-up (not measured), then a fixed number of calls over N concurrent connections (keep-alive: one
-connection per worker; new-conn: one per call), bounded by a time limit. Columns:
+Every proxy is started first and runs throughout; the cells are then measured interleaved (for each
+round, for each concurrency, every mode in turn), so that a machine whose load drifts weighs on
+every mode alike, and a cell's figures are its rounds' together. Each cell: a warm-up (not
+measured), then a fixed number of calls over N concurrent connections (keep-alive: one connection
+per worker; new-conn: one per call), bounded by a time limit. Columns:
   calls/s          good answers (status 200 with the expected body) per second of wall time
   p50, p99 ms      latency of good answers, measured by the client around each call
   proxy cpu s/1k   CPU seconds (user+system) the proxy process and its children used per 1,000 calls
-  peak RSS MB      highest RSS of the proxy, sampled every 100 ms during the cell (VmHWM in the JSON)
+  peak RSS MB      highest RSS of the proxy, sampled every 100 ms during the cell
   gw conns         TCP connections the gateway accepted during the cell; gw reqs: requests it answered
   client cpu s/1k  CPU of the load generator (this process) per 1,000 calls
-Then the issue's ratios with their targets, PASS or FAIL, and the gateway connections each proxy
-opened over its whole life (a pool's first connections are made during warm-up, so D's cells can
-show 0).
+Then the targets: proxy CPU per canonical call at c=8 (C <= 0.8 ms, C/B <= 0.6, C (mitmweb)/C <= 1.5),
+added latency C - A-raw at c=1 (p50 <= 0.8 ms, p99 <= 2.5 ms), logging at info (C / C (log
+warning) throughput at c=8 >= 0.95), C/B throughput >= 1, D's gateway connections per 1,000 calls
+<= the pool size; and, measured without a target, C (httpx-aiohttp)/C CPU per call (the outbound
+leg would move to httpx within 5%).
 
-Read the ratios more than the absolute numbers: client, gateway and proxy share this machine's cores
-(the machine line says how many), which every mode suffers alike.
+The slow-gateway scenario: see bench/slow.py (its targets too).
 
---mitmweb-soak starts the sidecar with mitmweb on (`web.enabled`, max_flows 1000), runs --soak-calls
-canonical calls at concurrency 8 in chunks (ten of them from 10,000 calls up), and prints the proxy's
-RSS after the warm-up and after each chunk (a plateau is the flow store filling up; a steady climb is
-a leak), the number of flows mitmweb holds at the end, and the growth against the 50 MB target.
+The mitmweb soak starts the sidecar with mitmweb on (`web.enabled`, max_flows 1000), runs
+--soak-calls canonical calls at concurrency 8 in chunks (ten of them from 10,000 calls up), and
+prints the proxy's RSS after the warm-up and after each chunk (a plateau is the flow store filling
+up; a steady climb is a leak), the number of flows mitmweb holds at the end, and the growth against
+the 50 MB target.
+
+Output: the machine, each scenario's report, then one table of every target with its value and
+PASS or FAIL (the README's). `--json FILE` writes {"machine", "targets": [{"name", "value",
+"target", "pass"}, ...], "measured": [...], and each scenario's figures}.
 
 Exit status: 0 every target met and no call failed; 1 a target missed or calls failed; 2 the run
 itself failed (the work directory with the proxies' configs and logs is then kept); 130 interrupted.
@@ -87,11 +103,28 @@ from procs import (  # noqa: E402
     free_port,
     listening,
     pool_size,
+    raise_open_files_limit,
+    start_floor,
     start_mitmdump,
     start_sidecar,
     wait_until,
 )
-from report import Cell, SoakResult, log, machine_info, mb, per_1k, print_report, print_soak  # noqa: E402
+from report import (  # noqa: E402
+    TARGET_RSS_GROWTH_MB,
+    Cell,
+    Judge,
+    SoakResult,
+    log,
+    machine_info,
+    mb,
+    per_1k,
+    print_machine,
+    print_report,
+    print_soak,
+    print_targets,
+)
+from slow import print_slow, slow_gateway  # noqa: E402
+from slow import targets as slow_targets  # noqa: E402
 
 # -- the calls ------------------------------------------------------------------------------------
 
@@ -171,20 +204,55 @@ async def load(mode: Mode, concurrency: int, calls: int, time_limit: float) -> L
     return await run_raw(mode.call, concurrency=concurrency, calls=calls, time_limit=time_limit, new_conn=mode.new_conn)
 
 
-async def measure(mode: Mode, concurrency: int, gateway: Gateway, args: argparse.Namespace) -> Cell:
+@dataclass
+class Sample:
+    """One round of one cell: the load's result and what the proxy and the gateway did meanwhile."""
+
+    result: LoadResult
+    proxy_cpu: float
+    peak_rss: int
+    vm_hwm: int | None
+    gateway_connections: int
+    gateway_requests: int
+    gateway_cpu: float
+
+
+async def measure(mode: Mode, concurrency: int, gateway: Gateway, args: argparse.Namespace) -> Sample:
     """Warm-up, then the measured calls, with the proxy's CPU, RSS and the gateway's counts around them."""
     warm = await load(mode, concurrency, args.warmup, args.cell_timeout)
     if warm.errors:
         log(f"  warning: {warm.errors} errors in the warm-up of {mode.name} c={concurrency}: {warm.error_samples[:1]}")
-    before = gateway.stats()  # a difference, not a reset: each proxy's lifetime totals stay readable
+    before = gateway.stats()  # a difference, not a reset: the gateway's lifetime totals stay readable
     watched = mode.proxy.monitor if mode.proxy else None
     proxy_cpu0 = watched.cpu_seconds() if watched else 0.0
     gateway_cpu0 = gateway.monitor.cpu_seconds()
     sampler = RssSampler(watched) if watched else None
     with sampler or contextlib.nullcontext():
         result = await load(mode, concurrency, args.calls, args.cell_timeout)
-    gateway_cpu = gateway.monitor.cpu_seconds() - gateway_cpu0
     after = gateway.stats()
+    return Sample(
+        result=result,
+        proxy_cpu=watched.cpu_seconds() - proxy_cpu0 if watched else 0.0,
+        peak_rss=sampler.peak if sampler else 0,
+        vm_hwm=watched.vm_hwm() if watched else None,
+        gateway_connections=after["connections"] - before["connections"],
+        gateway_requests=after["requests"] - before["requests"],
+        gateway_cpu=gateway.monitor.cpu_seconds() - gateway_cpu0,
+    )
+
+
+def cell_of(mode: Mode, concurrency: int, samples: list[Sample]) -> Cell:
+    """A cell's figures from its rounds together: calls, time and CPU summed, latencies pooled."""
+    result = LoadResult(wall=sum(x.result.wall for x in samples))
+    for x in samples:
+        result.ok += x.result.ok
+        result.errors += x.result.errors
+        result.cut += x.result.cut
+        result.latencies += x.result.latencies
+        result.error_samples += x.result.error_samples
+        result.client_cpu += x.result.client_cpu
+        result.timed_out = result.timed_out or x.result.timed_out
+    watched = mode.proxy is not None
     return Cell(
         mode=mode.name,
         concurrency=concurrency,
@@ -198,14 +266,14 @@ async def measure(mode: Mode, concurrency: int, gateway: Gateway, args: argparse
         throughput=result.throughput,
         p50_ms=result.percentile_ms(0.50),
         p99_ms=result.percentile_ms(0.99),
-        proxy_cpu_per_1k=per_1k(watched.cpu_seconds() - proxy_cpu0, result.calls) if watched else None,
-        proxy_peak_rss_mb=mb(sampler.peak) if sampler else None,
-        proxy_vm_hwm_mb=mb(watched.vm_hwm()) if watched else None,
-        gateway_connections=after["connections"] - before["connections"],
-        gateway_requests=after["requests"] - before["requests"],
-        gateway_cpu_per_1k=per_1k(gateway_cpu, result.calls),
+        proxy_cpu_per_1k=per_1k(sum(x.proxy_cpu for x in samples), result.calls) if watched else None,
+        proxy_peak_rss_mb=mb(max(x.peak_rss for x in samples)) if watched else None,
+        proxy_vm_hwm_mb=mb(max(x.vm_hwm or 0 for x in samples)) if watched else None,
+        gateway_connections=sum(x.gateway_connections for x in samples),
+        gateway_requests=sum(x.gateway_requests for x in samples),
+        gateway_cpu_per_1k=per_1k(sum(x.gateway_cpu for x in samples), result.calls),
         client_cpu_per_1k=per_1k(result.client_cpu, result.calls),
-        error_samples=result.error_samples,
+        error_samples=result.error_samples[:5],
     )
 
 
@@ -218,82 +286,94 @@ async def check_first_answer(call: Call, what: str, gateway: Gateway) -> bool:
     return gateway.stats()["last_body_sha256"] == hashlib.sha256(ADYEN_BODY).hexdigest()
 
 
-async def run_modes(modes: list[Mode], gateway: Gateway, args: argparse.Namespace) -> list[Cell]:
-    cells = []
-    for mode in modes:
+async def run_interleaved(modes: list[Mode], gateway: Gateway, args: argparse.Namespace) -> list[Cell]:
+    """Every cell, round after round, each round going through every concurrency and every mode."""
+    samples: dict[tuple[str, int], list[Sample]] = {}
+    for round_ in range(1, args.rounds + 1):
         for concurrency in args.concurrency:
-            cell = await measure(mode, concurrency, gateway, args)
-            log(
-                f"  {cell.mode:<16} c={concurrency:<3} {cell.throughput:8.0f} calls/s  p50 {cell.p50_ms:7.3f} ms  "
-                f"p99 {cell.p99_ms:7.3f} ms  errors {cell.errors}"
-            )
-            cells.append(cell)
-    return cells
+            for mode in modes:
+                x = await measure(mode, concurrency, gateway, args)
+                samples.setdefault((mode.name, concurrency), []).append(x)
+                r = x.result
+                log(
+                    f"  round {round_} {mode.name:<18} c={concurrency:<3} {r.throughput:8.0f} calls/s  "
+                    f"p50 {r.percentile_ms(0.5):7.3f} ms  p99 {r.percentile_ms(0.99):7.3f} ms  "
+                    f"proxy cpu {per_1k(x.proxy_cpu, r.calls) if mode.proxy else float('nan'):6.3f} s/1k  "
+                    f"errors {r.errors}"
+                )
+    by_name = {m.name: m for m in modes}
+    return [cell_of(by_name[name], n, xs) for (name, n), xs in samples.items()]
 
 
-# -- the comparison -------------------------------------------------------------------------------
+# -- the overhead scenario ------------------------------------------------------------------------
 
 
-async def through_proxy(
-    start: Callable[[], Proxy],
-    modes: Callable[[Proxy], list[Mode]],
-    gateway: Gateway,
-    procs: Processes,
-    args: argparse.Namespace,
-) -> tuple[list[Cell], dict[str, Any]]:
-    """Starts a proxy, checks its first answer, measures `modes` through it, stops it. Also returns
-    the gateway connections it opened over its whole life, warm-ups and checks included: a pool's
-    first connections show there, while each cell shows only what it opened itself."""
-    before = gateway.stats()  # before the start: mitmdump connects upstream as soon as a client does
-    proxy = start()
-    try:
-        measured = modes(proxy)
-        names = ", ".join(m.name for m in measured)
-        same_body = await check_first_answer(measured[0].call, names, gateway)
-        cells = await run_modes(measured, gateway, args)
-    finally:
-        procs.stop(proxy.proc)
-    after = gateway.stats()
-    life = {
-        "modes": names,
-        "setup": proxy.setup,
-        "same_gateway_body": same_body,
-        "gateway_connections": after["connections"] - before["connections"],
-        "gateway_requests": after["requests"] - before["requests"],
+def web_settings() -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "password": secrets.token_urlsafe(16),
+        "max_flows": 1000,
     }
-    return cells, life
 
 
-async def benchmark(procs: Processes, args: argparse.Namespace) -> tuple[list[Cell], list[dict[str, Any]], str]:
+async def overhead(procs: Processes, args: argparse.Namespace) -> tuple[list[Cell], list[dict[str, Any]], str]:
     gateway = Gateway(procs)
     log(f"gateway on 127.0.0.1:{gateway.port}")
     direct = adyen_call(gateway.port)
     await check_first_answer(direct, "gateway", gateway)
-    cells = await run_modes([Mode("A (httpx)", direct, client="httpx"), Mode("A-raw", direct)], gateway, args)
-
-    def plain_mitmproxy(p: Proxy) -> list[Mode]:
-        call = adyen_call(p.port)
-        return [Mode("B", call, proxy=p), Mode("B-newconn", call, new_conn=True, proxy=p)]
-
-    def sidecar(p: Proxy) -> list[Mode]:
-        call = canonical_call(p.port)
-        return [Mode("C", call, proxy=p), Mode("D", call, new_conn=True, proxy=p)]
-
-    def sidecar_quiet(p: Proxy) -> list[Mode]:
-        return [Mode("C (log warning)", canonical_call(p.port), proxy=p)]
-
     adyen = adyen_connector(gateway)
-    groups: list[tuple[Callable[[], Proxy], Callable[[Proxy], list[Mode]]]] = [
-        (lambda: start_mitmdump(procs, gateway.port), plain_mitmproxy),
-        (lambda: start_sidecar(procs, "sidecar-info", adyen), sidecar),
+    # Each proxy and the modes measured through it: all started first, then measured interleaved.
+    starts: list[tuple[Callable[[], Proxy], Callable[[Proxy], list[Mode]]]] = [
+        (
+            lambda: start_mitmdump(procs, gateway.port),
+            lambda p: [
+                Mode("B", adyen_call(p.port), proxy=p),
+                Mode("B-newconn", adyen_call(p.port), new_conn=True, proxy=p),
+            ],
+        ),
+        (
+            lambda: start_sidecar(procs, "sidecar-info", adyen),
+            lambda p: [
+                Mode("C", canonical_call(p.port), proxy=p),
+                Mode("D", canonical_call(p.port), new_conn=True, proxy=p),
+            ],
+        ),
+        (
+            lambda: start_floor(procs, gateway.port, ADYEN_BODY),
+            lambda p: [Mode("F (floor)", canonical_call(p.port), proxy=p)],
+        ),
+        (
+            lambda: start_sidecar(procs, "sidecar-warning", adyen, level="warning"),
+            lambda p: [Mode("C (log warning)", canonical_call(p.port), proxy=p)],
+        ),
+        (
+            lambda: start_sidecar(procs, "sidecar-httpx", adyen, httpx_aiohttp=True),
+            lambda p: [Mode("C (httpx-aiohttp)", canonical_call(p.port), proxy=p)],
+        ),
     ]
-    if not args.skip_log_warning:
-        groups.append((lambda: start_sidecar(procs, "sidecar-warning", adyen, level="warning"), sidecar_quiet))
+    if not args.skip_mitmweb:
+        web = web_settings()
+        starts.append(
+            (
+                lambda: start_sidecar(procs, "sidecar-web", adyen, web=web),
+                lambda p: [Mode("C (mitmweb)", canonical_call(p.port), proxy=p)],
+            )
+        )
+    modes = [Mode("A (httpx)", direct, client="httpx"), Mode("A-raw", direct)]
     proxies = []
-    for start, modes in groups:
-        group_cells, life = await through_proxy(start, modes, gateway, procs, args)
-        cells += group_cells
-        proxies.append(life)
+    for start, modes_of in starts:
+        proxy = start()
+        measured = modes_of(proxy)
+        names = ", ".join(m.name for m in measured)
+        same_body = await check_first_answer(measured[0].call, names, gateway)
+        proxies.append({"modes": names, "setup": proxy.setup, "same_gateway_body": same_body})
+        modes += measured
+    cells = await run_interleaved(modes, gateway, args)
+    for proxy in {m.proxy.proc.pid: m.proxy for m in modes if m.proxy}.values():
+        procs.stop(proxy.proc)
+    procs.stop(gateway.proc)
     return cells, proxies, body_check(proxies)
 
 
@@ -312,13 +392,7 @@ SOAK_CONCURRENCY = 8
 async def soak(procs: Processes, args: argparse.Namespace) -> SoakResult:
     """The sidecar with mitmweb on, args.soak_calls canonical calls in chunks, RSS after each."""
     gateway = Gateway(procs)
-    web = {
-        "enabled": True,
-        "host": "127.0.0.1",
-        "port": free_port(),
-        "password": secrets.token_urlsafe(16),
-        "max_flows": 1000,
-    }
+    web = web_settings()
     sidecar = start_sidecar(procs, "sidecar-web", adyen_connector(gateway), web=web)
     wait_until(lambda: listening(web["port"]), sidecar.proc, "mitmweb")
     call = canonical_call(sidecar.port)
@@ -377,26 +451,51 @@ def mitmweb_flow_count(port: int, password: str) -> int | None:
 # -- main -----------------------------------------------------------------------------------------
 
 
+SCENARIOS = ("all", "overhead", "slow-gateway", "mitmweb-soak")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=2000, help="measured calls per cell (default 2000)")
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="all",
+        help="all (default: overhead, then slow-gateway), overhead, slow-gateway, or mitmweb-soak",
+    )
+    parser.add_argument("--calls", type=int, default=2000, help="measured calls per cell and round (default 2000)")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured calls before each cell (default 200)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every cell (default 2)")
     parser.add_argument(
         "--concurrency",
         type=lambda s: [int(x) for x in s.split(",") if x.strip()],
         default=[1, 8, 32],
-        help="comma-separated concurrencies (default 1,8,32)",
+        help="comma-separated concurrencies (default 1,8,32; the targets need 1 and 8)",
     )
     parser.add_argument("--cell-timeout", type=float, default=120, help="seconds a cell may take (default 120)")
-    parser.add_argument("--skip-log-warning", action="store_true", help="leave out the C (log warning) rows")
+    parser.add_argument("--skip-mitmweb", action="store_true", help="leave out the C (mitmweb) rows")
+    parser.add_argument("--slow-rate", type=float, default=500, help="slow gateway: open-loop calls/s (default 500)")
+    parser.add_argument("--slow-seconds", type=float, default=30, help="slow gateway: open-loop seconds (default 30)")
+    parser.add_argument("--slow-burst", type=int, default=1000, help="slow gateway: calls at once after (default 1000)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--keep-logs", action="store_true", help="keep the work directory (configs, proxy logs)")
-    parser.add_argument("--mitmweb-soak", action="store_true", help="run the RSS soak with mitmweb on instead")
+    parser.add_argument("--mitmweb-soak", action="store_true", help="the same as --scenario mitmweb-soak")
     parser.add_argument("--soak-calls", type=int, default=50_000, help="calls in the soak (default 50000)")
     parser.add_argument("--soak-timeout", type=float, default=900, help="seconds the soak may take (default 900)")
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.warmup < 0 or args.soak_calls < 1 or not args.concurrency or min(args.concurrency) < 1:
-        parser.error("--calls, --soak-calls and every --concurrency must be at least 1")
+    if args.mitmweb_soak:
+        args.scenario = "mitmweb-soak"
+    if (
+        args.calls < 1
+        or args.warmup < 0
+        or args.rounds < 1
+        or args.soak_calls < 1
+        or args.slow_rate <= 0
+        or args.slow_seconds <= 2
+        or args.slow_burst < 0
+        or not args.concurrency
+        or min(args.concurrency) < 1
+    ):
+        parser.error("--calls, --rounds, --soak-calls and every --concurrency must be at least 1")
     return args
 
 
@@ -407,15 +506,38 @@ async def run(args: argparse.Namespace, procs: Processes) -> int:
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     info = machine_info()
-    if args.mitmweb_soak:
+    print()
+    print_machine(info)
+    output: dict[str, Any] = {"machine": info}
+    judge = Judge()
+    clean = True
+    if args.scenario == "mitmweb-soak":
         result = await soak(procs, args)
         ok = print_soak(result, info, args.warmup, args.soak_calls, args.soak_timeout)
-        output: dict[str, Any] = {"machine": info, "soak": {**asdict(result), "rss_growth_mb": result.rss_growth_mb}}
-    else:
-        cells, proxies, payload = await benchmark(procs, args)
+        judge.targets.append(
+            {
+                "name": "mitmweb soak: RSS growth MB",
+                "value": result.rss_growth_mb,
+                "target": f"<= {TARGET_RSS_GROWTH_MB:g}",
+                "pass": ok,
+            }
+        )
+        output["soak"] = {**asdict(result), "rss_growth_mb": result.rss_growth_mb}
+    if args.scenario in ("all", "overhead"):
+        cells, proxies, payload = await overhead(procs, args)
         settings = {**vars(args), "body_check": payload}
-        records, ok = print_report(cells, proxies, info, settings, pool_size())
-        output = {"machine": info, "proxies": proxies, "cells": [asdict(c) for c in cells], "ratios": records}
+        clean = print_report(cells, proxies, info, settings, pool_size(), judge) and clean
+        output |= {"proxies": proxies, "cells": [asdict(c) for c in cells]}
+    if args.scenario in ("all", "slow-gateway"):
+        slow = await slow_gateway(procs, args, canonical_call, adyen_connector)
+        print()
+        for line in print_slow(slow):
+            print(line)
+        judge.targets += slow_targets(slow)
+        clean = clean and slow.errors == 0
+        output["slow_gateway"] = asdict(slow)
+    ok = print_targets(judge, clean)
+    output |= {"targets": judge.targets, "measured": judge.measured}
     if args.json:
         args.json.write_text(json.dumps(output, indent=2, default=str) + "\n")
         print(f"\nwrote {args.json}")
@@ -428,6 +550,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    raise_open_files_limit()  # the slow gateway's burst: a connection per call in flight
     workdir = Path(tempfile.mkdtemp(prefix="sidecar-bench-"))
     procs = Processes(workdir)
     atexit.register(procs.stop_all)  # a safety net; the finally below is the normal path

@@ -2,12 +2,25 @@
 connector-service's golden log line), its metrics, and a masked record for whoever else keeps
 exchanges (the mitmweb view, the saved-flows file). Masking happens here, once per call, so the
 safety-net metric counts each catch once. A webhook's delivery to the app is written down the same
-way, as a "webhook delivery" line."""
+way, as a "webhook delivery" line.
+
+Written after the answer: a call counts its metrics at once, then queues the rest (masking, the log
+lines, the masked copies) as a record, which the event loop's next turn writes, in the order queued,
+once the app has its answer; the call's context (its request id, bound for log lines) goes with it.
+No record is dropped: with `max_pending` records waiting, a call waits for room before it answers
+(backpressure), and the drain writes whatever is left before the process stops (`flush`). Masking
+runs at every log level: the safety-net metric counts what it catches."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import structlog
 
@@ -17,6 +30,9 @@ from sidecar import metrics
 from sidecar.masking import Masker
 
 log = structlog.get_logger("sidecar.gateway")
+
+MAX_PENDING = 1024  # records waiting to be written; each holds one call's request and answer
+_PER_TURN = 32  # records written per turn of the event loop, so that a backlog never holds calls up for long
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +76,18 @@ def outcome_of(response: GatewayResponse | None, error: SidecarError | None) -> 
 
 
 class Audit:
-    def __init__(self) -> None:
+    def __init__(self, max_pending: int = MAX_PENDING) -> None:
         self.sinks: list[Callable[[GatewayExchange], None]] = []
+        self.max_pending = max_pending
+        self._pending: deque[tuple[contextvars.Context, Callable[[], None]]] = deque()
+        self._turn_scheduled = False
+        self._room: asyncio.Event | None = None  # made on first need, inside the event loop
+        metrics.AUDIT_PENDING.set_function(self.pending)
 
-    def gateway_call(
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def gateway_call(
         self,
         masker: Masker,
         *,
@@ -76,16 +100,15 @@ class Audit:
         error: SidecarError | None,
         started: float,
         latency: float,
-    ) -> GatewayExchange:
-        exchange = _record(
-            masker, request_id, connector, account, operation, request, response, error, started, latency
-        )
-        self._write("connector call", exchange)
-        metrics.GATEWAY_CALLS.labels(connector, operation, exchange.outcome).inc()
+    ) -> None:
+        metrics.GATEWAY_CALLS.labels(connector, operation, outcome_of(response, error)).inc()
         metrics.GATEWAY_LATENCY.labels(connector, operation).observe(latency)
-        return exchange
+        record = functools.partial(
+            _record, masker, request_id, connector, account, operation, request, response, error, started, latency
+        )
+        await self.later(lambda: self._write("connector call", record()))
 
-    def delivery(
+    async def delivery(
         self,
         masker: Masker,
         *,
@@ -97,20 +120,59 @@ class Audit:
         error: SidecarError | None,
         started: float,
         latency: float,
-    ) -> GatewayExchange:
+    ) -> None:
         """A webhook's event POSTed to the app (its metrics are the webhook service's)."""
-        exchange = replace(
-            _record(masker, request_id, connector, account, "webhook", request, response, error, started, latency),
-            kind="delivery call",
+        record = functools.partial(
+            _record, masker, request_id, connector, account, "webhook", request, response, error, started, latency
         )
-        self._write("webhook delivery", exchange)
-        return exchange
+        await self.later(lambda: self._write("webhook delivery", replace(record(), kind="delivery call")))
+
+    async def info(self, logger: Any, message: str, **line: Any) -> None:
+        """An info line about a call, written after its answer, in order with the call's records."""
+        if logger.is_enabled_for(logging.INFO):
+            await self.later(functools.partial(logger.info, message, **line))
+
+    async def later(self, work: Callable[[], None]) -> None:
+        """Queues `work` to run once the current call has its answer; waits while the queue is full."""
+        try:
+            while len(self._pending) >= self.max_pending:
+                if self._room is None:
+                    self._room = asyncio.Event()
+                self._room.clear()
+                await self._room.wait()
+        finally:  # even a call cancelled while it waited has its record written
+            self._pending.append((contextvars.copy_context(), work))
+            if not self._turn_scheduled:
+                self._turn_scheduled = True
+                asyncio.get_running_loop().call_soon(self._turn)
+
+    def flush(self) -> None:
+        """Writes every waiting record now: before the process stops."""
+        while self._pending:
+            self._write_some(len(self._pending))
+
+    def _turn(self) -> None:
+        self._turn_scheduled = False
+        self._write_some(_PER_TURN)
+        if self._pending and not self._turn_scheduled:
+            self._turn_scheduled = True
+            asyncio.get_running_loop().call_soon(self._turn)
+
+    def _write_some(self, count: int) -> None:
+        for _ in range(min(count, len(self._pending))):
+            context, work = self._pending.popleft()
+            try:
+                context.run(work)
+            except Exception:  # one record that cannot be written must not stop the others
+                log.exception("could not write a call's record")
+        if self._room is not None and len(self._pending) < self.max_pending:
+            self._room.set()
 
     def _write(self, message: str, exchange: GatewayExchange) -> None:
         try:
             line = {name: getattr(exchange, name) for name in _LOGGED}
             log.info(message, **{k: v for k, v in line.items() if v is not None})
-        except Exception:  # a log line that cannot be written must never fail a payment call
+        except Exception:  # a log line that cannot be written must never stop the others
             log.error("could not write a call's line", connector=exchange.connector, operation=exchange.operation)
         for sink in self.sinks:
             sink(exchange)

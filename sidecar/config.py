@@ -165,6 +165,12 @@ class PoolSettings(_Section):
         default=30.0, gt=0, description="Seconds an idle keep-alive connection is kept; keep it below the gateway's."
     )
     max_connections: int = Field(default=100, ge=1, description="Open connections per route, busy or idle.")
+    wait_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a call may wait for a connection while all max_connections are busy; then it is "
+        "answered gateway_unreachable, not sent. Apart from timeouts.connect, which bounds opening one.",
+    )
 
 
 class ClientCert(_Section):

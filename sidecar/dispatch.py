@@ -179,7 +179,7 @@ class Dispatcher:
             error = e
             raise
         finally:
-            self.audit.gateway_call(
+            await self.audit.gateway_call(
                 bound.masker,
                 request_id=ctx.request_id,
                 connector=bound.connector.name,

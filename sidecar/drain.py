@@ -1,6 +1,7 @@
 """Stopping on SIGTERM or SIGINT, which mitmproxy leaves to its embedder: stop listening, close
 idle client connections, let calls in progress finish up to a deadline, cut what is left, close the
-remaining connections, then stop mitmproxy. A second signal cuts at once.
+remaining connections, write every call's log lines and masked copies still waiting
+(sidecar/audit.py), then stop mitmproxy. A second signal cuts at once.
 
 The exit status says how it went: 0 every call finished, 3 the deadline cut calls, 128 + the
 signal's number when a second signal forced the stop (143 for SIGTERM, 130 for SIGINT)."""
@@ -16,6 +17,7 @@ from mitmproxy.master import Master
 
 from addons.connections import ClientConnections
 from addons.health import Health
+from sidecar.audit import Audit
 from sidecar.outbound import OutboundPool
 
 log = structlog.get_logger("sidecar")
@@ -33,6 +35,7 @@ class Drain:
         connections: ClientConnections,
         health: Health,
         pool: OutboundPool,
+        audit: Audit,
         in_flight: Callable[[], int],
         seconds: float,
     ) -> None:
@@ -40,6 +43,7 @@ class Drain:
         self.connections = connections
         self.health = health
         self.pool = pool
+        self.audit = audit
         self.in_flight = in_flight
         self.seconds = seconds
         self.exit_status = CLEAN
@@ -71,6 +75,7 @@ class Drain:
             await self.pool.aclose()
             await self._settle(_CUT_GRACE_S, until_forced=False)
         await self.connections.close_all(_CUT_GRACE_S)
+        self.audit.flush()
         self.master.shutdown()
 
     async def _settle(self, seconds: float, *, until_forced: bool) -> None:

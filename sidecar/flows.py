@@ -6,6 +6,8 @@ file get fresh flows built only from masked parts."""
 
 from __future__ import annotations
 
+import copy
+import uuid
 from urllib.parse import urlsplit
 
 from mitmproxy import connection, flow, http
@@ -21,12 +23,21 @@ def _headers(masked: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in masked.items() if k.lower() not in _FRAMING}
 
 
+def _detached[C: connection.Connection](conn: C) -> C:
+    """The connection's details (addresses, timestamps, TLS) under an id of their own, as mitmproxy's
+    `copy()` gives, without its serialization round trip: they hold no payment data, and mitmproxy
+    replaces them rather than changing them in place."""
+    detached = copy.copy(conn)
+    detached.id = str(uuid.uuid4())
+    return detached
+
+
 def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call") -> http.HTTPFlow:
     """A masked copy of an app's call: to the canonical API, or to a gateway through the forward proxy;
     or, as a "webhook call", of a gateway's webhook, whose body is the gateway's own (its ids kept)."""
     req = live.request
-    copy = http.HTTPFlow(live.client_conn.copy(), live.server_conn.copy())
-    copy.request = http.Request.make(
+    masked = http.HTTPFlow(_detached(live.client_conn), _detached(live.server_conn))
+    masked.request = http.Request.make(
         req.method,
         masker.url(req.url),
         # Decoded where the app compressed it: a gzip body would otherwise be withheld as unparsed.
@@ -37,28 +48,28 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call")
     )
     if live.client_conn.proxy_mode.type_name == "reverse":
         # Shown as the address the app called, not the reverse proxy's unused upstream.
-        copy.request.host, copy.request.port = live.client_conn.sockname[:2]
-    copy.request.timestamp_start, copy.request.timestamp_end = req.timestamp_start, req.timestamp_end
+        masked.request.host, masked.request.port = live.client_conn.sockname[:2]
+    masked.request.timestamp_start, masked.request.timestamp_end = req.timestamp_start, req.timestamp_end
     if live.response is not None:
         resp = live.response
-        copy.response = http.Response.make(
+        masked.response = http.Response.make(
             resp.status_code,
             masker.body(resp.headers.get("content-type"), resp.get_content(strict=False), gateway_ids=True).encode(),
             _headers(masker.headers(resp.headers.items(multi=True))),
         )
-        copy.response.timestamp_start, copy.response.timestamp_end = resp.timestamp_start, resp.timestamp_end
+        masked.response.timestamp_start, masked.response.timestamp_end = resp.timestamp_start, resp.timestamp_end
     if live.error is not None:
-        copy.error = flow.Error(masker.text(live.error.msg), live.error.timestamp)
+        masked.error = flow.Error(masker.text(live.error.msg), live.error.timestamp)
     meta = live.metadata
     label(
-        copy,
+        masked,
         kind,
         meta.get("request_id", ""),
         meta.get("connector", "-"),
         meta.get("operation", "-"),
         meta.get("outcome", "-"),
     )
-    return copy
+    return masked
 
 
 def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:

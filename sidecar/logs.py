@@ -11,15 +11,17 @@ from typing import Any
 import orjson
 import structlog
 
-from sidecar.masking import Masker
+from sidecar.masking import Masked, MaskedFields, Masker
 from sidecar.metrics import catch_counter
 
 _net = Masker(on_catch=catch_counter("log"))
 
 
 def _net_value(value: Any) -> Any:
+    if isinstance(value, (Masked, MaskedFields)):  # already through masking
+        return value
     if isinstance(value, str):
-        return _net.text(value)  # returns already-masked strings as they are
+        return _net.text(value)
     if isinstance(value, dict):
         return {k: _net_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -95,10 +95,22 @@ _MAX_DECODINGS = 3  # %2534 is %34 is 4: a value encoded twice over is still fou
 _FORM = re.compile(rb"(?:[A-Za-z0-9._~*!$'(),;:@/?\[\]+=&-]|%[0-9A-Fa-f]{2})*")
 _BARE_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 _RULE_CACHE_SIZE = 4096
+# Strings the net has scanned and found nothing in, in any encoding: most of what a call writes down
+# (header names and values, JSON keys, the same URL paths) recurs on every call, and a lookup costs a
+# fraction of a scan. It holds nothing the net would catch, and is emptied when full.
+_CLEAN: set[str] = set()
+_CLEAN_MAX = 8192
+_CLEAN_LONGEST = 256
 
 
 class Masked(str):
     """A string that has been through masking; the log's last pass need not scan it again."""
+
+    __slots__ = ()
+
+
+class MaskedFields(dict[str, str]):
+    """Names and values that have all been through masking (headers): the log's last pass skips them."""
 
     __slots__ = ()
 
@@ -155,6 +167,8 @@ class Masker:
         # the safety net had to catch, or exempted, or withheld.
         self.on_catch = on_catch or (lambda _kind: None)
         self._rules: dict[str, Sensitivity | None] = {}
+        self._secret_headers: dict[str, bool] = {}
+        self._clean_urls: set[str] = set()
 
     # -- the safety net -------------------------------------------------------------------------
 
@@ -166,8 +180,16 @@ class Masker:
     def _text(self, value: str) -> str:
         # Nothing the net looks for fits in under 6 characters, or in letters alone (but an Adyen key),
         # however it is encoded: decoding only ever shortens a string.
-        if len(value) < 6 or (value.isalpha() and not value.startswith("AQE")):
+        if len(value) < 6 or (value.isalpha() and not value.startswith("AQE")) or value in _CLEAN:
             return value
+        out = self._scan(value)
+        if out == value and len(value) <= _CLEAN_LONGEST:
+            if len(_CLEAN) >= _CLEAN_MAX:
+                _CLEAN.clear()
+            _CLEAN.add(value)
+        return out
+
+    def _scan(self, value: str) -> str:
         out = seen = _SAFETY_NET.sub(self._catch, value)
         for _ in range(_MAX_DECODINGS):
             if not _ENCODED.search(seen):
@@ -267,25 +289,43 @@ class Masker:
             return value if masked == str(value) else masked
         return value
 
-    def _scalar(self, name: str, value: str) -> str:
+    def _scalar(self, name: str, value: str) -> Masked:
         """A text value in a named slot (form pair, query pair, header, multipart field)."""
         handled, masked = self._by_name(name, value)
-        return str(masked) if handled else self._text(value)
+        return Masked(masked if handled else self._text(value))
 
-    def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-        out: dict[str, str] = {}
+    def headers(self, headers: Iterable[tuple[str, str]]) -> MaskedFields:
+        out = MaskedFields()
         for name, value in headers:
             lower = str(name).lower()
-            if lower in self.secret_headers or any(word in lower for word in _SECRET_HEADER_WORDS):
+            if self._secret_header(lower):
                 masked: str = Masked(MASK)
             else:
                 masked = self._scalar(lower, value)
             out[self.text(str(name))] = masked
         return out
 
+    def _secret_header(self, lower: str) -> bool:
+        secret = self._secret_headers.get(lower)
+        if secret is None:
+            secret = lower in self.secret_headers or any(word in lower for word in _SECRET_HEADER_WORDS)
+            if len(self._secret_headers) < _RULE_CACHE_SIZE:  # names come from requests: the cache stays bounded
+                self._secret_headers[lower] = secret
+        return secret
+
     def url(self, url: str) -> Masked:
         """Scheme and host as they are; userinfo password, each path segment, each query pair and
         the fragment masked in their decoded form, re-encoded only where something was masked."""
+        if url in self._clean_urls:  # a URL that masking left as it was (and counted nothing in) before
+            return Masked(url)
+        masked = self._url(url)
+        if masked == url and len(url) <= _CLEAN_LONGEST:
+            if len(self._clean_urls) >= _RULE_CACHE_SIZE:
+                self._clean_urls.clear()
+            self._clean_urls.add(url)
+        return masked
+
+    def _url(self, url: str) -> Masked:
         if not is_utf8(url):  # bytes that are not UTF-8 arrive surrogate-escaped: shown percent-encoded
             url = quote(url.encode("utf-8", "surrogateescape"), safe="!#$%&'()*+,/:;=?@[]~")
         try:

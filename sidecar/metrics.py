@@ -65,6 +65,12 @@ POOL_CONNECTIONS = Gauge(
     "Open connections in the outbound (gateway) client pools.",
     registry=REGISTRY,
 )
+AUDIT_PENDING = Gauge(
+    "sidecar_audit_pending",
+    "Masked log lines and flow copies of answered calls still to be written (sidecar/audit.py); "
+    "calls wait for room at its bound.",
+    registry=REGISTRY,
+)
 
 CLIENT_CONNECTIONS = Gauge(
     "sidecar_client_connections",

@@ -9,11 +9,18 @@ are reused even when the app opens a new connection per call.
 The client is aiohttp's, not httpx's as first designed: measured in bench/, httpx cost about 0.6 ms
 of CPU per call, more than all the rest of the sidecar's own work, and aiohttp does the same job
 (pools, proxies with CONNECT and auth, TLS contexts, connect/read/total timeouts) for a fraction.
+httpx's API over the aiohttp transport (httpx-aiohttp, the benchmark's C (httpx-aiohttp) row) still
+costs the whole call 16% more CPU than aiohttp alone: the leg stays on aiohttp.
 
 No retries of a call that may have reached the gateway: it may have moved money. Each transport
 fault maps to exactly one outcome, so the app knows whether to retry (`not_sent`) or sync
 (`unknown`). (aiohttp re-sends an idempotent GET once if a kept-alive connection turns out closed;
 a sync moves no money. POSTs are never re-sent.)
+
+A route admits at most `pool.max_connections` calls at once; the next ones wait, in order, up to
+`pool.wait_timeout` (then `gateway_unreachable`, not sent), so waiting for a busy pool has a bound
+of its own and `timeouts.connect` bounds only opening a connection. Sessions keep no cookies: a
+gateway's cookie set on one app's call must never ride along on another's.
 """
 
 from __future__ import annotations
@@ -47,13 +54,19 @@ class _Route:
     pool: PoolSettings
 
 
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    session: aiohttp.ClientSession
+    slots: asyncio.Semaphore  # one per connection the route may open: calls beyond wait for one
+
+
 class OutboundPool:
     def __init__(self) -> None:
-        self._sessions: dict[_Route, aiohttp.ClientSession] = {}
+        self._pools: dict[_Route, _Pool] = {}
 
-    def _session(self, route: _Route) -> aiohttp.ClientSession:
-        session = self._sessions.get(route)
-        if session is None:
+    def _pool(self, route: _Route) -> _Pool:
+        pool = self._pools.get(route)
+        if pool is None:
             connector = aiohttp.TCPConnector(
                 ssl=_ssl_context(route),
                 limit=route.pool.max_connections,
@@ -63,16 +76,20 @@ class OutboundPool:
             )
             # Egress is what the config says, never what the sidecar's own environment happens to hold.
             session = aiohttp.ClientSession(
-                connector=connector, trust_env=False, auto_decompress=True, skip_auto_headers=("User-Agent",)
+                connector=connector,
+                trust_env=False,
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
-            self._sessions[route] = session
-        return session
+            pool = self._pools[route] = _Pool(session, asyncio.Semaphore(route.pool.max_connections))
+        return pool
 
     def open_connections(self) -> int:
         # aiohttp keeps idle kept-alive connections per host key in `_conns`, busy ones in `_acquired`.
         return sum(
-            len(s.connector._acquired) + sum(len(c) for c in s.connector._conns.values())  # type: ignore[union-attr]
-            for s in self._sessions.values()
+            len(p.session.connector._acquired) + sum(len(c) for c in p.session.connector._conns.values())  # type: ignore[union-attr]
+            for p in self._pools.values()
         )
 
     def route(self, url: str, settings: ConnectorSettings) -> _Route:
@@ -90,9 +107,11 @@ class OutboundPool:
 
     async def send(self, req: GatewayRequest, settings: ConnectorSettings, connector: str) -> GatewayResponse:
         route = self.route(req.url, settings)
+        pool = self._pool(route)
+        await _admitted(pool.slots, route.pool, connector)
         t = settings.timeouts
         try:
-            async with self._session(route).request(
+            async with pool.session.request(
                 req.method,
                 req.url,
                 headers=req.headers,
@@ -111,6 +130,8 @@ class OutboundPool:
                     body = b""
         except (TimeoutError, aiohttp.ClientError) as e:
             raise _fault(e, connector, t.total, via_proxy=route.proxy is not None) from e
+        finally:
+            pool.slots.release()  # after the connection went back to aiohttp's pool: the next call reuses it
         if resp.status == 407 and route.proxy is not None:
             raise SidecarError(
                 ErrorType.PROXY_ERROR,
@@ -121,13 +142,32 @@ class OutboundPool:
         return GatewayResponse(resp.status, resp.headers, body)
 
     async def aclose(self) -> None:
-        sessions, self._sessions = list(self._sessions.values()), {}
-        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+        pools, self._pools = list(self._pools.values()), {}
+        await asyncio.gather(*(p.session.close() for p in pools), return_exceptions=True)
+
+
+async def _admitted(slots: asyncio.Semaphore, pool: PoolSettings, connector: str) -> None:
+    """Takes one of the route's slots, waiting at most `pool.wait_timeout` when all are busy."""
+    if not slots.locked():
+        await slots.acquire()  # a free slot: taken at once, without the cost of a timer
+        return
+    try:
+        async with asyncio.timeout(pool.wait_timeout):
+            await slots.acquire()
+    except TimeoutError:
+        raise SidecarError(
+            ErrorType.GATEWAY_UNREACHABLE,
+            f"no free connection to {connector} within pool.wait_timeout ({pool.wait_timeout:g}s): all "
+            f"{pool.max_connections} of pool.max_connections are busy",
+            outcome="not_sent",
+            connector=connector,
+        ) from None
 
 
 @functools.cache
 def _timeout(t: Timeouts) -> aiohttp.ClientTimeout:
-    # `connect` bounds waiting for a pooled connection and opening one; `sock_read` each read.
+    # `connect` bounds opening a connection (the route's slots mean aiohttp's own pool never makes a
+    # call wait); `sock_read` each read.
     return aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
 
 
@@ -160,7 +200,7 @@ def _fault(e: BaseException, connector: str, total: float, *, via_proxy: bool) -
                 ErrorType.PROXY_ERROR, "cannot connect to the upstream proxy", outcome="not_sent", connector=connector
             )
         if isinstance(e, aiohttp.ConnectionTimeoutError):
-            what = f"no connection to {connector} within the connect timeout (slow to connect, or pool exhausted)"
+            what = f"no connection to {connector} within the connect timeout"
         elif isinstance(e, aiohttp.ClientSSLError):
             what = f"the TLS handshake with {connector} failed"
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 
 import structlog
@@ -22,7 +23,7 @@ from addons.health import Health
 from addons.startup import StartupErrors
 from addons.webhooks import Webhooks
 from connectors.kit.masking import Sensitivity
-from sidecar import ca, fdlimit, metrics, openapi
+from sidecar import ca, fdlimit, hooktable, metrics, openapi
 from sidecar.api import CanonicalApi
 from sidecar.audit import Audit
 from sidecar.config import ConfigError, Settings
@@ -133,6 +134,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         master.add_sidecar_addons(*addons)
     else:
         master = Master(opts)
+        hooktable.install(master)
         master.addons.add(*addons)
     canonical = answered_mode(settings.listen.host, settings.listen.port)
     fp = settings.forward_proxy
@@ -176,7 +178,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         # Requests on open connections, and calls whose app has gone but whose gateway call is still out.
         return max(connections.calls_in_progress, api.in_flight + forward.in_flight + webhooks.in_flight)
 
-    drain = Drain(master, connections, health, pool, in_flight, settings.drain_seconds)
+    drain = Drain(master, connections, health, pool, audit, in_flight, settings.drain_seconds)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, drain.on_signal, sig)
@@ -193,5 +195,13 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         },
         open_files_limit=fd_limit,
     )
-    await master.run()
+    # What start-up made (modules, the OpenAPI document, connectors, mitmproxy's addons: about 130,000
+    # objects) lives as long as the process: moved out of the collector's sight, a full collection
+    # scans only what calls made since, instead of pausing every call in flight for 100 ms or more.
+    gc.collect()
+    gc.freeze()
+    try:
+        await master.run()
+    finally:
+        audit.flush()  # whatever the way out: what was queued while mitmproxy stopped is written too
     return drain.exit_status

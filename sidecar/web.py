@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from mitmproxy import http, log, master, options
+from mitmproxy import flow, http, log, master, options
 from mitmproxy.addons import eventstore, view
-from mitmproxy.tools.web import webaddons
+from mitmproxy.tools.web import app, webaddons
 from mitmproxy.tools.web.master import WebMaster
 
+from sidecar import hooktable
 from sidecar.masking import Masker
 from sidecar.metrics import catch_counter
 from sidecar.webapp import SHOWN_OPTIONS, ReadOnlyApplication
@@ -72,6 +73,7 @@ class SidecarWebMaster(WebMaster):
 
     def __init__(self, opts: options.Options, masked_view: MaskedView, allowed_hosts: Iterable[str]) -> None:
         master.Master.__init__(self, opts, with_termlog=False)
+        hooktable.install(self)
         self.allowed_hosts = list(allowed_hosts)
         self.view = masked_view
         self.view.sig_view_add.connect(self._sig_view_add)
@@ -93,3 +95,17 @@ class SidecarWebMaster(WebMaster):
     def _sig_options_update(self, updated: set[str]) -> None:
         if shown := updated & SHOWN_OPTIONS:
             super()._sig_options_update(shown)
+
+    # mitmproxy serializes each flow for the UI's update even when no UI is connected: a flow stored
+    # while nobody watches is sent whole to whoever connects later.
+    def _sig_view_add(self, flow: flow.Flow) -> None:
+        if app.ClientConnection.connections:
+            super()._sig_view_add(flow)
+
+    def _sig_view_update(self, flow: flow.Flow) -> None:
+        if app.ClientConnection.connections:
+            super()._sig_view_update(flow)
+
+    def _sig_view_remove(self, flow: flow.Flow, index: int) -> None:
+        if app.ClientConnection.connections:
+            super()._sig_view_remove(flow, index)

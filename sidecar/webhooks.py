@@ -95,7 +95,8 @@ class WebhookService:
                 error.connector = error.connector or (connector if connector != "-" else None)
                 resp = error_response(error, request_id)
             resp.headers["X-Request-Id"] = request_id
-            log.info(
+            await self.audit.info(
+                log,
                 "webhook",
                 connector=connector,
                 account=account,
@@ -165,7 +166,7 @@ class WebhookService:
         except Undelivered as e:
             error = e
         latency = time.perf_counter() - started
-        self.audit.delivery(
+        await self.audit.delivery(
             bound.masker,
             request_id=request_id,
             connector=name,

@@ -73,17 +73,19 @@ class SidecarProcess:
         }
         self.config_path = workdir / f"sidecar-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
-        self.stdout_path = workdir / f"sidecar-{self.port}.out"
+        self._stdout_path = workdir / f"sidecar-{self.port}.out"
         self.stderr_path = workdir / f"sidecar-{self.port}.err"
         self.url = f"http://127.0.0.1:{self.port}"
         self.ops_port = ops["port"]
         self.ops_url = f"http://{ops['host']}:{self.ops_port}"
+        # Where /metrics is served: the ops listener, else the canonical one.
+        self._metrics_url = (self.ops_url if ops.get("enabled", True) else self.url) + "/metrics"
         self.proxy_url = f"http://127.0.0.1:{self.forward_port}"
         self._env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> SidecarProcess:
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+        with open(self._stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [self.sidecar, "run", "--config", str(self.config_path)], stdout=out, stderr=err, env=self._env
             )
@@ -109,6 +111,30 @@ class SidecarProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+    @property
+    def stdout_path(self) -> Path:
+        """The sidecar's stdout, holding the lines of every call answered so far: the sidecar writes a
+        call's log lines and masked copies just after its answer (sidecar/audit.py), so this waits
+        until none is left to write."""
+        self.written()
+        return self._stdout_path
+
+    def written(self, timeout: float = 10) -> None:
+        """Waits until the running sidecar has no answered call's lines or copies left to write (its
+        `sidecar_audit_pending` gauge, on the ops listener if there is one: the apps' connection caps
+        stay untouched)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+
+        def nothing_pending() -> bool:
+            try:
+                scraped = httpx.get(self._metrics_url, timeout=2).text
+            except httpx.TransportError:  # not serving (stopping, or its cap is full): the drain writes them
+                return True
+            return "\nsidecar_audit_pending 0.0\n" in scraped
+
+        wait_until(nothing_pending, timeout, "the sidecar's pending log lines")
 
     def output(self) -> str:
         return self.stdout_path.read_text() + self.stderr_path.read_text()

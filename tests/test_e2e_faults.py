@@ -3,9 +3,12 @@ and the sidecar keeps serving afterwards."""
 
 from __future__ import annotations
 
+import threading
+
+import httpx
 import pytest
 from calls import VISA, payment, post
-from harness import FakeGateway, SidecarProcess, Tinyproxy, free_port
+from harness import FakeGateway, SidecarProcess, Tinyproxy, free_port, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +166,40 @@ def test_upstream_proxy_demands_auth(proxied, proxy) -> None:
         body = error(post(c, "adyen", "/v1/payments", payment(VISA)), 502, "proxy_error", "not_sent")
     assert "407" in body["message"]
     still_serving(proxied)
+
+
+def test_a_call_that_waits_too_long_for_a_pooled_connection_is_not_sent(tmp_path) -> None:
+    """pool.wait_timeout bounds the wait for a busy pool, apart from the connect timeout: the call is
+    answered gateway_unreachable, not sent, and the gateway never sees it."""
+    gateway = FakeGateway()
+    gateway.hang = True  # the first call holds the route's only connection
+    config = {
+        "connectors": {
+            "stripe": {
+                "base_url": gateway.url,
+                "accounts": {"default": {"api_key": "sk_test_fault"}},
+                "timeouts": {"connect": 30, "read": 30, "total": 40},
+                "pool": {"max_connections": 1, "wait_timeout": 0.2},
+            }
+        }
+    }
+    sidecar = SidecarProcess(tmp_path, config).start()
+    first: list[httpx.Response] = []
+    holder = threading.Thread(target=lambda: first.append(capture(sidecar)))
+    try:
+        holder.start()
+        wait_until(lambda: gateway.hits == 1, 10, "the first call at the gateway")
+        body = error(capture(sidecar), 502, "gateway_unreachable", "not_sent")
+        assert "pool.wait_timeout" in body["message"]
+        assert gateway.hits == 1  # the second call never left
+    finally:
+        gateway.release.set()
+        holder.join(30)
+        gateway.close()
+        assert sidecar.stop() == 0
+    assert first[0].json()["error"]["outcome"] == "unknown"  # the gateway closed without answering
+
+
+def capture(sidecar: SidecarProcess) -> httpx.Response:
+    with sidecar.client() as c:
+        return post(c, "stripe", "/v1/payments/pi_1/capture")

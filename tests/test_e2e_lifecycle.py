@@ -125,6 +125,8 @@ def test_a_signal_drains_the_call_in_flight_then_exits_zero_leaving_nothing_behi
     kept_alive.close()
     names = [e["event"] for e in events(sidecar)]
     assert "draining" in names and names[-1] == "stopped"
+    # The drained call is written down before the process stops.
+    assert names.index("draining") < names.index("connector call") < names.index("canonical call")
     assert sidecar.error_lines() == []
     assert list(tmp.iterdir()) == []
 
@@ -142,6 +144,11 @@ def test_drain_deadline_cuts_a_call_that_outlives_it_and_exits_3(tmp_path, gatew
     assert isinstance(answer, httpx.Response) and answer.status_code == 502
     assert answer.json()["error"]["outcome"] == "unknown"
     assert "drain deadline passed" in sidecar.output()
+    # The cut call is written down too, before the process stops.
+    lines = events(sidecar)
+    (cut,) = [e for e in lines if e["event"] == "connector call"]
+    assert cut["outcome"] == "unknown"
+    assert [e["event"] for e in lines][-1] == "stopped"
     assert sidecar.error_lines() == []
 
 
