@@ -203,7 +203,7 @@ class AdyenCodec:
 
     def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
         if request.path.startswith(wire.CHALLENGE_PATH):
-            return wire.challenge_call(request, self.merchant, finish=False)
+            return wire.challenge_call(request, self.merchant, finish=False, back=_back)
         structure = ""
         try:
             if request.headers.get("x-api-key") != self.api_key:
@@ -299,8 +299,6 @@ class AdyenCodec:
     # -- answers --------------------------------------------------------------------------------
 
     def render(self, request: kit.SandboxRequest, call: kit.Call, reply: kit.Reply) -> kit.SandboxResponse:
-        if call.context == wire.CHALLENGE_PATH:
-            return wire.challenge_answer(call, reply, _back)
         result, details = reply.result, call.context in _DETAILS
         if isinstance(result, kit.Refusal) and not (details and result.code is kit.ErrorCode.INVALID_STATE):
             return _error(_refusal_error(call.context, result))

@@ -74,7 +74,7 @@ class CheckoutCodec:
 
     def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
         if request.path.startswith(wire.CHALLENGE_PATH):
-            return wire.challenge_call(request, self.secret_key, finish=True)
+            return wire.challenge_call(request, self.secret_key, finish=True, back=_back)
         if wire.authorization(request.headers.get("authorization", "")) != (self.secret_key, ""):
             return _error(CheckoutError(401))
         match = _ROUTE.fullmatch(request.path)
@@ -141,8 +141,6 @@ class CheckoutCodec:
     # -- answers --------------------------------------------------------------------------------
 
     def render(self, request: kit.SandboxRequest, call: kit.Call, reply: kit.Reply) -> kit.SandboxResponse:
-        if call.context == wire.CHALLENGE_PATH:
-            return wire.challenge_answer(call, reply, _back)
         result, base = reply.result, request.base_url
         if isinstance(result, kit.Refusal):
             return _error(_refusal(result))
@@ -275,7 +273,7 @@ def _links(payment: kit.PaymentRecord, base: str) -> dict[str, Any]:
     if payment.refundable:
         links["refund"] = {"href": f"{own}/refunds"}
     if payment.status is kit.PaymentState.AUTHENTICATION_PENDING:
-        links["redirect"] = {"href": f"{base}{wire.CHALLENGE_PATH}{payment.id}"}
+        links["redirect"] = {"href": wire.page_url(base, payment.id)}
     return links
 
 

@@ -109,7 +109,7 @@ class PayPalCodec:
 
     def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
         if request.path.startswith(wire.CHALLENGE_PATH):
-            return wire.challenge_call(request, _ACCOUNT, finish=False)
+            return wire.challenge_call(request, _ACCOUNT, finish=False, back=_back)
         if request.path == "/v1/oauth2/token" and request.method == "POST":
             return self._token(request)
         if not _token_valid(wire.authorization(request.headers.get("authorization", ""))[0], request.now):
@@ -146,8 +146,6 @@ class PayPalCodec:
     # -- answers --------------------------------------------------------------------------------
 
     def render(self, request: kit.SandboxRequest, call: kit.Call, reply: kit.Reply) -> kit.SandboxResponse:
-        if call.context == wire.CHALLENGE_PATH:
-            return wire.challenge_answer(call, reply, _back)
         result, base = reply.result, request.base_url
         if isinstance(result, kit.Refusal):
             return _error(_refusal_error(call.context, result))
@@ -308,7 +306,7 @@ def order(payment: kit.PaymentRecord, base: str) -> dict[str, Any]:
     status = "COMPLETED"
     if payment.status is kit.PaymentState.AUTHENTICATION_PENDING:
         status = "PAYER_ACTION_REQUIRED" if three_ds is None or three_ds.result is None else "APPROVED"
-    action = [{"href": f"{base}{wire.CHALLENGE_PATH}{payment.id}", "rel": "payer-action", "method": "GET"}]
+    action = [{"href": wire.page_url(base, payment.id), "rel": "payer-action", "method": "GET"}]
     stored = attempt.card if attempt else None
     card: dict[str, Any] = {"last_digits": stored.last4, "brand": stored.brand.upper()} if stored else {}
     card |= {"type": "CREDIT", "expiry": f"{stored.exp_year:04d}-{stored.exp_month:02d}"} if stored else {}

@@ -61,7 +61,7 @@ class SimulatedGateway:
         reply = self.engine.execute(routed)
         self._arm()
         call = replace(routed, context=reply.first_context) if reply.replayed else routed
-        answer = self.codec.render(request, call, reply)
+        answer = call.render(reply) if call.render else self.codec.render(request, call, reply)
         return replace(answer, delay=reply.delay) if reply.delay else answer
 
     def settle_due(self) -> None:
