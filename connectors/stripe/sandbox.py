@@ -1,7 +1,6 @@
-"""Stripe's sandbox: PaymentMethods, PaymentIntents and Refunds as api.stripe.com answers them, a codec over the
-shared sandbox engine (Customers, SetupIntents and the lists are in ``sandbox_objects.py``). Its account, wire,
-errors and test rules are in the README's "Sandbox test rules".
-"""
+"""Stripe's sandbox: PaymentMethods, PaymentIntents and Refunds as api.stripe.com answers them (the rest the SDKs
+call: ``sandbox_objects.py``), a codec over the shared sandbox engine. Its account, wire, errors and test rules: the
+README, "Sandbox test rules"."""
 
 from __future__ import annotations
 
