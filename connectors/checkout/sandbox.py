@@ -238,9 +238,7 @@ def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
     """Where the 3-D Secure page sends the browser: success_url or failure_url with the session id."""
     approved = payment.status is not kit.PaymentState.DECLINED
     url = payment.return_url if approved else payment.extra["failure_url"]
-    if not url:
-        return wire.html_answer(200, f"<!doctype html><title>3D Secure</title><p>Approved: {approved}.</p>")
-    return wire.redirect_answer(wire.with_query(url, {"cko-session-id": payment.attempts[-1].id}))
+    return wire.return_to(url, {"cko-session-id": payment.attempts[-1].id}, f"Approved: {approved}.")
 
 
 def response(payment: kit.PaymentRecord) -> tuple[str, str]:

@@ -169,10 +169,9 @@ class PayPalCodec:
 
 
 def _match(method: str, path: str) -> tuple[str, str]:
-    for route_method, pattern, name in _ROUTES:
-        if (match := re.fullmatch(pattern, path)) and route_method == method:
-            return name, match.group(1) if match.groups() else ""
-    raise PayPalError("INVALID_RESOURCE_ID", "The requested resource was not found.", status=404)
+    if (found := wire.match_route(_ROUTES, method, path)) is None:
+        raise PayPalError("INVALID_RESOURCE_ID", "The requested resource was not found.", status=404)
+    return found[0][2], found[1]
 
 
 def _operation(name: str, ref: str, body: wire.Fields) -> kit.Operation:
@@ -285,9 +284,7 @@ def _state_issue(context: str, payment: kit.PaymentRecord) -> str:
 
 
 def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
-    if payment.return_url is None:
-        return wire.html_answer(200, "<!doctype html><title>3D Secure</title><p>Authentication finished.</p>")
-    return wire.redirect_answer(wire.with_query(payment.return_url, {"token": payment.id}))
+    return wire.return_to(payment.return_url, {"token": payment.id}, "Authentication finished.")
 
 
 def _money(units: int, currency: str) -> dict[str, str]:

@@ -182,7 +182,7 @@ class StripeCodec:
             expand = frozenset(params.strings("expand"))
             if unknown := sorted(expand - set(objects.expandable(name, kind))):
                 raise _error(f"This property cannot be expanded ({unknown[0][:100]}).", param="expand")
-            param = {"payment_method": "payment_method", "payment_intent": "intent", "refund": "refund"}.get(kind, kind)
+            param = "intent" if kind == "payment_intent" else kind
             if name == "create_refund":
                 param = "payment_intent" if params.string("payment_intent") is not None else "charge"
                 ref = params.string(param) or ""
@@ -301,9 +301,8 @@ class StripeCodec:
         except StripeError as exc:
             answer = exc
         key = call.idempotency.key if call.idempotency and isinstance(result, kit.Done) else None
-        headers = ({"Idempotency-Key": key} if key else {}) | (
-            {"Idempotent-Replayed": "true"} if reply.replayed else {}
-        )
+        headers = {"Idempotency-Key": key} if key else {}
+        headers |= {"Idempotent-Replayed": "true"} if reply.replayed else {}
         return _answer(request, answer, headers)
 
     # -- the objects its webhooks carry (connectors/stripe/webhooks.py, StripeObjects) ------------
@@ -504,9 +503,8 @@ def _answer(
         answer = wire.json_answer(answer.status, {"error": answer.error})
     version = request.headers.get("stripe-version", DEFAULT_API_VERSION)[:64]
     headers = (headers or {}) | {"Stripe-Version": version, "Cache-Control": "no-cache, no-store"}
-    return kit.SandboxResponse(
-        answer.status, answer.body, headers=headers | {"Request-Id": "req_" + wire.random_token(14)}
-    )
+    headers["Request-Id"] = "req_" + wire.random_token(14)
+    return kit.SandboxResponse(answer.status, answer.body, headers=headers)
 
 
 def _object(call: kit.Call, done: kit.Done, base_url: str) -> dict[str, Any]:
@@ -521,9 +519,8 @@ def _object(call: kit.Call, done: kit.Done, base_url: str) -> dict[str, Any]:
             raise _no_such(context)
         return _refund(refund, payment, context.expand, base_url)
     if payment.status is kit.PaymentState.DECLINED and context.name in ("create_intent", "confirm"):
-        raise StripeError(
-            402, _last_payment_error(payment) | {"payment_intent": _intent(payment, frozenset(), base_url)}
-        )
+        error = _last_payment_error(payment) | {"payment_intent": _intent(payment, frozenset(), base_url)}
+        raise StripeError(402, error)
     return _intent(payment, context.expand, base_url)
 
 
