@@ -1,18 +1,5 @@
 """Checkout.com's sandbox: card payments on the Payments API as api.sandbox.checkout.com answers them, a codec over
-the shared sandbox engine. Its test rules are in the README ("Checkout.com sandbox").
-
-``Authorization: Bearer`` the sandbox account's key, else 401 with no body. ``POST /payments``, ``GET
-/payments/{id}`` (a payment, or its ``sid_`` session after 3-D Secure), ``GET /payments/{id}/actions``, ``POST
-/payments/{id}/captures``, ``/voids``, ``/refunds``; another path is 404, another method 405, with no body. Bad
-input is 422 ``{"request_id", "error_type": "request_invalid", "error_codes"}`` in the spec's own pattern
-(``payment_source_required``, ``amount_invalid``); unknown fields are ignored, as the spec's schemas allow. An action
-the payment's state does not allow is 403 ("Capture not allowed"). Checkout.com's test cards decline with their codes
-(https://www.checkout.com/docs/developer-resources/testing/test-cards). ``"3ds": {"enabled": true}`` always
-challenges on the shared page (its test cards "default to 3DS 2.0 authentication" in a 3D Secure request,
-https://checkoutdocs.readme.io/docs/testing); the browser goes back with ``cko-session-id``. Captures, voids and
-refunds answer 202 and settle within the call. ``Cko-Idempotency-Key`` on ``POST /payments`` replays the first
-answer whatever the body (Checkout.com documents no comparison), 429 while the first request runs.
-"""
+the shared sandbox engine. Its account, wire, errors and test rules: the README, "Sandbox test rules"."""
 
 from __future__ import annotations
 

@@ -1,20 +1,6 @@
 """PayPal's sandbox as api-m.sandbox.paypal.com answers: Orders v2 card orders, Payments v2 authorizations,
 captures and refunds, the OAuth 2.0 token call and verify-webhook-signature; a codec over the shared engine.
-
-Basic `sidecar-sandbox-client:sidecar-sandbox-secret` on `POST /v1/oauth2/token` gives a bearer token for
-32400 s (signed, not stored); any other call without a live one is 401 `invalid_token`. Errors are PayPal's
-`{"name", "message", "debug_id", "details": [{"field", "issue", "description"}]}`; amounts are decimal
-strings in PayPal's units (HUF, JPY, TWD without decimals). An order needs a card `payment_source` and a
-PayPal-Request-Id; a capture leaves the rest open unless `final_capture` is true (PayPal's default: false).
-
-Test rules beside the shared cards: PayPal's rejection triggers as the card's `name` (CCREJECT-REFUSED, -SF,
--EC, -IRC, -IF, -LS, -IA, -BANK_ERROR, -CVV_F: https://developer.paypal.com/tools/sandbox/card-testing/)
-decline with their processor response codes. SCA_ALWAYS, or the 3DS test cards 4868719460707704 (and
-4868719796782421, which fails), leave the order PAYER_ACTION_REQUIRED with a `payer-action` link to
-`<sandbox>/3ds/<order id>`, which returns the browser to the return URL with `token=<order id>`; the order
-is then APPROVED for `/authorize` or `/capture`. A known PayPal-Request-Id gets the first answer whatever
-the path and body. Webhooks are signed over PayPal's signed string with an HMAC (PayPal's is RSA).
-"""
+Its account, wire, errors and test rules: the README, "Sandbox test rules"."""
 
 from __future__ import annotations
 

@@ -1,37 +1,10 @@
 """Stripe's sandbox beyond a payment's own flow, as the official SDKs call it: Customers, SetupIntents,
 PaymentMethods attached to customers, PaymentIntent updates and the list endpoints, on the engine's keyed
-objects, card checks and lists.
+objects, card checks and lists. What each takes and answers: the README, "Sandbox test rules".
 
 ``sandbox.py`` (the codec) routes these paths here, after authentication and the parameter check, and
 answers with what this module renders; this module reads and writes Stripe's wire with the codec's helpers.
 Each uses the other only inside functions, so that either may be imported first.
-
-Customers: ``POST /v1/customers``, ``GET`` and ``POST /v1/customers/{id}``, ``GET /v1/customers``. They
-keep ``address``, ``description``, ``email``, ``invoice_settings[default_payment_method]``, ``metadata``,
-``name``, ``phone``, ``preferred_locales`` and ``shipping``; an empty value unsets, as at Stripe. A
-``payment_method`` or ``source`` given at creation is 400: attach a PaymentMethod instead. A ``customer``
-that another request names must exist (400 ``resource_missing``).
-
-PaymentMethods: ``POST /v1/payment_methods/{id}/attach`` (a PaymentMethod attached already is 400),
-``GET /v1/payment_methods?customer=`` and ``GET /v1/customers/{id}/payment_methods``.
-
-PaymentIntents: ``POST /v1/payment_intents/{id}`` updates ``amount``, ``currency``, ``capture_method`` and
-``payment_method`` (or ``payment_method_data``) while it is ``requires_payment_method`` or
-``requires_confirmation``; ``description``, ``metadata``, ``receipt_email`` and ``customer`` at any time.
-
-SetupIntents: ``POST /v1/setup_intents`` (``payment_method``, ``payment_method_data``, ``confirm``,
-``customer``, ``usage``, ``metadata``, ``description``), ``GET`` and ``POST /v1/setup_intents/{id}``,
-``.../confirm``, ``.../cancel``, ``GET /v1/setup_intents``. Confirming checks the card as a zero-amount
-authorization does: it ``succeeded`` and is attached to the SetupIntent's customer, or is declined by the
-test cards' rules (402, the SetupIntent ``requires_payment_method`` with ``last_setup_error``). 3-D Secure
-is not simulated on SetupIntents: a card that asks for it is declined ``authentication_required`` with a
-message that says so.
-
-Lists (``GET /v1/payment_intents``, ``/v1/refunds``, ``/v1/customers``, ``/v1/setup_intents``,
-``/v1/payment_methods``, ``/v1/customers/{id}/payment_methods``): newest first, ``limit`` 1-100 (10 by
-default), ``starting_after`` or ``ending_before`` (an id not in the list is 400 ``resource_missing``),
-``created`` (an integer, or ``gt``, ``gte``, ``lt``, ``lte``), each list's own filters (``customer``,
-``payment_intent``, ``charge``, ``email``, ``payment_method``, ``type``), and ``expand[]=data.<field>``.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 :class:`SimulatedGateway` has the simulators' ``handle(method, path, query, headers, body)``, so
 ``server.py`` serves it like them. It hands the request to the codec, the codec's call to the engine
-and the engine's reply back to the codec; a slow test card's delay rides on the answer for the
-server to wait out. With an event loop it also drives deferred settlement: one timer, re-armed after
-every call for the engine's next due settlement. Without one, its owner calls :meth:`settle_due`
-(tests with a clock of their own).
+and the engine's reply back to the codec (or to the call, where it renders itself: the shared 3-D Secure
+pages); a slow test card's delay rides on the answer for the server to wait out. With an event loop it
+also drives deferred settlement: one timer, re-armed after every call for the engine's next due
+settlement. Without one, its owner calls :meth:`settle_due` (tests with a clock of their own).
 """
 
 from __future__ import annotations
