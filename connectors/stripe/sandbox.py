@@ -226,9 +226,8 @@ class StripeCodec:
         amount, currency = _money(params, required=True)
         assert amount is not None and currency is not None
         _check_descriptor_suffix(params)
-        confirm, return_url = bool(params.boolean("confirm")), _return_url(params)
-        if return_url is not None and not confirm:
-            raise _error("You may only specify `return_url` when `confirm=true`.", param="return_url")
+        confirm = bool(params.boolean("confirm"))
+        return_url = _return_url(params, confirm=confirm)
         capture = params.choice("capture_method", _CAPTURE_METHODS) or "automatic"
         three_ds_request, three_ds = _three_ds(params, creating=True)
         confirmation = params.choice("confirmation_method", ("automatic", "manual")) or "automatic"
@@ -312,14 +311,12 @@ class StripeCodec:
 
     def charge(self, payment: kit.PaymentRecord) -> dict[str, Any]:
         attempt = _charge_attempt(payment)
-        if attempt is None:
-            raise ValueError(f"payment {payment.id} has no charge")
+        assert attempt is not None, "Stripe sends a charge's events only once it was charged"
         return _charge(attempt, payment)
 
     def refund(self, payment: kit.PaymentRecord, refund_id: str) -> dict[str, Any]:
         refund = payment.refund(refund_id)
-        if refund is None:
-            raise ValueError(f"payment {payment.id} has no refund {refund_id}")
+        assert refund is not None, "a refund's event names the refund"
         return _refund(refund, payment, frozenset(), self._base_url)
 
 
@@ -468,10 +465,13 @@ def _check_descriptor_suffix(params: wire.Fields) -> None:
         )
 
 
-def _return_url(params: wire.Fields) -> str | None:
+def _return_url(params: wire.Fields, *, confirm: bool = True) -> str | None:
+    """``return_url``, which Stripe takes only where the request also confirms."""
     value = params.string("return_url")
     if value is not None and not wire.safe_redirect_url(value):
         raise _error("Not a valid URL", param="return_url")
+    if value is not None and not confirm:
+        raise _error("You may only specify `return_url` when `confirm=true`.", param="return_url")
     return value
 
 
@@ -539,8 +539,8 @@ def _refused(call: kit.Call, refusal: kit.Refusal, base_url: str) -> StripeError
         return _error(message + "if you meant to execute a different request.", kind="idempotency_error")
     if (error := objects.refused(call, refusal, base_url)) is not None:
         return error
-    if code is kit.ErrorCode.NOT_FOUND and refusal.field == "pay_with":
-        pm = getattr(op, "pay_with", None)
+    if code is kit.ErrorCode.NOT_FOUND and refusal.field == "pay_with":  # a SetupIntent's card is its ``card``
+        pm = getattr(op, "pay_with", getattr(op, "card", None))
         return _error(f"No such PaymentMethod: '{pm}'", code="resource_missing", param="payment_method")
     if code is kit.ErrorCode.NOT_FOUND:
         return _no_such(context)
@@ -665,7 +665,8 @@ def _intent(payment: kit.PaymentRecord, expand: frozenset[str], base_url: str) -
         if extra.get("use_stripe_sdk"):  # Stripe's mobile SDKs open the page themselves
             sdk = {"source": "src_" + payment.id[3:], "stripe_js": url, "type": "three_d_secure_redirect"}
             action = {"type": "use_stripe_sdk", "use_stripe_sdk": sdk}
-    card_options = {"installments": None, "mandate_options": None, "network": None}
+    card_options = dict.fromkeys(("installments", "mandate_options", "network"))
+    card_options["request_three_d_secure"] = extra["request_three_d_secure"]
     return _sorted(
         {
             "id": payment.id,
@@ -689,9 +690,7 @@ def _intent(payment: kit.PaymentRecord, expand: frozenset[str], base_url: str) -
             "metadata": dict(payment.metadata),
             "next_action": action,
             "payment_method": _expanded("payment_method", expand, card, lambda: _payment_method(card)),
-            "payment_method_options": {
-                "card": card_options | {"request_three_d_secure": extra["request_three_d_secure"]}
-            },
+            "payment_method_options": {"card": card_options},
             "payment_method_types": extra["payment_method_types"],
             "receipt_email": extra["receipt_email"],
             "status": _status(payment),

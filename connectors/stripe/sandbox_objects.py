@@ -165,9 +165,7 @@ def _update_intent(params: wire.Fields, ref: str, now: float) -> kit.Operation:
 
 def _create_setup(params: wire.Fields, _: str, now: float) -> kit.Operation:
     confirm, card = bool(params.boolean("confirm")), payments._pay_with(params, now)
-    return_url = payments._return_url(params)
-    if return_url is not None and not confirm:
-        raise payments._error("You may only specify `return_url` when `confirm=true`.", param="return_url")
+    payments._return_url(params, confirm=confirm)
     if confirm and card is None:
         raise _missing_card()
     patch = _setup_patch(params) | {"secret": wire.random_token(25), "usage": _usage(params) or "off_session"}
@@ -328,9 +326,6 @@ def refused(call: kit.Call, refusal: kit.Refusal, base_url: str) -> payments.Str
     if code is kit.ErrorCode.NOT_FOUND and field == "ref" and context.kind == "setup_intent":
         message = f"No such setupintent: '{context.ref}'"
         return payments._error(message, status=404, code="resource_missing", param="intent")
-    if code is kit.ErrorCode.NOT_FOUND and field == "pay_with" and isinstance(call.operation, kit.PutObject):
-        message = f"No such PaymentMethod: '{call.operation.card}'"
-        return payments._error(message, code="resource_missing", param="payment_method")
     if code is kit.ErrorCode.INVALID_ARGUMENT and field == "card":
         return _missing_card()
     if code is kit.ErrorCode.INVALID_STATE and context.name == "attach_payment_method":
