@@ -16,7 +16,7 @@ A codec is pure: bytes and these types in, bytes and these types out, no sockets
 request carries ``now``). Everything here is plain data: frozen dataclasses and enums. Amounts are
 integers in the gateway's own minor units, as its wire carries them: the engine only adds and compares
 them, and a gateway's test rule by amount (Adyen's 12345) is in those units. Wire pieces that codecs
-share (form and JSON bodies, answers, the 3-D Secure page, card numbers, ids) are in
+share (route tables, form and JSON bodies, answers, the 3-D Secure pages, card numbers, ids) are in
 ``connectors.kit.sandbox_wire``.
 
 Webhooks: the engine reports every change as an :class:`Event`; a codec that also implements

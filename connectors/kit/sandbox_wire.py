@@ -1,5 +1,5 @@
-"""Wire pieces that every sandbox codec needs, written once: reading form and JSON bodies, answering,
-the simulated 3-D Secure page, card numbers and ids.
+"""Wire pieces that every sandbox codec needs, written once: route tables, reading form and JSON bodies,
+answering, the simulated 3-D Secure pages, card numbers and ids.
 
 A codec keeps only its gateway's own words. Reading a body raises :class:`WireError` in neutral terms
 (a field missing, of the wrong type, not one of the choices, unknown) and the codec says it as its
