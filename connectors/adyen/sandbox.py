@@ -133,8 +133,8 @@ class AdyenCodec:
             if name == "paymentMethods":  # nothing to keep: answered without the ledger
                 return _payment_methods(body)
             operation = getattr(self, f"_{name}")(body, psp)
-            key, limit = request.headers.get("idempotency-key"), adyen.IDEMPOTENCY_KEY_LIMIT
-            if key is not None and len(key) > limit:
+            key = request.headers.get("idempotency-key")
+            if key is not None and len(key) > (limit := adyen.IDEMPOTENCY_KEY_LIMIT):
                 raise _invalid(f"Idempotency-Key exceeds the maximum length of {limit} characters.")
         except wire.WireError as exc:
             return _error(_wire_error(exc, structure))

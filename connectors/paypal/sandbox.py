@@ -157,7 +157,8 @@ class PayPalCodec:
 def _match(method: str, path: str) -> tuple[str, str]:
     if (found := wire.match_route(_ROUTES, method, path)) is None:
         raise PayPalError("INVALID_RESOURCE_ID", "The requested resource was not found.", status=404)
-    return found[0][2], found[1]
+    (_, _, name), ref = found
+    return name, ref
 
 
 def _operation(name: str, ref: str, body: wire.Fields) -> kit.Operation:
