@@ -65,7 +65,7 @@ from connectors.kit.sandbox import (
     Tokenize,
     Void,
 )
-from connectors.kit.sandbox_wire import Fields, WireError, authorization, json_answer, json_object
+from connectors.kit.sandbox_wire import Fields, WireError, authorization, json_answer, json_object, match_route
 
 API_KEYS = {"tp_alpha": "alpha", "tp_beta": "beta"}
 
@@ -127,10 +127,10 @@ class TinyPayCodec:
         account = API_KEYS.get(authorization(request.headers.get("authorization", ""))[0])
         if account is None:
             return _error(401, "unauthorized", "a valid API key is needed")
-        found = _match_route(request.method, request.path)
+        found = match_route(_ROUTES, request.method, request.path)
         if found is None:
             return _error(404, "not_found", "no such endpoint")
-        name, ref = found
+        (_, _, name), ref = found
         try:
             body = Fields(json_object(request.body or b"{}") if request.method == "POST" else {})
             operation = _operation(name, ref, body)
@@ -165,14 +165,6 @@ class TinyPayCodec:
 
 
 # --- reading requests ----------------------------------------------------------------------------
-
-
-def _match_route(method: str, path: str) -> tuple[str, str] | None:
-    for route_method, pattern, name in _ROUTES:
-        match = pattern.fullmatch(path)
-        if match and route_method == method:
-            return name, match.group(1) if match.groups() else ""
-    return None
 
 
 def _operation(name: str, ref: str, body: Fields) -> Operation:

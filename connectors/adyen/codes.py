@@ -14,26 +14,27 @@ from __future__ import annotations
 
 from connectors.kit.declines import DeclineCode as D
 
-# Read on Adyen's page. 0 comes only with Authorised ("ignore the refusal reason code"); 13 is not a
-# refusal (Received).
-REFUSAL_REASONS: dict[str, D] = {
-    "2": D.CARD_DECLINED,  # Refused
-    "3": D.CARD_DECLINED,  # Referral
-    "4": D.PROCESSING_ERROR,  # Acquirer Error
-    "5": D.RESTRICTED_CARD,  # Blocked Card
-    "6": D.EXPIRED_CARD,  # Expired Card
-    "7": D.INVALID_AMOUNT,  # Invalid Amount
-    "8": D.INCORRECT_NUMBER,  # Invalid Card Number
-    "9": D.TRY_AGAIN_LATER,  # Issuer Unavailable
-    "10": D.NOT_PERMITTED,  # Not supported
-    "11": D.AUTHENTICATION_REQUIRED,  # 3D Not Authenticated: not executed, or not successfully
-    "12": D.INSUFFICIENT_FUNDS,  # Not enough balance
-    "14": D.FRAUD_SUSPECTED,  # Acquirer Fraud
-    "15": D.CARD_DECLINED,  # Cancelled
-    "16": D.SHOPPER_CANCELLED,  # Shopper Cancelled
-    "17": D.INCORRECT_PIN,  # Invalid Pin
-    "18": D.PIN_TRIES_EXCEEDED,  # Pin tries exceeded
+# Read on Adyen's page: code -> (its name, canonical code). 0 comes only with Authorised ("ignore the refusal
+# reason code"); 13 is not a refusal (Received).
+_CONFIRMED: dict[str, tuple[str, D]] = {
+    "2": ("Refused", D.CARD_DECLINED),
+    "3": ("Referral", D.CARD_DECLINED),
+    "4": ("Acquirer Error", D.PROCESSING_ERROR),
+    "5": ("Blocked Card", D.RESTRICTED_CARD),
+    "6": ("Expired Card", D.EXPIRED_CARD),
+    "7": ("Invalid Amount", D.INVALID_AMOUNT),
+    "8": ("Invalid Card Number", D.INCORRECT_NUMBER),
+    "9": ("Issuer Unavailable", D.TRY_AGAIN_LATER),
+    "10": ("Not supported", D.NOT_PERMITTED),
+    "11": ("3D Not Authenticated", D.AUTHENTICATION_REQUIRED),  # not executed, or not successfully
+    "12": ("Not enough balance", D.INSUFFICIENT_FUNDS),
+    "14": ("Acquirer Fraud", D.FRAUD_SUSPECTED),
+    "15": ("Cancelled", D.CARD_DECLINED),
+    "16": ("Shopper Cancelled", D.SHOPPER_CANCELLED),
+    "17": ("Invalid Pin", D.INCORRECT_PIN),
+    "18": ("Pin tries exceeded", D.PIN_TRIES_EXCEEDED),
 }
+REFUSAL_REASONS: dict[str, D] = {code: canonical for code, (_, canonical) in _CONFIRMED.items()}
 
 # Not confirmed on Adyen's page: code -> (the name third-party copies give, canonical code).
 UNCONFIRMED_REFUSAL_REASONS: dict[str, tuple[str, D]] = {
@@ -65,6 +66,9 @@ UNCONFIRMED_REFUSAL_REASONS: dict[str, tuple[str, D]] = {
     "45": ("Chip downgrade mode", D.TRY_AGAIN_LATER),
     "46": ("Transaction blocked by Adyen to prevent excessive retry fees", D.DO_NOT_RETRY),
 }
+
+# Every reason's name by its code, as Adyen's answers give it (the sandbox answers with them).
+REFUSAL_NAMES = {code: name for code, (name, _) in (_CONFIRMED | UNCONFIRMED_REFUSAL_REASONS).items()}
 
 
 def _name(text: str) -> str:

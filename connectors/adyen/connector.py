@@ -564,7 +564,7 @@ def _shopper_reference(customer_id: str) -> str:
 
 # Checkout v71 BillingAddress: every one of these is required; Adyen gets all of them or no address,
 # never a part sent empty. The canonical line2 is Adyen's house number or name.
-_ADDRESS_PARTS = {
+ADDRESS_PARTS = {
     "street": "line1",
     "houseNumberOrName": "line2",
     "city": "city",
@@ -575,14 +575,14 @@ _ADDRESS_PARTS = {
 
 def _billing_address(req: PaymentRequest) -> dict[str, str]:
     address = req.billing_address.model_dump(exclude_none=True) if req.billing_address else {}
-    missing = [ours for ours in _ADDRESS_PARTS.values() if ours not in address]
+    missing = [ours for ours in ADDRESS_PARTS.values() if ours not in address]
     if missing:
         raise invalid_request(
             "adyen takes a billing address only whole: " + ", ".join(missing) + " missing",
             path="billing_address",
             detail="adyen requires line1 (street), line2 (house number or name), city, postal_code and country",
         )
-    result = {theirs: address[ours] for theirs, ours in _ADDRESS_PARTS.items()}
+    result = {theirs: address[ours] for theirs, ours in ADDRESS_PARTS.items()}
     if "state" in address:
         result["stateOrProvince"] = address["state"]
     return result

@@ -1,70 +1,15 @@
-"""Adyen's sandbox: Checkout API v71 card payments and their modifications as checkout-test.adyen.com
-answers them, a codec over the shared sandbox engine.
-
-Authentication: ``X-API-Key: sandbox_api_key`` (else 401 ``000``) and ``merchantAccount``
-``SidecarSandboxECOM`` (else 403 ``901``). Endpoints under ``/v71`` (and v68-v72): ``POST /paymentMethods``
-(cards with every brand the sandbox knows, unless ``allowedPaymentMethods`` or ``blockedPaymentMethods``
-leave out ``scheme``; no ``storedPaymentMethods``: the sandbox stores none), ``/payments``,
-``/payments/details`` (after a 3-D Secure redirect), ``/payments/{pspReference}/captures``,
-``.../cancels``, ``.../refunds``; Checkout has no GET of a payment, so any other path is 404 with a
-message saying that the sandbox does not simulate it, a known path with another method 405. Errors are
-Adyen's ``{"status", "errorCode", "message", "errorType"}``, with a ``pspReference`` on 403, 422 and 500:
-
-- 400 ``702``: a body that is empty, not JSON or not an object, a field of the wrong type, a top-level
-  field Adyen does not know (its lists, from the Checkout v71 spec, are taken whole even where ignored);
-- 422: ``amount`` missing (100), its value not a non-negative integer, positive on a modification, or
-  above what remains (137), its currency not Adyen's (the connector's table) or not the payment's (138);
-  ``metadata`` over 20 pairs (177), a key over 20 characters (178), a value over 80 (000); a
-  ``billingAddress`` or ``shopperName`` with a part missing or empty (000); ``reference`` missing (130),
-  ``returnUrl`` missing or unsafe (14_030), encrypted card fields (174: no key to decrypt them), a card
-  number that fails Luhn (101) or of no known network (102), a malformed expiry (129) or CVC (103), an
-  unknown pspReference or a payment not in a state for that modification (167), any other field
-  missing (000); 500 ``905``: a ``paymentMethod.type`` other than ``scheme``.
-  Real Adyen answers most modifications ``received`` and reports a failure by webhook; the sandbox
-  refuses them at once.
-
-Test rules: beside the shared cards (4242424242424242 and 4111111111111111 authorise, 4000000000000002
-is refused, 4242000000000018 authorises after 3 seconds), any Luhn-valid number of a known network
-authorises (5555444433331111 Mastercard, 370000000000002 Amex), unless, in this order: the expiry is past
-(Refused, Expired Card, 6); ``paymentMethod.holderName`` is one of Adyen's test names (any case):
-DECLINED (Refused, 2), ACQUIRER ERROR (``Error``, 4), BLOCK CARD (5), EXPIRED CARD or CARD EXPIRED (6),
-ISSUER UNAVAILABLE (9), NOT SUPPORTED (10), NOT ENOUGH BALANCE (12), FRAUD (20), CVC DECLINED (24),
-RESTRICTED CARD (25), WITHDRAWAL AMOUNT EXCEEDED (28); or ``amount.value`` is 12345 in Adyen's units
-(Refused, 2).
-
-3-D Secure: 5454545454545454 and 371449635398431 (3-D Secure 2: a fingerprint, then a challenge),
-4212345678901237 (a redirect only), this project's cards (``THREE_DS_TEST_CARDS``: frictionless, failed,
-abandoned), or ``authenticationData.attemptAuthentication: "always"`` on any card (a challenge). Adyen
-redirects: ``RedirectShopper`` to the shared pages ``<sandbox>/3ds/<pspReference>`` (a fingerprint posts
-itself; a challenge is answered Complete, Fail or Cancel, or ``?outcome=complete|fail|cancel``), which send
-the browser to ``returnUrl`` with a ``redirectResult``. Native (``authenticationData.threeDSRequestData
-.nativeThreeDS: "preferred"`` with an ``origin`` or ``channel`` iOS or Android) where the issuer
-fingerprints: ``IdentifyShopper``, then ``ChallengeShopper``, without a pspReference, each a ``threeDS2``
-action whose token names the method URL (``<sandbox>/3ds/<id>/method``, which tells the page at ``origin``
-``fingerPrintResult``) and the challenge page (which tells it ``challengeResult``, ``transStatus`` Y, N or U);
-``/payments/details`` takes adyen-web's ``threeDSResult`` (``{"threeDSCompInd"}`` with ``paymentData``,
-then ``{"transStatus", "authorisationToken"}``: the challenge page's record decides, not the transStatus
-the merchant's page passes on). The result:
-the rules above, or Refused, 3D Not Authenticated, 11 (failed), or Shopper Cancelled, 16 (cancelled).
-``browserInfo`` must be whole (000).
-
-``additionalData.manualCapture: "true"`` or ``captureDelayHours`` above 0 leaves the payment authorised
-for ``/captures`` (partial, in several steps) and ``/cancels``; otherwise it is captured at once. Refunds
-come out of what was captured and not yet refunded.
-
-Idempotency (https://docs.adyen.com/development-resources/api-idempotency): a known ``Idempotency-Key``
-(at most 64 characters) gets the first answer whatever the path and body, and 409 ``704`` while its first
-call runs (the slow card). Only answers to calls that ran are kept.
-"""
+"""Adyen's sandbox: Checkout v71 card payments and their modifications as checkout-test.adyen.com answers them,
+a codec over the shared sandbox engine. Its account, wire, errors and test rules: the README, "Sandbox test rules"."""
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from connectors.adyen import codes
 from connectors.adyen import connector as adyen
 from connectors.kit import sandbox as kit
 from connectors.kit import sandbox_wire as wire
@@ -76,98 +21,68 @@ ADYEN_SANDBOX_MERCHANT = "SidecarSandboxECOM"
 # Checkout v68-v72 share these endpoints and fields: an SDK at its own default version works too.
 API_VERSION = r"v(?:6[89]|7[0-2])"
 
+# Method, path, name (its reader AdyenCodec._<name>) and the request's structure, as Adyen's spec names it.
+_ROUTES = [
+    ("POST", rf"/{API_VERSION}/paymentMethods", "paymentMethods", "PaymentMethodsRequest"),
+    ("POST", rf"/{API_VERSION}/payments", "payments", "PaymentRequest"),
+    ("POST", rf"/{API_VERSION}/payments/details", "details", "PaymentDetailsRequest"),
+    ("POST", rf"/{API_VERSION}/payments/([^/]+)/captures", "captures", "PaymentCaptureRequest"),
+    ("POST", rf"/{API_VERSION}/payments/([^/]+)/cancels", "cancels", "PaymentCancelRequest"),
+    ("POST", rf"/{API_VERSION}/payments/([^/]+)/refunds", "refunds", "PaymentRefundRequest"),
+]
 # Each request's fields as Adyen lists them (Checkout v71 OpenAPI spec).
 _FIELDS = {
-    "payments": (
-        "PaymentRequest",
-        "accountInfo additionalAmount additionalData amount applicationInfo authenticationData bankAccount "
-        "billingAddress browserInfo captureDelayHours channel checkoutAttemptId company conversionId countryCode "
-        "dateOfBirth dccQuote deliverAt deliveryAddress deliveryDate deviceFingerprint enableOneClick "
-        "enablePayOut enableRecurring enhancedSchemeData entityType fraudOffset fundOrigin fundRecipient "
-        "industryUsage installments lineItems localizedShopperStatement mandate mcc merchantAccount "
-        "merchantOrderReference merchantRiskIndicator metadata mpiData order orderReference origin "
-        "paymentMethod paymentValidations platformChargebackLogic recurringExpiry recurringFrequency "
-        "recurringProcessingModel redirectFromIssuerMethod redirectToIssuerMethod reference returnUrl riskData "
-        "sessionValidity shopperConversionId shopperEmail shopperIP shopperInteraction shopperLocale "
-        "shopperName shopperReference shopperStatement shopperTaxInfo socialSecurityNumber splits store "
-        "storePaymentMethod subMerchants surcharge telephoneNumber threeDS2RequestData "
-        "threeDSAuthenticationOnly trustedShopper",
-    ),
-    "details": ("PaymentDetailsRequest", "authenticationData details paymentData threeDSAuthenticationOnly"),
-    "captures": (
-        "PaymentCaptureRequest",
-        "amount applicationInfo enhancedSchemeData lineItems merchantAccount platformChargebackLogic reference "
-        "splits subMerchants",
-    ),
-    "cancels": ("PaymentCancelRequest", "applicationInfo enhancedSchemeData merchantAccount reference"),
-    "paymentMethods": (
-        "PaymentMethodsRequest",
-        "additionalData allowedPaymentMethods amount blockedPaymentMethods browserInfo channel countryCode "
-        "merchantAccount order shopperConversionId shopperEmail shopperIP shopperLocale shopperReference "
-        "splitCardFundingSources store storeFiltrationMode telephoneNumber",
-    ),
-    "refunds": (
-        "PaymentRefundRequest",
-        "amount applicationInfo capturePspReference enhancedSchemeData lineItems merchantAccount "
-        "merchantRefundReason reference splits store",
-    ),
+    "payments": "accountInfo additionalAmount additionalData amount applicationInfo authenticationData bankAccount "
+    "billingAddress browserInfo captureDelayHours channel checkoutAttemptId company conversionId countryCode "
+    "dateOfBirth dccQuote deliverAt deliveryAddress deliveryDate deviceFingerprint enableOneClick enablePayOut "
+    "enableRecurring enhancedSchemeData entityType fraudOffset fundOrigin fundRecipient industryUsage installments "
+    "lineItems localizedShopperStatement mandate mcc merchantAccount merchantOrderReference merchantRiskIndicator "
+    "metadata mpiData order orderReference origin paymentMethod paymentValidations platformChargebackLogic "
+    "recurringExpiry recurringFrequency recurringProcessingModel redirectFromIssuerMethod redirectToIssuerMethod "
+    "reference returnUrl riskData sessionValidity shopperConversionId shopperEmail shopperIP shopperInteraction "
+    "shopperLocale shopperName shopperReference shopperStatement shopperTaxInfo socialSecurityNumber splits store "
+    "storePaymentMethod subMerchants surcharge telephoneNumber threeDS2RequestData threeDSAuthenticationOnly "
+    "trustedShopper",
+    "details": "authenticationData details paymentData threeDSAuthenticationOnly",
+    "captures": "amount applicationInfo enhancedSchemeData lineItems merchantAccount platformChargebackLogic "
+    "reference splits subMerchants",
+    "cancels": "applicationInfo enhancedSchemeData merchantAccount reference",
+    "paymentMethods": "additionalData allowedPaymentMethods amount blockedPaymentMethods browserInfo channel "
+    "countryCode merchantAccount order shopperConversionId shopperEmail shopperIP shopperLocale shopperReference "
+    "splitCardFundingSources store storeFiltrationMode telephoneNumber",
+    "refunds": "amount applicationInfo capturePspReference enhancedSchemeData lineItems merchantAccount "
+    "merchantRefundReason reference splits store",
 }
 _REFUND_REASONS = {*adyen.REFUND_REASONS.values(), "OTHER"}
 _ENCRYPTED = ("encryptedCardNumber", "encryptedExpiryMonth", "encryptedExpiryYear", "encryptedSecurityCode")
 _VARIANTS = {"visa": "visa", "mastercard": "mc", "amex": "amex", "discover": "discover", "diners": "diners"}
 _VARIANTS |= {"jcb": "jcb", "unionpay": "cup"}
-_WHOLE = {  # objects Adyen takes only with every part
-    "billingAddress": ("street", "houseNumberOrName", "city", "postalCode", "country"),
-    "shopperName": ("firstName", "lastName"),
-}
+# Objects Adyen takes with every part or not at all.
+_WHOLE = {"billingAddress": tuple(adyen.ADDRESS_PARTS), "shopperName": ("firstName", "lastName")}
 _TOKEN = re.compile(r"[A-Za-z0-9]{48}")  # a redirectResult (IdKind.TOKEN)
 
-# Adyen's refusal reasons and codes (https://docs.adyen.com/development-resources/refusal-reasons): the
-# sandbox declines with the reason itself, and the engine's own declines are given theirs.
-_REFUSAL_CODES = {
-    "Refused": "2",
-    "Acquirer Error": "4",
-    "Blocked Card": "5",
-    "Expired Card": "6",
-    "Issuer Unavailable": "9",
-    "Not supported": "10",
-    "3D Not Authenticated": "11",
-    "Not enough balance": "12",
-    "Shopper Cancelled": "16",
-    "FRAUD": "20",
-    "CVC Declined": "24",
-    "Restricted Card": "25",
-    "Withdrawal amount exceeded": "28",
-}
+# Adyen's refusal codes by their reason (the connector's table, from Adyen's page): the sandbox declines with the
+# reason itself, and the engine's own declines are given theirs.
+_REFUSAL_CODES = {name: code for code, name in codes.REFUSAL_NAMES.items()}
 _REASONS = {kit.DeclineCode.GENERIC_DECLINE: "Refused", kit.DeclineCode.EXPIRED_CARD: "Expired Card"}
 _REASONS |= dict.fromkeys(("authentication_required", "authentication_failed"), "3D Not Authenticated")
 _REASONS[kit.DeclineCode.AUTHENTICATION_ABANDONED] = "Shopper Cancelled"
-# Adyen's test holder names: most are the reason itself.
-_HOLDER_NAMES = {"DECLINED": "Refused", "BLOCK CARD": "Blocked Card", "CARD EXPIRED": "Expired Card"}
-_HOLDER_NAMES |= {
-    reason.upper(): reason
-    for reason in _REFUSAL_CODES
-    if reason not in ("Refused", "Blocked Card", "3D Not Authenticated", "Shopper Cancelled")
-}
+# Adyen's test holder names (any case) and the refusal code each gives: most are the reason in upper case.
+_HOLDER_CODES = {"DECLINED": "2", "BLOCK CARD": "5", "CARD EXPIRED": "6"}
+_HOLDER_CODES |= {codes.REFUSAL_NAMES[code].upper(): code for code in "4 6 9 10 12 20 24 25 28".split()}
 # https://docs.adyen.com/development-resources/testing/3d-secure-2-authentication: cards enrolled in 3-D Secure 2;
 # the redirect (3-D Secure 1) card of Checkout v71's example "post-payments-card-3d-secure-redirect".
 _THREE_DS = dict.fromkeys(("5454545454545454", "371449635398431"), kit.CardRule(three_ds=kit.THREE_DS_2))
 _THREE_DS["4212345678901237"] = kit.CardRule(three_ds=kit.ThreeDSRule((kit.CHALLENGE,)))
 RULES = kit.SandboxRules(
     cards=_THREE_DS | kit.THREE_DS_TEST_CARDS,
-    holder_names={name: kit.CardRule(decline=reason) for name, reason in _HOLDER_NAMES.items()},
+    holder_names={name: kit.CardRule(decline=codes.REFUSAL_NAMES[code]) for name, code in _HOLDER_CODES.items()},
     amounts={12345: kit.CardRule(decline=kit.DeclineCode.GENERIC_DECLINE)},
 )
 # Checkout v71 BrowserInfo: every field required.
 _BROWSER_INFO = "acceptHeader colorDepth javaEnabled language screenHeight screenWidth timeZoneOffset userAgent"
 # What a refused /payments/details names as invalid, by the detail it was given.
 _DETAILS = {"details": "redirectResult", "threeDSResult": "threeDSResult"}
-_ROUTES = [
-    (re.compile(rf"/{API_VERSION}/paymentMethods"), "paymentMethods"),
-    (re.compile(rf"/{API_VERSION}/payments"), "payments"),
-    (re.compile(rf"/{API_VERSION}/payments/details"), "details"),
-    (re.compile(rf"/{API_VERSION}/payments/([^/]+)/(captures|cancels|refunds)"), ""),
-]
 
 
 class AdyenError(Exception):
@@ -203,15 +118,14 @@ class AdyenCodec:
 
     def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
         if request.path.startswith(wire.CHALLENGE_PATH):
-            return wire.challenge_call(request, self.merchant, finish=False)
+            return wire.challenge_call(request, self.merchant, finish=False, back=_back)
         structure = ""
         try:
             if request.headers.get("x-api-key") != self.api_key:
                 raise AdyenError(401, "000", "HTTP Status Response - Unauthorized", "security")
-            name, psp = _match(request.method, request.path)
+            (_, _, name, structure), psp = _match(request.method, request.path)
             body = wire.Fields(wire.json_object(request.body))
-            structure, allowed = _FIELDS[name]
-            body.only(allowed.split())
+            body.only(_FIELDS[name].split())
             if name != "details" and body.get("merchantAccount") in (None, ""):
                 raise _missing("merchantAccount")
             if name != "details" and body.data["merchantAccount"] != self.merchant:
@@ -220,10 +134,8 @@ class AdyenCodec:
                 return _payment_methods(body)
             operation = getattr(self, f"_{name}")(body, psp)
             key = request.headers.get("idempotency-key")
-            if key is not None and len(key) > adyen.IDEMPOTENCY_KEY_LIMIT:
-                raise _invalid(
-                    f"Idempotency-Key exceeds the maximum length of {adyen.IDEMPOTENCY_KEY_LIMIT} characters."
-                )
+            if key is not None and len(key) > (limit := adyen.IDEMPOTENCY_KEY_LIMIT):
+                raise _invalid(f"Idempotency-Key exceeds the maximum length of {limit} characters.")
         except wire.WireError as exc:
             return _error(_wire_error(exc, structure))
         except AdyenError as exc:
@@ -242,7 +154,7 @@ class AdyenCodec:
             raise _invalid("Return URL is missing.", "14_030")
         if not wire.safe_redirect_url(return_url):
             raise _invalid("Invalid returnUrl.", "14_030")
-        _check_metadata(body.get("metadata"))
+        _check_metadata(body.object("metadata").data)
         for name, parts in _WHOLE.items():
             given = body.object(name)
             for part in parts if body.get(name) is not None else ():
@@ -253,11 +165,10 @@ class AdyenCodec:
             body.object("browserInfo").get(name, required=True)
         channel, origin = body.choice("channel", ("iOS", "Android", "Web")), body.string("origin")
         native = body.object("authenticationData").object("threeDSRequestData").get("nativeThreeDS")
-        additional, authentication = body.get("additionalData"), body.get("authenticationData")
-        delay = body.get("captureDelayHours")
+        always = body.object("authenticationData").get("attemptAuthentication") == "always"
+        additional, delay = body.get("additionalData"), body.get("captureDelayHours")
         manual = isinstance(additional, dict) and additional.get("manualCapture") in ("true", True)
         manual = manual or (type(delay) is int and delay > 0)
-        always = isinstance(authentication, dict) and authentication.get("attemptAuthentication") == "always"
         return kit.CreatePayment(
             value,
             currency,
@@ -291,16 +202,12 @@ class AdyenCodec:
 
     def _refunds(self, body: wire.Fields, psp: str) -> kit.Operation:
         value, currency = _amount(body, minimum=1)
-        reference, reason = body.string("reference"), body.get("merchantRefundReason")
-        if reason is not None and reason not in _REFUND_REASONS:
-            raise _unexpected("merchantRefundReason")
+        reference, reason = body.string("reference"), body.choice("merchantRefundReason", _REFUND_REASONS)
         return kit.Refund(psp, value, currency, reason=reason, reference=reference)
 
     # -- answers --------------------------------------------------------------------------------
 
     def render(self, request: kit.SandboxRequest, call: kit.Call, reply: kit.Reply) -> kit.SandboxResponse:
-        if call.context == wire.CHALLENGE_PATH:
-            return wire.challenge_answer(call, reply, _back)
         result, details = reply.result, call.context in _DETAILS
         if isinstance(result, kit.Refusal) and not (details and result.code is kit.ErrorCode.INVALID_STATE):
             return _error(_refusal_error(call.context, result))
@@ -313,39 +220,36 @@ class AdyenCodec:
                 return wire.json_answer(200, _native_body(payment, request.base_url))
             return wire.json_answer(200, _redirect_body(payment, request.base_url), {"pspReference": payment.id})
         assert isinstance(result, kit.Done) and result.subject is not None
-        subject = result.subject
-        record = payment.capture(subject) or payment.refund(subject) or payment.void
-        assert record is not None and record.id == subject
-        body = {"merchantAccount": self.merchant, "paymentPspReference": payment.id, "pspReference": subject}
+        record = payment.capture(result.subject) or payment.refund(result.subject) or payment.void
+        assert record is not None and record.id == result.subject
+        body = {"merchantAccount": self.merchant, "paymentPspReference": payment.id, "pspReference": record.id}
         body |= {"status": "received"} | ({"reference": record.reference} if record.reference is not None else {})
         if isinstance(record, (kit.CaptureRecord, kit.RefundRecord)):
             body["amount"] = {"currency": payment.currency, "value": record.amount}
         if isinstance(record, kit.RefundRecord) and record.reason is not None:
             body["merchantRefundReason"] = record.reason
-        return wire.json_answer(201, body, {"pspReference": subject})
+        return wire.json_answer(201, body, {"pspReference": record.id})
 
 
 # --- reading requests ----------------------------------------------------------------------------
 
 
-def _match(method: str, path: str) -> tuple[str, str]:
-    for pattern, name in _ROUTES:
-        if match := pattern.fullmatch(path):
-            if method != "POST":
-                raise AdyenError(405, "000", "HTTP Status Response - Method Not Allowed")
-            return (name, "") if name else (match.group(2), match.group(1))
-    raise AdyenError(
-        404,
-        "000",
-        f"HTTP Status Response - Not Found: the sidecar's Adyen sandbox does not simulate {method} {path[:200]}. "
-        "It simulates Checkout v68-v72 /paymentMethods, /payments, /payments/details and a payment's /captures, "
-        "/cancels and /refunds.",
-    )
+def _match(method: str, path: str) -> tuple[tuple[str, str, str, str], str]:
+    if (found := wire.match_route(_ROUTES, "POST", path)) is None:
+        raise AdyenError(
+            404,
+            "000",
+            f"HTTP Status Response - Not Found: the sidecar's Adyen sandbox does not simulate {method} {path[:200]}. "
+            "It simulates Checkout v68-v72 /paymentMethods, /payments, /payments/details and a payment's /captures, "
+            "/cancels and /refunds.",
+        )
+    if method != "POST":
+        raise AdyenError(405, "000", "HTTP Status Response - Method Not Allowed")
+    return found
 
 
 def _payment_methods(body: wire.Fields) -> kit.SandboxResponse:
-    """The one payment method the sandbox takes, cards (every brand it knows), unless the request leaves it
-    out; it stores no payment methods, so there are no ``storedPaymentMethods``."""
+    """Cards (every brand the sandbox knows) unless the request leaves them out; nothing stored, as it keeps none."""
     if body.get("amount") is not None:
         _amount(body, minimum=0)
     allowed, blocked = body.strings("allowedPaymentMethods"), body.strings("blockedPaymentMethods")
@@ -378,16 +282,15 @@ def _amount(body: wire.Fields, *, minimum: int) -> tuple[int, str]:
     return value, currency
 
 
-def _check_metadata(metadata: Any) -> None:
-    if metadata is None:
-        return
-    if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
+def _check_metadata(metadata: Mapping[str, Any]) -> None:
+    limits = adyen.METADATA_LIMITS
+    if not all(isinstance(value, str) for value in metadata.values()):
         raise _unexpected("metadata")
-    if len(metadata) > adyen.METADATA_LIMITS.max_pairs:
+    if len(metadata) > limits.max_pairs:
         raise _invalid("Metadata size exceeds limit", "177")
-    if any(len(key) > adyen.METADATA_LIMITS.max_key_length for key in metadata):
+    if any(len(key) > limits.max_key_length for key in metadata):
         raise _invalid("Metadata key size exceeds limit", "178")
-    if any(len(value) > adyen.METADATA_LIMITS.max_value_length for value in metadata.values()):
+    if any(len(value) > limits.max_value_length for value in metadata.values()):
         raise _invalid("Metadata value size exceeds limit")
 
 
@@ -409,9 +312,8 @@ def _card(method: Any) -> kit.CardInput:
         raise _invalid("Unable to determine variant", "102")
     # Adyen documents strings ("03", "2030"); its JSON reader also takes plain numbers.
     month, year = (str(v) if type(v) is int else v for v in (method.get("expiryMonth"), method.get("expiryYear")))
-    if not (isinstance(month, str) and re.fullmatch(r"\d{1,2}", month) and 1 <= int(month) <= 12):
-        raise _invalid("Expiry Date Invalid", "129")
-    if not (isinstance(year, str) and re.fullmatch(r"\d{4}", year)):
+    month_valid = isinstance(month, str) and re.fullmatch(r"\d{1,2}", month) and 1 <= int(month) <= 12
+    if not (month_valid and isinstance(year, str) and re.fullmatch(r"[1-9]\d{3}", year)):
         raise _invalid("Expiry Date Invalid", "129")
     cvc, holder = method.get("cvc"), method.get("holderName")
     if cvc is not None and not (isinstance(cvc, str) and re.fullmatch(r"\d{3,4}", cvc)):
@@ -438,8 +340,6 @@ def _refusal_error(context: str, refusal: kit.Refusal) -> AdyenError:
         return _invalid("Unsupported currency specified", "138")
     if context in _DETAILS:
         return _invalid(f"Invalid {_DETAILS[context]}")
-    if code is kit.ErrorCode.INVALID_ARGUMENT:  # the codec checked the card; a year before 1000 is left
-        return _invalid("Expiry Date Invalid", "129")
     # A capture of a payment captured in full by earlier captures asks for more than remains.
     captured = payment is not None and payment.void is None and payment.captures and not payment.captures[0].automatic
     if code is kit.ErrorCode.AMOUNT_EXCEEDS or (context == "captures" and captured):
@@ -465,14 +365,13 @@ def _native(payment: kit.PaymentRecord) -> bool:
 
 def _three_ds_result(value: str, payment_data: str | None) -> kit.Operation:
     """adyen-web's threeDSResult: base64 of ``{"threeDSCompInd"}`` after the fingerprint (the payment named by
-    paymentData) or ``{"transStatus", "authorisationToken"}`` after the challenge. The issuer's own record of
-    the challenge decides, not the transStatus the page passed on."""
+    paymentData) or ``{"transStatus", "authorisationToken"}`` after the challenge, whose page's record decides."""
     try:
-        result = json.loads(base64.b64decode(value, validate=True))
-    except (binascii.Error, ValueError):
+        result = wire.json_object(base64.b64decode(value, validate=True))
+    except (ValueError, wire.WireError):  # not base64 (binascii.Error is a ValueError), or no JSON object
         raise _invalid("Invalid threeDSResult") from None
-    ref = (result.get("authorisationToken") if isinstance(result, dict) else None) or payment_data or ""
-    if not (isinstance(result, dict) and isinstance(ref, str) and _TOKEN.fullmatch(ref)):
+    ref = result.get("authorisationToken") or payment_data or ""
+    if not (isinstance(ref, str) and _TOKEN.fullmatch(ref)):
         raise _invalid("Invalid threeDSResult")
     if "threeDSCompInd" in result:
         return kit.Authenticate(ref, kit.AuthenticationResult.SUCCEEDED, kit.FINGERPRINT, finish=True)
@@ -519,19 +418,15 @@ def _native_body(payment: kit.PaymentRecord, base_url: str) -> dict[str, Any]:
     """IdentifyShopper or ChallengeShopper with a threeDS2 action, its token as adyen-web decodes it."""
     state = payment.three_ds
     assert state is not None and state.action is not None
-    page = wire.page_url(base_url, state.action)
     if state.current == kit.FINGERPRINT:
         method = wire.page_url(base_url, state.action, payment.extra["origin"], method=True)
-        token = {
-            "threeDSMethodNotificationURL": method,
-            "threeDSMethodUrl": method,
-            "threeDSServerTransID": state.action,
-        }
+        token = {"threeDSMethodNotificationURL": method, "threeDSMethodUrl": method}
         result = "IdentifyShopper"
     else:
-        token = {"acsTransID": state.action, "acsURL": page, "messageVersion": "2.2.0"}
-        token |= {"threeDSNotificationURL": page, "threeDSServerTransID": state.action}
+        page = wire.page_url(base_url, state.action)
+        token = {"acsTransID": state.action, "acsURL": page, "messageVersion": "2.2.0", "threeDSNotificationURL": page}
         result = "ChallengeShopper"
+    token["threeDSServerTransID"] = state.action
     action = {"authorisationToken": state.action, "paymentData": state.action, "paymentMethodType": "scheme"}
     action |= {"subtype": state.current, "token": base64.b64encode(json.dumps(token).encode()).decode()}
     common = {key: value for key, value in _common(payment).items() if key != "pspReference"}

@@ -1,18 +1,5 @@
 """Checkout.com's sandbox: card payments on the Payments API as api.sandbox.checkout.com answers them, a codec over
-the shared sandbox engine. Its test rules are in the README ("Checkout.com sandbox").
-
-``Authorization: Bearer`` the sandbox account's key, else 401 with no body. ``POST /payments``, ``GET
-/payments/{id}`` (a payment, or its ``sid_`` session after 3-D Secure), ``GET /payments/{id}/actions``, ``POST
-/payments/{id}/captures``, ``/voids``, ``/refunds``; another path is 404, another method 405, with no body. Bad
-input is 422 ``{"request_id", "error_type": "request_invalid", "error_codes"}`` in the spec's own pattern
-(``payment_source_required``, ``amount_invalid``); unknown fields are ignored, as the spec's schemas allow. An action
-the payment's state does not allow is 403 ("Capture not allowed"). Checkout.com's test cards decline with their codes
-(https://www.checkout.com/docs/developer-resources/testing/test-cards). ``"3ds": {"enabled": true}`` always
-challenges on the shared page (its test cards "default to 3DS 2.0 authentication" in a 3D Secure request,
-https://checkoutdocs.readme.io/docs/testing); the browser goes back with ``cko-session-id``. Captures, voids and
-refunds answer 202 and settle within the call. ``Cko-Idempotency-Key`` on ``POST /payments`` replays the first
-answer whatever the body (Checkout.com documents no comparison), 429 while the first request runs.
-"""
+the shared sandbox engine. Its account, wire, errors and test rules: the README, "Sandbox test rules"."""
 
 from __future__ import annotations
 
@@ -74,7 +61,7 @@ class CheckoutCodec:
 
     def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
         if request.path.startswith(wire.CHALLENGE_PATH):
-            return wire.challenge_call(request, self.secret_key, finish=True)
+            return wire.challenge_call(request, self.secret_key, finish=True, back=_back)
         if wire.authorization(request.headers.get("authorization", "")) != (self.secret_key, ""):
             return _error(CheckoutError(401))
         match = _ROUTE.fullmatch(request.path)
@@ -141,8 +128,6 @@ class CheckoutCodec:
     # -- answers --------------------------------------------------------------------------------
 
     def render(self, request: kit.SandboxRequest, call: kit.Call, reply: kit.Reply) -> kit.SandboxResponse:
-        if call.context == wire.CHALLENGE_PATH:
-            return wire.challenge_answer(call, reply, _back)
         result, base = reply.result, request.base_url
         if isinstance(result, kit.Refusal):
             return _error(_refusal(result))
@@ -240,9 +225,7 @@ def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
     """Where the 3-D Secure page sends the browser: success_url or failure_url with the session id."""
     approved = payment.status is not kit.PaymentState.DECLINED
     url = payment.return_url if approved else payment.extra["failure_url"]
-    if not url:
-        return wire.html_answer(200, f"<!doctype html><title>3D Secure</title><p>Approved: {approved}.</p>")
-    return wire.redirect_answer(wire.with_query(url, {"cko-session-id": payment.attempts[-1].id}))
+    return wire.return_to(url, {"cko-session-id": payment.attempts[-1].id}, f"Approved: {approved}.")
 
 
 def response(payment: kit.PaymentRecord) -> tuple[str, str]:
@@ -275,7 +258,7 @@ def _links(payment: kit.PaymentRecord, base: str) -> dict[str, Any]:
     if payment.refundable:
         links["refund"] = {"href": f"{own}/refunds"}
     if payment.status is kit.PaymentState.AUTHENTICATION_PENDING:
-        links["redirect"] = {"href": f"{base}{wire.CHALLENGE_PATH}{payment.id}"}
+        links["redirect"] = {"href": wire.page_url(base, payment.id)}
     return links
 
 

@@ -16,7 +16,7 @@ A codec is pure: bytes and these types in, bytes and these types out, no sockets
 request carries ``now``). Everything here is plain data: frozen dataclasses and enums. Amounts are
 integers in the gateway's own minor units, as its wire carries them: the engine only adds and compares
 them, and a gateway's test rule by amount (Adyen's 12345) is in those units. Wire pieces that codecs
-share (form and JSON bodies, answers, the 3-D Secure page, card numbers, ids) are in
+share (route tables, form and JSON bodies, answers, the 3-D Secure pages, card numbers, ids) are in
 ``connectors.kit.sandbox_wire``.
 
 Webhooks: the engine reports every change as an :class:`Event`; a codec that also implements
@@ -26,7 +26,7 @@ Webhooks: the engine reports every change as an :class:`Event`; a codec that als
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -739,6 +739,8 @@ class Call:
     # Keyed objects the call names, as (kind, id), which must exist for the account before it runs, else
     # NOT_FOUND with the kind as the field (a Stripe PaymentIntent's customer).
     requires: tuple[tuple[str, str], ...] = ()
+    # The call's own answer to the reply, in place of the codec's render (the shared 3-D Secure pages).
+    render: Callable[[Reply], SandboxResponse] | None = None
 
 
 # --- what the engine answers ---------------------------------------------------------------------
@@ -801,7 +803,8 @@ class SandboxCodec(Protocol):
         ...
 
     def render(self, request: SandboxRequest, call: Call, reply: Reply) -> SandboxResponse:
-        """The gateway's answer to ``call``; a replayed reply must render as it did the first time."""
+        """The gateway's answer to ``call`` (but for a call that renders itself); a replayed reply must render
+        as it did the first time."""
         ...
 
 

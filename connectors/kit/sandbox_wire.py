@@ -1,5 +1,5 @@
-"""Wire pieces that every sandbox codec needs, written once: reading form and JSON bodies, answering,
-the simulated 3-D Secure page, card numbers and ids.
+"""Wire pieces that every sandbox codec needs, written once: route tables, reading form and JSON bodies,
+answering, the simulated 3-D Secure pages, card numbers and ids.
 
 A codec keeps only its gateway's own words. Reading a body raises :class:`WireError` in neutral terms
 (a field missing, of the wrong type, not one of the choices, unknown) and the codec says it as its
@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import string
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -43,7 +43,6 @@ __all__ = [
     "WireError",
     "authorization",
     "card_brand",
-    "challenge_answer",
     "challenge_call",
     "challenge_result",
     "form_fields",
@@ -51,12 +50,14 @@ __all__ = [
     "json_answer",
     "json_object",
     "luhn_valid",
+    "match_route",
     "notify_page",
     "page",
     "page_url",
     "random_digits",
     "random_token",
     "redirect_answer",
+    "return_to",
     "safe_redirect_url",
     "with_query",
 ]
@@ -107,6 +108,15 @@ def card_brand(number: str) -> str:
 
 
 # --- reading requests ----------------------------------------------------------------------------
+
+
+def match_route[R: tuple[Any, ...]](routes: Iterable[R], method: str, path: str) -> tuple[R, str] | None:
+    """The first route, a row ``(method, pattern, ...)``, with this method and a pattern that matches the whole
+    path, and the id its group captures ("" where it has none); None where no route matches."""
+    for row in routes:
+        if row[0] == method and (match := re.fullmatch(row[1], path)):
+            return row, match.group(1) if match.groups() else ""
+    return None
 
 
 class WireError(Exception):
@@ -329,6 +339,14 @@ def redirect_answer(location: str) -> SandboxResponse:
     return SandboxResponse(302, b"", "text/plain; charset=utf-8", {"Location": location})
 
 
+def return_to(url: str | None, query: Mapping[str, str], done: str) -> SandboxResponse:
+    """Where the shopper's browser goes once done: ``url`` with ``query`` added, or a page saying ``done`` where
+    the payment has no URL to go back to."""
+    if not url:
+        return html_answer(200, f"<!doctype html><title>3D Secure</title><p>{html.escape(done)}</p>")
+    return redirect_answer(with_query(url, query))
+
+
 def with_query(url: str, extra: Mapping[str, str]) -> str:
     parts = urlsplit(url)
     query = f"{parts.query}&{urlencode(extra)}" if parts.query else urlencode(extra)
@@ -359,10 +377,13 @@ _NOTHING_PENDING = "<!doctype html><title>3D Secure</title><p>No authentication 
 _ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 
 
-def challenge_call(request: SandboxRequest, account: str, *, finish: bool | None) -> Call | SandboxResponse:
-    """The engine call for a request to the pages: read the payment to show it, or take the answer.
-    ``finish``: the answer concludes the payment (True), waits for a completion token (False, Adyen), or
-    as the payment was created (None, Stripe). The method URL is answered at once."""
+def challenge_call(
+    request: SandboxRequest, account: str, *, finish: bool | None, back: Callable[[PaymentRecord], SandboxResponse]
+) -> Call | SandboxResponse:
+    """The engine call for a request to the pages, which renders itself: read the payment to show it, or take
+    the answer. ``finish``: the answer concludes the payment (True), waits for a completion token (False,
+    Adyen), or as the payment was created (None, Stripe); ``back(payment)`` says where the shopper goes once
+    done. The method URL is answered at once."""
     fields = dict(parse_qsl(request.query))
     if request.method == "POST":
         fields.update(parse_qsl(request.body.decode("utf-8", errors="replace")))
@@ -374,20 +395,21 @@ def challenge_call(request: SandboxRequest, account: str, *, finish: bool | None
     outcome = _OUTCOMES.get(fields.get("outcome", "")) if request.method in ("GET", "POST") else None
     step = fields.get("step") or None
     operation = GetPayment(ref) if outcome is None else Authenticate(ref, outcome, step, finish)
-    return Call(account, operation, context=CHALLENGE_PATH)
+    return Call(account, operation, render=lambda reply: _challenge_answer(operation, reply, back))
 
 
-def challenge_answer(call: Call, reply: Reply, back: Callable[[PaymentRecord], SandboxResponse]) -> SandboxResponse:
+def _challenge_answer(
+    operation: GetPayment | Authenticate, reply: Reply, back: Callable[[PaymentRecord], SandboxResponse]
+) -> SandboxResponse:
     """The page of the step the payment waits for; ``back(payment)`` (where the shopper goes) once they
     answered the last, and again if they answer twice while the result waits for completion; else 404."""
     result, payment = reply.result, reply.result.payment
     if payment is None or payment.status is not PaymentState.AUTHENTICATION_PENDING:
-        concluded = isinstance(call.operation, Authenticate) and isinstance(result, Done)
+        concluded = isinstance(operation, Authenticate) and isinstance(result, Done)
         return back(payment) if concluded and payment is not None else html_answer(404, _NOTHING_PENDING)
     state = payment.three_ds
     if state is not None and state.current is not None:
-        assert isinstance(call.operation, (Authenticate, GetPayment))
-        return html_answer(200, _page(call.operation.ref, payment, state.current))
+        return html_answer(200, _page(operation.ref, payment, state.current))
     return back(payment)
 
 

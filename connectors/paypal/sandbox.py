@@ -1,20 +1,6 @@
 """PayPal's sandbox as api-m.sandbox.paypal.com answers: Orders v2 card orders, Payments v2 authorizations,
 captures and refunds, the OAuth 2.0 token call and verify-webhook-signature; a codec over the shared engine.
-
-Basic `sidecar-sandbox-client:sidecar-sandbox-secret` on `POST /v1/oauth2/token` gives a bearer token for
-32400 s (signed, not stored); any other call without a live one is 401 `invalid_token`. Errors are PayPal's
-`{"name", "message", "debug_id", "details": [{"field", "issue", "description"}]}`; amounts are decimal
-strings in PayPal's units (HUF, JPY, TWD without decimals). An order needs a card `payment_source` and a
-PayPal-Request-Id; a capture leaves the rest open unless `final_capture` is true (PayPal's default: false).
-
-Test rules beside the shared cards: PayPal's rejection triggers as the card's `name` (CCREJECT-REFUSED, -SF,
--EC, -IRC, -IF, -LS, -IA, -BANK_ERROR, -CVV_F: https://developer.paypal.com/tools/sandbox/card-testing/)
-decline with their processor response codes. SCA_ALWAYS, or the 3DS test cards 4868719460707704 (and
-4868719796782421, which fails), leave the order PAYER_ACTION_REQUIRED with a `payer-action` link to
-`<sandbox>/3ds/<order id>`, which returns the browser to the return URL with `token=<order id>`; the order
-is then APPROVED for `/authorize` or `/capture`. A known PayPal-Request-Id gets the first answer whatever
-the path and body. Webhooks are signed over PayPal's signed string with an HMAC (PayPal's is RSA).
-"""
+Its account, wire, errors and test rules: the README, "Sandbox test rules"."""
 
 from __future__ import annotations
 
@@ -109,7 +95,7 @@ class PayPalCodec:
 
     def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
         if request.path.startswith(wire.CHALLENGE_PATH):
-            return wire.challenge_call(request, _ACCOUNT, finish=False)
+            return wire.challenge_call(request, _ACCOUNT, finish=False, back=_back)
         if request.path == "/v1/oauth2/token" and request.method == "POST":
             return self._token(request)
         if not _token_valid(wire.authorization(request.headers.get("authorization", ""))[0], request.now):
@@ -146,8 +132,6 @@ class PayPalCodec:
     # -- answers --------------------------------------------------------------------------------
 
     def render(self, request: kit.SandboxRequest, call: kit.Call, reply: kit.Reply) -> kit.SandboxResponse:
-        if call.context == wire.CHALLENGE_PATH:
-            return wire.challenge_answer(call, reply, _back)
         result, base = reply.result, request.base_url
         if isinstance(result, kit.Refusal):
             return _error(_refusal_error(call.context, result))
@@ -171,10 +155,10 @@ class PayPalCodec:
 
 
 def _match(method: str, path: str) -> tuple[str, str]:
-    for route_method, pattern, name in _ROUTES:
-        if (match := re.fullmatch(pattern, path)) and route_method == method:
-            return name, match.group(1) if match.groups() else ""
-    raise PayPalError("INVALID_RESOURCE_ID", "The requested resource was not found.", status=404)
+    if (found := wire.match_route(_ROUTES, method, path)) is None:
+        raise PayPalError("INVALID_RESOURCE_ID", "The requested resource was not found.", status=404)
+    (_, _, name), ref = found
+    return name, ref
 
 
 def _operation(name: str, ref: str, body: wire.Fields) -> kit.Operation:
@@ -287,9 +271,7 @@ def _state_issue(context: str, payment: kit.PaymentRecord) -> str:
 
 
 def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
-    if payment.return_url is None:
-        return wire.html_answer(200, "<!doctype html><title>3D Secure</title><p>Authentication finished.</p>")
-    return wire.redirect_answer(wire.with_query(payment.return_url, {"token": payment.id}))
+    return wire.return_to(payment.return_url, {"token": payment.id}, "Authentication finished.")
 
 
 def _money(units: int, currency: str) -> dict[str, str]:
@@ -308,7 +290,7 @@ def order(payment: kit.PaymentRecord, base: str) -> dict[str, Any]:
     status = "COMPLETED"
     if payment.status is kit.PaymentState.AUTHENTICATION_PENDING:
         status = "PAYER_ACTION_REQUIRED" if three_ds is None or three_ds.result is None else "APPROVED"
-    action = [{"href": f"{base}{wire.CHALLENGE_PATH}{payment.id}", "rel": "payer-action", "method": "GET"}]
+    action = [{"href": wire.page_url(base, payment.id), "rel": "payer-action", "method": "GET"}]
     stored = attempt.card if attempt else None
     card: dict[str, Any] = {"last_digits": stored.last4, "brand": stored.brand.upper()} if stored else {}
     card |= {"type": "CREDIT", "expiry": f"{stored.exp_year:04d}-{stored.exp_month:02d}"} if stored else {}

@@ -1,61 +1,6 @@
-"""Stripe's sandbox: PaymentMethods, PaymentIntents and Refunds as api.stripe.com answers them, a codec over
-the shared sandbox engine, which keeps the ledger and the idempotency keys.
-
-Authentication: ``Authorization: Bearer sk_test_sandbox``, or HTTP Basic with the key as user name; else
-401, and the key sent is never echoed in full. Endpoints: ``POST /v1/payment_methods``, ``GET
-/v1/payment_methods/{id}``, ``POST /v1/payment_intents``, ``GET /v1/payment_intents/{id}``, ``POST
-/v1/payment_intents/{id}/confirm``, ``.../capture``, ``.../cancel``, ``POST /v1/refunds``, ``GET
-/v1/refunds/{id}``; Customers, SetupIntents, attaching PaymentMethods, PaymentIntent updates and the lists
-are in ``sandbox_objects.py``, routed from here; a card (or a test token) in a PaymentIntent's
-``payment_method_data`` becomes a PaymentMethod on the way, as ``POST /v1/payment_methods`` makes one.
-Any other path is Stripe's 404 "Unrecognized request URL", saying that the sandbox does not simulate it.
-Bodies are forms with bracket keys; a body of another type (JSON) is not read, as at Stripe. Parameters
-Stripe does not know are 400 ``parameter_unknown`` (its lists, from its OpenAPI spec, are taken whole
-even where ignored).
-Errors are Stripe's ``{"error": {"type", "code", "param", "message", ...}}`` with its HTTP status.
-
-Test cards: beside the shared ones (4242424242424242 and 4111111111111111 approve, 4000000000000002
-declines ``generic_decline``, 4242000000000018 approves after 3 seconds), Stripe's own: 5555555555554444
-approves (Mastercard); 402 ``card_declined`` with decline_code ``insufficient_funds`` (4000000000009995),
-``lost_card`` (4000000000009987), ``stolen_card`` (4000000000009979); 402 ``expired_card``
-(4000000000000069), ``incorrect_cvc`` (4000000000000127), ``processing_error`` (4000000000000119);
-3-D Secure (below): 4000002760003184 and 4000002500003155 (a challenge), 4000000000003220 (3-D Secure 2:
-a fingerprint, then a challenge), 4000008400001629 and 4000008260003178 (authenticated, then declined
-``generic_decline`` and ``insufficient_funds``), and this project's (``THREE_DS_TEST_CARDS``: frictionless,
-failed, abandoned). Any other Luhn-valid number approves.
-``pm_card_<name>`` (as ``payment_method``) and ``tok_<name>`` (as ``card[token]``) stand for them: visa,
-mastercard, amex, chargeDeclined, chargeDeclinedInsufficientFunds, chargeDeclinedLostCard,
-chargeDeclinedStolenCard, chargeDeclinedExpiredCard, chargeDeclinedIncorrectCvc,
-chargeDeclinedProcessingError, authenticationRequired. A PaymentMethod is refused as Stripe refuses it:
-402 ``incorrect_number`` (not 12-19 digits with a valid Luhn check digit), ``invalid_expiry_year`` or
-``invalid_expiry_month`` (in the past), ``invalid_cvc`` (not 3-4 digits). The number is never kept.
-
-3-D Secure: the 3-D Secure cards, or ``payment_method_options[card][request_three_d_secure]`` ``any`` or
-``challenge``, leave the PaymentIntent ``requires_action`` with a ``redirect_to_url`` to the shared pages
-``<sandbox>/3ds/<pi id>`` (a fingerprint posts itself; a challenge is answered Complete, Fail or Cancel,
-or ``?outcome=complete|fail|cancel`` without a browser); with ``use_stripe_sdk=true`` the action is
-``use_stripe_sdk``, ``three_d_secure_redirect`` to the same page as ``stripe_js``. Completing authorizes,
-or with ``confirmation_method=manual`` leaves ``requires_confirmation`` for ``/confirm`` to authorize;
-failing or cancelling leaves ``requires_payment_method`` with ``payment_intent_authentication_failure``;
-the browser goes back to ``return_url`` with ``payment_intent``, ``payment_intent_client_secret`` and
-``redirect_status``. Declines come before authentication, but for the cards that authenticate first;
-``off_session=true`` declines a 3-D Secure card ``authentication_required``.
-
-Money (https://docs.stripe.com/currencies): Stripe's currencies only (the connector's table), else 400
-``Invalid currency``, in Stripe's units: three-decimal currencies in tens (``invalid_charge_amount``), ISK
-and UGX in hundreds (``invalid_charge_amount_no_decimal_compatible``), for PaymentIntents, captures and
-refunds. A partial capture releases the rest and a cancel all of it, which Stripe counts in the charge's
-``amount_refunded``. Refunding more than remains is 400 ``amount_too_large``, a fully refunded charge
-``charge_already_refunded``; a refund of exactly 1337 stays ``pending``. A ``customer`` the
-sandbox did not make is 400 ``resource_missing``.
-
-Idempotency: ``Idempotency-Key`` on a POST (at most 255 characters): the same key, path and parameters
-replay the first answer with ``Idempotent-Replayed: true``; another path or other parameters are 400
-``idempotency_error``; a key whose first request still runs is 409 ``idempotency_key_in_use``. Refusals
-before anything ran are not kept; card declines (402) are.
-
-Not simulated: amount minimums, ``automatic_async`` timing, 3-D Secure on SetupIntents.
-"""
+"""Stripe's sandbox: PaymentMethods, PaymentIntents and Refunds as api.stripe.com answers them (the rest the SDKs
+call: ``sandbox_objects.py``), a codec over the shared sandbox engine. Its account, wire, errors and test rules: the
+README, "Sandbox test rules"."""
 
 from __future__ import annotations
 
@@ -228,17 +173,16 @@ class StripeCodec:
     def route(self, request: kit.SandboxRequest) -> kit.Call | kit.SandboxResponse:
         self._base_url = request.base_url
         if request.path.startswith(wire.CHALLENGE_PATH):
-            return wire.challenge_call(request, self.api_key, finish=None)
+            return wire.challenge_call(request, self.api_key, finish=None, back=_back)
         try:
             self._authenticate(request)
             name, kind, ref = _match(request.method, request.path)
             params = _params(request)
             params.only(_PARAMS.get(name) or objects.PARAMS[name])
             expand = frozenset(params.strings("expand"))
-            expandable = objects.expandable(name, kind) if name in objects.PARAMS else _EXPANDABLE.get(kind, ())
-            if unknown := sorted(expand - set(expandable)):
+            if unknown := sorted(expand - set(objects.expandable(name, kind))):
                 raise _error(f"This property cannot be expanded ({unknown[0][:100]}).", param="expand")
-            param = {"payment_method": "payment_method", "payment_intent": "intent", "refund": "refund"}.get(kind, kind)
+            param = "intent" if kind == "payment_intent" else kind
             if name == "create_refund":
                 param = "payment_intent" if params.string("payment_intent") is not None else "charge"
                 ref = params.string(param) or ""
@@ -282,9 +226,8 @@ class StripeCodec:
         amount, currency = _money(params, required=True)
         assert amount is not None and currency is not None
         _check_descriptor_suffix(params)
-        confirm, return_url = bool(params.boolean("confirm")), _return_url(params)
-        if return_url is not None and not confirm:
-            raise _error("You may only specify `return_url` when `confirm=true`.", param="return_url")
+        confirm = bool(params.boolean("confirm"))
+        return_url = _return_url(params, confirm=confirm)
         capture = params.choice("capture_method", _CAPTURE_METHODS) or "automatic"
         three_ds_request, three_ds = _three_ds(params, creating=True)
         confirmation = params.choice("confirmation_method", ("automatic", "manual")) or "automatic"
@@ -345,8 +288,6 @@ class StripeCodec:
     # -- answers --------------------------------------------------------------------------------
 
     def render(self, request: kit.SandboxRequest, call: kit.Call, reply: kit.Reply) -> kit.SandboxResponse:
-        if call.context == wire.CHALLENGE_PATH:
-            return wire.challenge_answer(call, reply, _back)
         result = reply.result
         try:
             if isinstance(result, kit.Refusal):
@@ -359,9 +300,8 @@ class StripeCodec:
         except StripeError as exc:
             answer = exc
         key = call.idempotency.key if call.idempotency and isinstance(result, kit.Done) else None
-        headers = ({"Idempotency-Key": key} if key else {}) | (
-            {"Idempotent-Replayed": "true"} if reply.replayed else {}
-        )
+        headers = {"Idempotency-Key": key} if key else {}
+        headers |= {"Idempotent-Replayed": "true"} if reply.replayed else {}
         return _answer(request, answer, headers)
 
     # -- the objects its webhooks carry (connectors/stripe/webhooks.py, StripeObjects) ------------
@@ -371,14 +311,12 @@ class StripeCodec:
 
     def charge(self, payment: kit.PaymentRecord) -> dict[str, Any]:
         attempt = _charge_attempt(payment)
-        if attempt is None:
-            raise ValueError(f"payment {payment.id} has no charge")
+        assert attempt is not None, "Stripe sends a charge's events only once it was charged"
         return _charge(attempt, payment)
 
     def refund(self, payment: kit.PaymentRecord, refund_id: str) -> dict[str, Any]:
         refund = payment.refund(refund_id)
-        if refund is None:
-            raise ValueError(f"payment {payment.id} has no refund {refund_id}")
+        assert refund is not None, "a refund's event names the refund"
         return _refund(refund, payment, frozenset(), self._base_url)
 
 
@@ -386,16 +324,15 @@ class StripeCodec:
 
 
 def _match(method: str, path: str) -> tuple[str, str, str]:
-    for route_method, pattern, name, kind in (*_ROUTES, *objects.ROUTES):
-        match = re.fullmatch(pattern, path)
-        if match and route_method == method:
-            return name, kind, match.group(1) if match.groups() else ""
-    raise _error(
-        f"Unrecognized request URL ({method}: {path}): the sidecar's Stripe sandbox does not simulate this "
-        "request. It simulates PaymentMethods, PaymentIntents, Refunds, Customers and SetupIntents (see the "
-        "sidecar's README, Sandbox test rules).",
-        status=404,
-    )
+    if (found := wire.match_route((*_ROUTES, *objects.ROUTES), method, path)) is None:
+        raise _error(
+            f"Unrecognized request URL ({method}: {path}): the sidecar's Stripe sandbox does not simulate this "
+            "request. It simulates PaymentMethods, PaymentIntents, Refunds, Customers and SetupIntents (see the "
+            "sidecar's README, Sandbox test rules).",
+            status=404,
+        )
+    (_, _, name, kind), ref = found
+    return name, kind, ref
 
 
 def _params(request: kit.SandboxRequest) -> wire.Fields:
@@ -528,10 +465,13 @@ def _check_descriptor_suffix(params: wire.Fields) -> None:
         )
 
 
-def _return_url(params: wire.Fields) -> str | None:
+def _return_url(params: wire.Fields, *, confirm: bool = True) -> str | None:
+    """``return_url``, which Stripe takes only where the request also confirms."""
     value = params.string("return_url")
     if value is not None and not wire.safe_redirect_url(value):
         raise _error("Not a valid URL", param="return_url")
+    if value is not None and not confirm:
+        raise _error("You may only specify `return_url` when `confirm=true`.", param="return_url")
     return value
 
 
@@ -563,9 +503,8 @@ def _answer(
         answer = wire.json_answer(answer.status, {"error": answer.error})
     version = request.headers.get("stripe-version", DEFAULT_API_VERSION)[:64]
     headers = (headers or {}) | {"Stripe-Version": version, "Cache-Control": "no-cache, no-store"}
-    return kit.SandboxResponse(
-        answer.status, answer.body, headers=headers | {"Request-Id": "req_" + wire.random_token(14)}
-    )
+    headers["Request-Id"] = "req_" + wire.random_token(14)
+    return kit.SandboxResponse(answer.status, answer.body, headers=headers)
 
 
 def _object(call: kit.Call, done: kit.Done, base_url: str) -> dict[str, Any]:
@@ -580,9 +519,8 @@ def _object(call: kit.Call, done: kit.Done, base_url: str) -> dict[str, Any]:
             raise _no_such(context)
         return _refund(refund, payment, context.expand, base_url)
     if payment.status is kit.PaymentState.DECLINED and context.name in ("create_intent", "confirm"):
-        raise StripeError(
-            402, _last_payment_error(payment) | {"payment_intent": _intent(payment, frozenset(), base_url)}
-        )
+        error = _last_payment_error(payment) | {"payment_intent": _intent(payment, frozenset(), base_url)}
+        raise StripeError(402, error)
     return _intent(payment, context.expand, base_url)
 
 
@@ -601,8 +539,8 @@ def _refused(call: kit.Call, refusal: kit.Refusal, base_url: str) -> StripeError
         return _error(message + "if you meant to execute a different request.", kind="idempotency_error")
     if (error := objects.refused(call, refusal, base_url)) is not None:
         return error
-    if code is kit.ErrorCode.NOT_FOUND and refusal.field == "pay_with":
-        pm = getattr(op, "pay_with", None)
+    if code is kit.ErrorCode.NOT_FOUND and refusal.field == "pay_with":  # a SetupIntent's card is its ``card``
+        pm = getattr(op, "pay_with", getattr(op, "card", None))
         return _error(f"No such PaymentMethod: '{pm}'", code="resource_missing", param="payment_method")
     if code is kit.ErrorCode.NOT_FOUND:
         return _no_such(context)
@@ -664,10 +602,8 @@ def _back(payment: kit.PaymentRecord) -> kit.SandboxResponse:
     waiting = payment.three_ds.result if payment.three_ds else None  # manual confirmation: not concluded yet
     failed = payment.status is kit.PaymentState.DECLINED or waiting not in (None, kit.AuthenticationResult.SUCCEEDED)
     status = "failed" if failed else "succeeded"
-    if not payment.return_url:
-        return wire.html_answer(200, f"<!doctype html><title>3D Secure</title><p>Authentication {status}.</p>")
     back = {"payment_intent": payment.id, "payment_intent_client_secret": _client_secret(payment)}
-    return wire.redirect_answer(wire.with_query(payment.return_url, back | {"redirect_status": status}))
+    return wire.return_to(payment.return_url, back | {"redirect_status": status}, f"Authentication {status}.")
 
 
 def _sorted(fields: dict[str, Any], nulls: str) -> dict[str, Any]:
@@ -729,7 +665,8 @@ def _intent(payment: kit.PaymentRecord, expand: frozenset[str], base_url: str) -
         if extra.get("use_stripe_sdk"):  # Stripe's mobile SDKs open the page themselves
             sdk = {"source": "src_" + payment.id[3:], "stripe_js": url, "type": "three_d_secure_redirect"}
             action = {"type": "use_stripe_sdk", "use_stripe_sdk": sdk}
-    card_options = {"installments": None, "mandate_options": None, "network": None}
+    card_options = dict.fromkeys(("installments", "mandate_options", "network"))
+    card_options["request_three_d_secure"] = extra["request_three_d_secure"]
     return _sorted(
         {
             "id": payment.id,
@@ -753,9 +690,7 @@ def _intent(payment: kit.PaymentRecord, expand: frozenset[str], base_url: str) -
             "metadata": dict(payment.metadata),
             "next_action": action,
             "payment_method": _expanded("payment_method", expand, card, lambda: _payment_method(card)),
-            "payment_method_options": {
-                "card": card_options | {"request_three_d_secure": extra["request_three_d_secure"]}
-            },
+            "payment_method_options": {"card": card_options},
             "payment_method_types": extra["payment_method_types"],
             "receipt_email": extra["receipt_email"],
             "status": _status(payment),
@@ -771,20 +706,9 @@ def _charge(attempt: kit.AttemptRecord, payment: kit.PaymentRecord) -> dict[str,
     # Stripe counts what a partial capture or a cancel released as refunded.
     captured, refunded = (payment.captured, payment.released + payment.refunded) if succeeded else (0, 0)
     code, message, _ = _decline_error(attempt.decline) if attempt.decline else (None, None, None)
-    checks = dict.fromkeys(("address_line1_check", "address_postal_code_check"))
-    details = {
-        "amount_authorized": payment.amount if succeeded else None,
-        "brand": card.brand,
-        "checks": checks | {"cvc_check": "fail" if card.rule.decline == "incorrect_cvc" else "pass"},
-        "country": "US",
-        "exp_month": card.exp_month,
-        "exp_year": card.exp_year,
-        "fingerprint": card.fingerprint,
-        "funding": "credit",
-        "last4": card.last4,
-        "network": card.brand,
-        "network_transaction_id": attempt.network_transaction_id,
-    }
+    details = _card_details(card, "fail" if card.rule.decline == "incorrect_cvc" else "pass")
+    details |= {"amount_authorized": payment.amount if succeeded else None, "network": card.brand}
+    details["network_transaction_id"] = attempt.network_transaction_id
     return _sorted(
         {
             "id": attempt.id,
@@ -859,20 +783,24 @@ def _refund(
     )
 
 
-def _payment_method(card: kit.StoredCard) -> dict[str, Any]:
-    details = {
+def _card_details(card: kit.StoredCard, cvc_check: str | None) -> dict[str, Any]:
+    """What a PaymentMethod and a charge both show of their card."""
+    checks = dict.fromkeys(("address_line1_check", "address_postal_code_check")) | {"cvc_check": cvc_check}
+    return {
         "brand": card.brand,
-        "checks": dict.fromkeys(("address_line1_check", "address_postal_code_check", "cvc_check")),
+        "checks": checks,
         "country": "US",
-        "display_brand": card.brand,
         "exp_month": card.exp_month,
         "exp_year": card.exp_year,
         "fingerprint": card.fingerprint,
         "funding": "credit",
         "last4": card.last4,
-        "networks": {"available": [card.brand], "preferred": None},
-        "three_d_secure_usage": {"supported": True},
     }
+
+
+def _payment_method(card: kit.StoredCard) -> dict[str, Any]:
+    details = _card_details(card, None) | {"display_brand": card.brand, "three_d_secure_usage": {"supported": True}}
+    details["networks"] = {"available": [card.brand], "preferred": None}
     return _sorted(
         {
             "id": card.id,

@@ -1,37 +1,10 @@
 """Stripe's sandbox beyond a payment's own flow, as the official SDKs call it: Customers, SetupIntents,
 PaymentMethods attached to customers, PaymentIntent updates and the list endpoints, on the engine's keyed
-objects, card checks and lists.
+objects, card checks and lists. What each takes and answers: the README, "Sandbox test rules".
 
 ``sandbox.py`` (the codec) routes these paths here, after authentication and the parameter check, and
 answers with what this module renders; this module reads and writes Stripe's wire with the codec's helpers.
 Each uses the other only inside functions, so that either may be imported first.
-
-Customers: ``POST /v1/customers``, ``GET`` and ``POST /v1/customers/{id}``, ``GET /v1/customers``. They
-keep ``address``, ``description``, ``email``, ``invoice_settings[default_payment_method]``, ``metadata``,
-``name``, ``phone``, ``preferred_locales`` and ``shipping``; an empty value unsets, as at Stripe. A
-``payment_method`` or ``source`` given at creation is 400: attach a PaymentMethod instead. A ``customer``
-that another request names must exist (400 ``resource_missing``).
-
-PaymentMethods: ``POST /v1/payment_methods/{id}/attach`` (a PaymentMethod attached already is 400),
-``GET /v1/payment_methods?customer=`` and ``GET /v1/customers/{id}/payment_methods``.
-
-PaymentIntents: ``POST /v1/payment_intents/{id}`` updates ``amount``, ``currency``, ``capture_method`` and
-``payment_method`` (or ``payment_method_data``) while it is ``requires_payment_method`` or
-``requires_confirmation``; ``description``, ``metadata``, ``receipt_email`` and ``customer`` at any time.
-
-SetupIntents: ``POST /v1/setup_intents`` (``payment_method``, ``payment_method_data``, ``confirm``,
-``customer``, ``usage``, ``metadata``, ``description``), ``GET`` and ``POST /v1/setup_intents/{id}``,
-``.../confirm``, ``.../cancel``, ``GET /v1/setup_intents``. Confirming checks the card as a zero-amount
-authorization does: it ``succeeded`` and is attached to the SetupIntent's customer, or is declined by the
-test cards' rules (402, the SetupIntent ``requires_payment_method`` with ``last_setup_error``). 3-D Secure
-is not simulated on SetupIntents: a card that asks for it is declined ``authentication_required`` with a
-message that says so.
-
-Lists (``GET /v1/payment_intents``, ``/v1/refunds``, ``/v1/customers``, ``/v1/setup_intents``,
-``/v1/payment_methods``, ``/v1/customers/{id}/payment_methods``): newest first, ``limit`` 1-100 (10 by
-default), ``starting_after`` or ``ending_before`` (an id not in the list is 400 ``resource_missing``),
-``created`` (an integer, or ``gt``, ``gte``, ``lt``, ``lte``), each list's own filters (``customer``,
-``payment_intent``, ``charge``, ``email``, ``payment_method``, ``type``), and ``expand[]=data.<field>``.
 """
 
 from __future__ import annotations
@@ -192,9 +165,7 @@ def _update_intent(params: wire.Fields, ref: str, now: float) -> kit.Operation:
 
 def _create_setup(params: wire.Fields, _: str, now: float) -> kit.Operation:
     confirm, card = bool(params.boolean("confirm")), payments._pay_with(params, now)
-    return_url = payments._return_url(params)
-    if return_url is not None and not confirm:
-        raise payments._error("You may only specify `return_url` when `confirm=true`.", param="return_url")
+    payments._return_url(params, confirm=confirm)
     if confirm and card is None:
         raise _missing_card()
     patch = _setup_patch(params) | {"secret": wire.random_token(25), "usage": _usage(params) or "off_session"}
@@ -355,9 +326,6 @@ def refused(call: kit.Call, refusal: kit.Refusal, base_url: str) -> payments.Str
     if code is kit.ErrorCode.NOT_FOUND and field == "ref" and context.kind == "setup_intent":
         message = f"No such setupintent: '{context.ref}'"
         return payments._error(message, status=404, code="resource_missing", param="intent")
-    if code is kit.ErrorCode.NOT_FOUND and field == "pay_with" and isinstance(call.operation, kit.PutObject):
-        message = f"No such PaymentMethod: '{call.operation.card}'"
-        return payments._error(message, code="resource_missing", param="payment_method")
     if code is kit.ErrorCode.INVALID_ARGUMENT and field == "card":
         return _missing_card()
     if code is kit.ErrorCode.INVALID_STATE and context.name == "attach_payment_method":

@@ -2,10 +2,10 @@
 
 :class:`SimulatedGateway` has the simulators' ``handle(method, path, query, headers, body)``, so
 ``server.py`` serves it like them. It hands the request to the codec, the codec's call to the engine
-and the engine's reply back to the codec; a slow test card's delay rides on the answer for the
-server to wait out. With an event loop it also drives deferred settlement: one timer, re-armed after
-every call for the engine's next due settlement. Without one, its owner calls :meth:`settle_due`
-(tests with a clock of their own).
+and the engine's reply back to the codec (or to the call, where it renders itself: the shared 3-D Secure
+pages); a slow test card's delay rides on the answer for the server to wait out. With an event loop it
+also drives deferred settlement: one timer, re-armed after every call for the engine's next due
+settlement. Without one, its owner calls :meth:`settle_due` (tests with a clock of their own).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class SimulatedGateway:
         reply = self.engine.execute(routed)
         self._arm()
         call = replace(routed, context=reply.first_context) if reply.replayed else routed
-        answer = self.codec.render(request, call, reply)
+        answer = call.render(reply) if call.render else self.codec.render(request, call, reply)
         return replace(answer, delay=reply.delay) if reply.delay else answer
 
     def settle_due(self) -> None:
