@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from sidecar import logs, preflight
+from sidecar import logs, preflight, registry
 from sidecar.config import ConfigError, Settings, load_settings
 
 # Exit statuses besides sidecar.drain's: 2 when the configuration, or the machine, does not let it run.
@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(openapi.document().decode() + "\n")
         return 0
+
+    if problems := registry.PROBLEMS:
+        print(f"sidecar {args.command} cannot start: an installed connector is not valid:", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return CONFIG_ERROR
 
     path = args.config or (Path(os.environ["SIDECAR_CONFIG"]) if os.environ.get("SIDECAR_CONFIG") else None)
     try:

@@ -32,6 +32,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sidecar.registry import REGISTRY
+from sidecar.sandbox import SANDBOX_ACCOUNTS
 
 
 def resolve_secret(value: str) -> str:
@@ -390,7 +391,7 @@ def _is_ipv6(name: str) -> bool:
 
 
 def _default_connectors() -> dict[str, ConnectorSettings]:
-    return {name: ConnectorSettings() for name in REGISTRY}
+    return {name: ConnectorSettings() for name in REGISTRY if name in SANDBOX_ACCOUNTS}
 
 
 _UNKNOWN_CONNECTOR = f"no such connector (known: {', '.join(sorted(REGISTRY))})"
@@ -398,7 +399,11 @@ _UNKNOWN_CONNECTOR = f"no such connector (known: {', '.join(sorted(REGISTRY))})"
 
 def _account_problems(name: str, conn: ConnectorSettings) -> list[InitErrorDetails]:
     """Resolves each account's secrets and validates it; keeps the valid ones on the connector."""
-    problems = [_problem((name,), "a sandbox connector takes no accounts")] if conn.sandbox and conn.accounts else []
+    problems = []
+    if conn.sandbox and conn.accounts:
+        problems.append(_problem((name,), "a sandbox connector takes no accounts"))
+    elif conn.uses_sandbox and name not in SANDBOX_ACCOUNTS:
+        problems.append(_problem((name,), "the built-in sandbox has no simulator of this gateway: give it accounts"))
     for account, raw in conn.accounts.items():
         where = (name, "accounts", account)
         resolved, missing = {}, []

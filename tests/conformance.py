@@ -13,7 +13,7 @@ from connectors.kit.testing import ConformanceSuite, SandboxDriver
 from connectors.paypal.sandbox import PayPalCodec
 from connectors.stripe.sandbox import StripeCodec
 from sidecar.masking import MASK, Masker
-from sidecar.sandbox import SimulatedGateway, sandbox_credentials
+from sidecar.sandbox import SANDBOX_ACCOUNTS, SimulatedGateway
 
 SIMULATORS = {
     "stripe": lambda: SimulatedGateway(StripeCodec()),
@@ -33,7 +33,7 @@ def in_process(name: str, base_path: str) -> SandboxDriver:
         answer = simulator.handle(request.method, url.path, url.query, request.headers, request.body or b"")
         return GatewayResponse(answer.status, {"content-type": answer.content_type, **answer.headers}, answer.body)
 
-    return SandboxDriver(origin + base_path, sandbox_credentials(name), send)
+    return SandboxDriver(origin + base_path, SANDBOX_ACCOUNTS[name], send)
 
 
 class SidecarConformance(ConformanceSuite):

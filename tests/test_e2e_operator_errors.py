@@ -145,3 +145,29 @@ def test_ports_in_use_are_reported_by_run_and_left_to_it_by_check(tmp_path) -> N
         f"ops.port: cannot listen on 127.0.0.1:{ports['ops']['port']}: the port is in use",
     ]
     assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_broken_connector_plugin_is_reported_not_raised(tmp_path, command) -> None:
+    # An installed distribution, as importlib.metadata finds one on the path: its entry points only.
+    dist = tmp_path / "site" / "brokenpay-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenpay\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[sidecar.connectors]\n"
+        "brokenpay = brokenpay_missing_module:BrokenPay\n"  # does not import
+        "jsonpay = json:dumps\n"  # not a connector
+        "stripe = connectors.adyen:Adyen\n"  # a second `stripe`, and a connector of another name
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    r = subprocess.run(
+        [SIDECAR, command, "--config", str(write(tmp_path, {}))], capture_output=True, text=True, timeout=60, env=env
+    )
+    lines = reported(r)
+    assert "an installed connector is not valid" in r.stderr.splitlines()[0]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("entry point brokenpay = brokenpay_missing_module:BrokenPay")
+    assert "does not load (ModuleNotFoundError" in lines[0]
+    assert lines[1].startswith("entry point jsonpay = json:dumps") and lines[1].endswith("is not a Connector class")
+    assert lines[2].startswith("entry point stripe = connectors.adyen:Adyen")
+    assert lines[2].endswith("a second connector called 'stripe'") or "names a connector called 'adyen'" in lines[2]

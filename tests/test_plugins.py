@@ -104,3 +104,21 @@ def test_the_configuration_names_the_installed_connectors(plugin_sidecar, tmp_pa
     r = subprocess.run([plugin_sidecar, "check", "--config", str(config)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "connectors.worldpay: no such connector (known: adyen, checkout, paypal, stripe, tinypay)" in r.stderr
+
+
+def test_a_plugin_without_a_simulator_runs_only_with_accounts(plugin_sidecar, tmp_path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path)}  # the default CA directory is under HOME
+
+    def check(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([plugin_sidecar, "check", *args], capture_output=True, text=True, timeout=60, env=env)
+
+    r = check()
+    assert r.returncode == 0, r.stdout + r.stderr
+    # The defaults are every connector the sandbox simulates; TinyPay is installed, not simulated.
+    assert "stripe: sandbox" in r.stdout and "paypal: sandbox" in r.stdout and "tinypay" not in r.stdout
+
+    config = tmp_path / "sidecar.yaml"
+    config.write_text(yaml.safe_dump({"connectors": {"stripe": {}, "tinypay": {}}}))
+    r = check("--config", str(config))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    assert "connectors.tinypay: the built-in sandbox has no simulator of this gateway: give it accounts" in r.stderr
