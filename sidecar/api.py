@@ -29,7 +29,7 @@ from connectors.kit.models import (
 )
 from sidecar import metrics
 from sidecar.dispatch import Dispatcher
-from sidecar.masking import Masker, holds_card_number, is_utf8
+from sidecar.masking import Masked, Masker, is_utf8
 from sidecar.strict_json import DuplicateKey, loads_unique
 
 log = structlog.get_logger("sidecar.api")
@@ -49,12 +49,13 @@ def new_request_id() -> str:
     return base64.urlsafe_b64encode(random.getrandbits(120).to_bytes(15)).decode()
 
 
-def request_id_of(given: str | None) -> str:
-    """The app's X-Request-Id if it is a plain id, else a fresh one: an id is echoed and written in
-    every log line and flow, so one holding a card number is neither echoed nor stored."""
-    if given and _REQUEST_ID.fullmatch(given) and not holds_card_number(given):
-        return given
-    return new_request_id()
+def request_id_of(given: str | None) -> Masked:
+    """The app's X-Request-Id if it is a plain id the masking safety net leaves as it is, else a fresh
+    one: an id is echoed and written in every log line and flow, so one holding a card number or a key
+    is neither echoed nor stored. Checked once here, it is Masked: the log lines do not scan it again."""
+    if given and _REQUEST_ID.fullmatch(given) and _error_net.text(given) == given:
+        return Masked(given)
+    return _error_net.text(new_request_id())
 
 
 @dataclass(frozen=True, slots=True)

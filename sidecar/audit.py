@@ -26,7 +26,7 @@ import structlog
 
 from connectors.kit.connector import GatewayRequest, GatewayResponse
 from connectors.kit.errors import SidecarError
-from sidecar import metrics
+from sidecar import logs, metrics
 from sidecar.masking import Masker
 
 log = structlog.get_logger("sidecar.gateway")
@@ -159,12 +159,13 @@ class Audit:
             asyncio.get_running_loop().call_soon(self._turn)
 
     def _write_some(self, count: int) -> None:
-        for _ in range(min(count, len(self._pending))):
-            context, work = self._pending.popleft()
-            try:
-                context.run(work)
-            except Exception:  # one record that cannot be written must not stop the others
-                log.exception("could not write a call's record")
+        with logs.batch():
+            for _ in range(min(count, len(self._pending))):
+                context, work = self._pending.popleft()
+                try:
+                    context.run(work)
+                except Exception:  # one record that cannot be written must not stop the others
+                    log.exception("could not write a call's record")
         if self._room is not None and len(self._pending) < self.max_pending:
             self._room.set()
 

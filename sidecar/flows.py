@@ -23,6 +23,24 @@ def _headers(masked: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in masked.items() if k.lower() not in _FRAMING}
 
 
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")  # as mitmproxy encodes what it decoded
+
+
+def _request(
+    scheme: str, host: str, port: int, method: str, path: str, body: str, headers: dict[str, str]
+) -> http.Request:
+    """A request from masked parts, as `Request.make` builds one but without parsing a URL back
+    into the parts it was made of."""
+    request = http.Request(
+        host, port, _bytes(method), _bytes(scheme), b"", _bytes(path), b"HTTP/1.1",
+        http.Headers((_bytes(k), _bytes(v)) for k, v in _headers(headers).items()),
+        b"", None, 0.0, None,
+    )  # fmt: skip
+    request.content = _bytes(body)  # the setter: content-length as the masked body has it
+    return request
+
+
 def _detached[C: connection.Connection](conn: C) -> C:
     """The connection's details (addresses, timestamps, TLS) under an id of their own, as mitmproxy's
     `copy()` gives, without its serialization round trip: they hold no payment data, and mitmproxy
@@ -37,15 +55,16 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call")
     or, as a "webhook call", of a gateway's webhook, whose body is the gateway's own (its ids kept)."""
     req = live.request
     masked = http.HTTPFlow(_detached(live.client_conn), _detached(live.server_conn))
-    masked.request = http.Request.make(
-        req.method,
-        masker.url(req.url),
-        # Decoded where the app compressed it: a gzip body would otherwise be withheld as unparsed.
-        masker.body(
-            req.headers.get("content-type"), req.get_content(strict=False), gateway_ids=kind == "webhook call"
-        ).encode(),
-        _headers(masker.headers(req.headers.items(multi=True))),
+    # Decoded where the app compressed it: a gzip body would otherwise be withheld as unparsed.
+    body = masker.body(
+        req.headers.get("content-type"), req.get_content(strict=False), gateway_ids=kind == "webhook call"
     )
+    masked.request = _request(
+        req.scheme, req.host, req.port, req.method, req.path, body, masker.headers(req.headers.items(multi=True))
+    )
+    url = req.url
+    if (masked_url := masker.url(url)) != url:
+        masked.request.url = masked_url
     if live.client_conn.proxy_mode.type_name == "reverse":
         # Shown as the address the app called, not the reverse proxy's unused upstream.
         masked.request.host, masked.request.port = live.client_conn.sockname[:2]
@@ -80,7 +99,8 @@ def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:
     client = connection.Client(peername=("127.0.0.1", 0), sockname=("127.0.0.1", 0), timestamp_start=ex.started)
     server = connection.Server(address=(url.hostname or "", port))
     f = http.HTTPFlow(client, server)
-    f.request = http.Request.make(ex.method, ex.url, ex.request_body.encode(), _headers(ex.request_headers))
+    path = url.path + (f"?{url.query}" if url.query else "")
+    f.request = _request(url.scheme, url.hostname or "", port, ex.method, path, ex.request_body, ex.request_headers)
     f.request.timestamp_start = f.request.timestamp_end = ex.started
     finished = ex.started + ex.latency_ms / 1000
     if ex.status_code is not None:

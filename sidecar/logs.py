@@ -4,9 +4,11 @@ someone adds carelessly later cannot carry a card number or a key."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
@@ -54,8 +56,44 @@ def _escape_surrogates(value: Any) -> Any:
     return value
 
 
+class _Lines:
+    """structlog's logger for JSON lines: each line flushed as it is written, except inside `batch()`,
+    whose lines go out in one write when it ends (the audit writes its records that way, a turn of
+    the event loop at a time, rather than a system call per line)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.batching = False
+
+    def msg(self, line: bytes) -> None:
+        self._out.write(line + b"\n")
+        if not self.batching:
+            self._out.flush()
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
+
+
+_lines: _Lines | None = None  # set by configure() with the JSON format
+
+
+@contextlib.contextmanager
+def batch() -> Iterator[None]:
+    """Lines written inside go out together when it ends; nested, the outermost one writes them."""
+    if _lines is None or _lines.batching:
+        yield
+        return
+    _lines.batching = True
+    try:
+        yield
+    finally:
+        _lines.batching = False
+        _lines._out.flush()
+
+
 def configure(level: str = "info", fmt: str = "json") -> None:
+    global _lines
     json_lines = fmt == "json"
+    _lines = _Lines(sys.stdout.buffer) if json_lines else None
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_dumps, option=orjson.OPT_NON_STR_KEYS)
         if json_lines
@@ -73,9 +111,7 @@ def configure(level: str = "info", fmt: str = "json") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         # orjson renders bytes; the console renderer, text.
-        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer)
-        if json_lines
-        else structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=(lambda *_: _lines) if _lines is not None else structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
     # mitmproxy logs through the standard library's root logger (its ErrorCheck listens there too);
