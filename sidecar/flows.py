@@ -11,6 +11,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from mitmproxy import connection, flow, http
+from mitmproxy.net.http import status_codes
 
 from sidecar.audit import GatewayExchange
 from sidecar.masking import Masker
@@ -19,26 +20,32 @@ from sidecar.masking import Masker
 _FRAMING = ("content-encoding", "transfer-encoding", "content-length")
 
 
-def _headers(masked: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in masked.items() if k.lower() not in _FRAMING}
-
-
 def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")  # as mitmproxy encodes what it decoded
 
 
+def _fields(masked: dict[str, str], body: bytes) -> http.Headers:
+    """The masked headers but the framing ones, and the masked body's own length."""
+    kept = ((_bytes(k), _bytes(v)) for k, v in masked.items() if k.lower() not in _FRAMING)
+    return http.Headers((*kept, (b"content-length", str(len(body)).encode())))
+
+
+# Built from masked parts as `Request.make` and `Response.make` build them, without parsing a URL back
+# into the parts it was made of or looking the framing headers up again.
 def _request(
     scheme: str, host: str, port: int, method: str, path: str, body: str, headers: dict[str, str]
 ) -> http.Request:
-    """A request from masked parts, as `Request.make` builds one but without parsing a URL back
-    into the parts it was made of."""
-    request = http.Request(
+    content = _bytes(body)
+    return http.Request(
         host, port, _bytes(method), _bytes(scheme), b"", _bytes(path), b"HTTP/1.1",
-        http.Headers((_bytes(k), _bytes(v)) for k, v in _headers(headers).items()),
-        b"", None, 0.0, None,
+        _fields(headers, content), content, None, 0.0, None,
     )  # fmt: skip
-    request.content = _bytes(body)  # the setter: content-length as the masked body has it
-    return request
+
+
+def _response(status: int, body: str, headers: dict[str, str]) -> http.Response:
+    content = _bytes(body)
+    reason = status_codes.RESPONSES.get(status, "").encode()
+    return http.Response(b"HTTP/1.1", status, reason, _fields(headers, content), content, None, 0.0, None)
 
 
 def _detached[C: connection.Connection](conn: C) -> C:
@@ -71,10 +78,10 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call")
     masked.request.timestamp_start, masked.request.timestamp_end = req.timestamp_start, req.timestamp_end
     if live.response is not None:
         resp = live.response
-        masked.response = http.Response.make(
+        masked.response = _response(
             resp.status_code,
-            masker.body(resp.headers.get("content-type"), resp.get_content(strict=False), gateway_ids=True).encode(),
-            _headers(masker.headers(resp.headers.items(multi=True))),
+            masker.body(resp.headers.get("content-type"), resp.get_content(strict=False), gateway_ids=True),
+            masker.headers(resp.headers.items(multi=True)),
         )
         masked.response.timestamp_start, masked.response.timestamp_end = resp.timestamp_start, resp.timestamp_end
     if live.error is not None:
@@ -104,9 +111,7 @@ def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:
     f.request.timestamp_start = f.request.timestamp_end = ex.started
     finished = ex.started + ex.latency_ms / 1000
     if ex.status_code is not None:
-        f.response = http.Response.make(
-            ex.status_code, (ex.response_body or "").encode(), _headers(ex.response_headers or {})
-        )
+        f.response = _response(ex.status_code, ex.response_body or "", ex.response_headers or {})
         f.response.timestamp_start = f.response.timestamp_end = finished
     else:
         f.error = flow.Error(f"{ex.error_type}: outcome {ex.outcome}", finished)
