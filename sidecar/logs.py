@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -19,8 +20,12 @@ from sidecar.metrics import catch_counter
 _net = Masker(on_catch=catch_counter("log"))
 
 
+# What the net has nothing to look for in: masked already, or not text.
+_UNSCANNED = frozenset({Masked, MaskedFields, int, float, bool, type(None)})
+
+
 def _net_value(value: Any) -> Any:
-    if isinstance(value, (Masked, MaskedFields)):  # already through masking
+    if type(value) in _UNSCANNED:
         return value
     if isinstance(value, str):
         return _net.text(value)
@@ -34,6 +39,21 @@ def _net_value(value: Any) -> Any:
 def _mask_strings(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     for key, value in event.items():
         event[key] = _net_value(value)
+    return event
+
+
+_second: tuple[int, str] = (0, "")
+
+
+def _timestamp(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """ISO 8601 in UTC to the microsecond, as structlog's TimeStamper writes it, with the date and
+    time formatted once a second rather than on every line."""
+    global _second
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    event["timestamp"] = f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
     return event
 
 
@@ -90,10 +110,11 @@ def batch() -> Iterator[None]:
         _lines._out.flush()
 
 
-def configure(level: str = "info", fmt: str = "json") -> None:
+def configure(level: str = "info", fmt: str = "json", out: BinaryIO | None = None) -> None:
+    """`out`: where JSON lines go instead of stdout (tests)."""
     global _lines
     json_lines = fmt == "json"
-    _lines = _Lines(sys.stdout.buffer) if json_lines else None
+    _lines = _Lines(out or sys.stdout.buffer) if json_lines else None
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_dumps, option=orjson.OPT_NON_STR_KEYS)
         if json_lines
@@ -106,7 +127,7 @@ def configure(level: str = "info", fmt: str = "json") -> None:
             _mask_strings,
             # Added after the mask: level and time carry nothing to mask.
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _timestamp,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),

@@ -8,6 +8,7 @@ import asyncio
 import io
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
@@ -116,9 +117,8 @@ def json_logs():
     """The sidecar's log lines, as `sidecar run` makes them, into a buffer; undone afterwards."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    logs.configure("info", "json")
     out = io.BytesIO()
-    structlog.configure(logger_factory=structlog.BytesLoggerFactory(out))
+    logs.configure("info", "json", out)
     yield out
     structlog.reset_defaults()
     root.handlers[:], root.level = handlers, level
@@ -160,3 +160,16 @@ def test_the_gateway_call_line_is_masked_and_carries_the_calls_context(json_logs
     assert line["request_id"] == "req-1" and line["outcome"] == "success"
     assert PAN not in json.dumps(line) and "AQEsecret" not in json.dumps(line) and "737" not in line["request_body"]
     assert "sidecar_audit_pending 0.0" in metrics.render().decode()
+
+
+def test_lines_are_stamped_in_utc_and_a_batch_writes_them_all(json_logs) -> None:
+    log = structlog.get_logger("test")
+    before = datetime.now(UTC)
+    with logs.batch():
+        for n in range(3):
+            log.info("line", n=n, note=f"card {PAN}")
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    assert [line["n"] for line in lines] == [0, 1, 2]
+    assert all(PAN not in line["note"] for line in lines)  # the safety net on every string
+    stamp = datetime.strptime(lines[0]["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert before - timedelta(seconds=1) <= stamp <= datetime.now(UTC) + timedelta(seconds=1)
