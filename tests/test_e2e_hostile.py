@@ -7,6 +7,7 @@ card number or CVC that went in may come out: not in the answer, the log, the sa
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import time
@@ -121,11 +122,15 @@ def test_card_numbers_in_ids_queries_headers_and_metadata_keys(sidecar) -> None:
         assert gateway_lines(sidecar, r.headers["X-Request-Id"])  # the gateway was called: its lines are checked last
 
 
-@pytest.mark.parametrize("given_id", [PAN, f"req-{PAN}", f"{PAN[:8]} {PAN[8:]}", "x" * 129, "ok\u00e9"])
+# A key fits the id pattern: the safety net, not the pattern, says it is no plain id.
+@pytest.mark.parametrize(
+    "given_id", [PAN, f"req-{PAN}", f"{PAN[:8]} {PAN[8:]}", "x" * 129, "ok\u00e9", "sk_live_51Habcdefghijklmnopqrstuv"]
+)
 def test_request_ids_that_are_not_plain_ids_are_replaced(sidecar, given_id) -> None:
     with sidecar.client() as c:
         r = c.get("/v1/payments/pi_unknown", headers={"X-Connector": "stripe", "X-Request-Id": given_id.encode()})
     assert r.headers["X-Request-Id"] != given_id and PAN not in r.headers["X-Request-Id"]
+    assert re.fullmatch(r"[A-Za-z_-]{20}", r.headers["X-Request-Id"])  # a fresh id: no digit the net could take
     assert r.json()["error"]["request_id"] == r.headers["X-Request-Id"]
 
 
