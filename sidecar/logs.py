@@ -90,6 +90,9 @@ class _Lines:
         if not self.batching:
             self._out.flush()
 
+    def flush(self) -> None:
+        self._out.flush()
+
     log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
 
 
@@ -107,7 +110,7 @@ def batch() -> Iterator[None]:
         yield
     finally:
         _lines.batching = False
-        _lines._out.flush()
+        _lines.flush()
 
 
 def configure(level: str = "info", fmt: str = "json", out: BinaryIO | None = None) -> None:
