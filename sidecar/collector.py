@@ -47,9 +47,13 @@ def _release(stream: http.HttpStream) -> None:
         stream.__dict__.clear()
 
 
+def release_finished_requests() -> None:
+    http.HttpStream.handle_event = _handle_event_then_release  # type: ignore[method-assign]
+
+
 def settle() -> None:
     """Once start-up is done, before the first call."""
-    http.HttpStream.handle_event = _handle_event_then_release  # type: ignore[method-assign]
+    release_finished_requests()
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
