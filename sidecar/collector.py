@@ -13,7 +13,7 @@ oldest generation before they die, and the full collections that found them paus
   flow, so each request left about 20 objects, the real card number among them, for a full
   collection to find.
 - With that garbage gone, the younger generations hold mostly live calls, which scanning cannot
-  free: the middle one is scanned a fifth as often as by default (so the oldest too).
+  free: the middle one is scanned less often (`THRESHOLDS`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ import gc
 from mitmproxy.proxy import events, layer
 from mitmproxy.proxy.layers import http
 
-# Default (700, 10, 10). What each call leaves for the collector is the per-connection layers of
-# connections that closed, collected with the oldest generation.
+# Python's default is (700, 10, 10). With finished requests released, what is left for the collector
+# is mostly the layers of closed connections. In the slow-gateway scenario, the middle generation
+# scanned every 50 young collections (so the oldest every 500) made 16 middle and 1 full collection
+# instead of 73 and 6 with the release alone, and an added p99 of 12-13 ms instead of 14-23 ms.
 THRESHOLDS = (700, 50, 10)
 
 _handle_event = http.HttpStream.handle_event
