@@ -5,9 +5,9 @@ The gateway (bench/gateway.py, slow mode) answers each payment in 300 ms, give o
 stamps its own service time on each answer, kept by the call's reference. The sidecar (log level
 info, mitmweb off, `pool.max_connections` 1,200) gets canonical authorize calls, each with its own
 reference, from an open-loop client (bench/loadgen.py `run_open_loop`): 500 calls/s for 30 s, each
-sent when due whether or not earlier ones were answered, then 1,000 calls at once. A call's added
-latency is what the client measured minus the gateway's stamped time for it. Before the measured
-run, one second at the same rate warms the pools up. It takes about 45 s.
+sent when due whether or not earlier ones were answered, then, once those are answered, 1,000 calls
+at once. A call's added latency is what the client measured minus the gateway's stamped time for it.
+Before the measured run, one second at the same rate warms the pools up. It takes about 45 s.
 
 What it judges (the issue's targets), from one run:
   achieved rate     good answers per second completed from second 1 to second 30 of the open loop

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 
 import structlog
@@ -23,7 +22,7 @@ from addons.health import Health
 from addons.startup import StartupErrors
 from addons.webhooks import Webhooks
 from connectors.kit.masking import Sensitivity
-from sidecar import ca, fdlimit, hooktable, metrics, openapi
+from sidecar import ca, collector, fdlimit, hooktable, metrics, openapi
 from sidecar.api import CanonicalApi
 from sidecar.audit import Audit
 from sidecar.config import ConfigError, Settings
@@ -195,11 +194,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         },
         open_files_limit=fd_limit,
     )
-    # What start-up made (modules, the OpenAPI document, connectors, mitmproxy's addons: about 130,000
-    # objects) lives as long as the process: moved out of the collector's sight, a full collection
-    # scans only what calls made since, instead of pausing every call in flight for 100 ms or more.
-    gc.collect()
-    gc.freeze()
+    collector.settle()
     try:
         await master.run()
     finally:
