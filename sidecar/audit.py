@@ -82,7 +82,7 @@ class Audit:
         self._pending: deque[tuple[contextvars.Context, Callable[[], None]]] = deque()
         self._turn_scheduled = False
         self._room: asyncio.Event | None = None  # made on first need, inside the event loop
-        metrics.AUDIT_PENDING.set_function(self.pending)
+        metrics.AUDIT_PENDING.set_function(lambda: self.pending() + logs.waiting())
 
     def pending(self) -> int:
         return len(self._pending)
@@ -147,9 +147,10 @@ class Audit:
                 asyncio.get_running_loop().call_soon(self._turn)
 
     def flush(self) -> None:
-        """Writes every waiting record now: before the process stops."""
+        """Writes every waiting record now, and its lines out of the process: before it stops."""
         while self._pending:
             self._write_some(len(self._pending))
+        logs.flush()
 
     def _turn(self) -> None:
         self._turn_scheduled = False
@@ -159,13 +160,12 @@ class Audit:
             asyncio.get_running_loop().call_soon(self._turn)
 
     def _write_some(self, count: int) -> None:
-        with logs.batch():
-            for _ in range(min(count, len(self._pending))):
-                context, work = self._pending.popleft()
-                try:
-                    context.run(work)
-                except Exception:  # one record that cannot be written must not stop the others
-                    log.exception("could not write a call's record")
+        for _ in range(min(count, len(self._pending))):
+            context, work = self._pending.popleft()
+            try:
+                context.run(work)
+            except Exception:  # one record that cannot be written must not stop the others
+                log.exception("could not write a call's record")
         if self._room is not None and len(self._pending) < self.max_pending:
             self._room.set()
 

@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         from sidecar.runner import serve
 
         logs.configure(settings.log.level, settings.log.format)
-        return asyncio.run(serve(settings))
+        try:
+            return asyncio.run(serve(settings))
+        finally:
+            logs.flush()
     except ConfigError as e:
         config = f"configuration {path or '(defaults)'}"
         if args.command == "check":

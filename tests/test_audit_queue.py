@@ -162,14 +162,25 @@ def test_the_gateway_call_line_is_masked_and_carries_the_calls_context(json_logs
     assert "sidecar_audit_pending 0.0" in metrics.render().decode()
 
 
-def test_lines_are_stamped_in_utc_and_a_batch_writes_them_all(json_logs) -> None:
+def test_info_lines_wait_briefly_to_share_a_write_and_none_is_lost(json_logs) -> None:
     log = structlog.get_logger("test")
-    before = datetime.now(UTC)
-    with logs.batch():
+
+    async def scenario() -> tuple[bytes, int, bytes, bytes]:
         for n in range(3):
             log.info("line", n=n, note=f"card {PAN}")
-    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
-    assert [line["n"] for line in lines] == [0, 1, 2]
-    assert all(PAN not in line["note"] for line in lines)  # the safety net on every string
+        held, waiting = json_logs.getvalue(), logs.waiting()
+        log.warning("now", n=3)  # a warning goes out at once, after what waited before it
+        after_warning = json_logs.getvalue()
+        log.info("line", n=4)
+        await asyncio.sleep(logs.FLUSH_AFTER * 5)
+        return held, waiting, after_warning, json_logs.getvalue()
+
+    before = datetime.now(UTC)
+    held, waiting, after_warning, out = run(scenario())
+    assert (held, waiting) == (b"", 3)
+    assert [json.loads(line)["n"] for line in after_warning.splitlines()] == [0, 1, 2, 3]
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["n"] for line in lines] == [0, 1, 2, 3, 4] and logs.waiting() == 0
+    assert all(PAN not in line.get("note", "") for line in lines)  # the safety net on every string
     stamp = datetime.strptime(lines[0]["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert before - timedelta(seconds=1) <= stamp <= datetime.now(UTC) + timedelta(seconds=1)
