@@ -6,8 +6,6 @@ file get fresh flows built only from masked parts."""
 
 from __future__ import annotations
 
-import copy
-import uuid
 from urllib.parse import urlsplit
 
 from mitmproxy import connection, flow, http
@@ -48,20 +46,13 @@ def _response(status: int, body: str, headers: dict[str, str]) -> http.Response:
     return http.Response(b"HTTP/1.1", status, reason, _fields(headers, content), content, None, 0.0, None)
 
 
-def _detached[C: connection.Connection](conn: C) -> C:
-    """The connection's details (addresses, timestamps, TLS) under an id of their own, as mitmproxy's
-    `copy()` gives, without its serialization round trip: they hold no payment data, and mitmproxy
-    replaces them rather than changing them in place."""
-    detached = copy.copy(conn)
-    detached.id = str(uuid.uuid4())
-    return detached
-
-
 def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call") -> http.HTTPFlow:
     """A masked copy of an app's call: to the canonical API, or to a gateway through the forward proxy;
     or, as a "webhook call", of a gateway's webhook, whose body is the gateway's own (its ids kept)."""
     req = live.request
-    masked = http.HTTPFlow(_detached(live.client_conn), _detached(live.server_conn))
+    # The live flow's connections, as mitmproxy shares them among a connection's flows: addresses,
+    # timestamps and TLS details, no payment data.
+    masked = http.HTTPFlow(live.client_conn, live.server_conn)
     # Decoded where the app compressed it: a gzip body would otherwise be withheld as unparsed.
     body = masker.body(
         req.headers.get("content-type"), req.get_content(strict=False), gateway_ids=kind == "webhook call"

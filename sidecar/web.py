@@ -30,6 +30,11 @@ class MaskedView(view.View):
         super().__init__()
         self.max_flows = max_flows
         self._order: deque[str] = deque()
+        # mitmproxy's console follows a focused flow; mitmweb selects flows in the browser and never
+        # reads this one, which moved on every time the oldest flow was trimmed.
+        self.sig_view_add.disconnect(self.focus._sig_view_add)
+        self.sig_view_remove.disconnect(self.focus._sig_view_remove)
+        self.sig_view_refresh.disconnect(self.focus._sig_view_refresh)
 
     def add_masked(self, flow: http.HTTPFlow) -> None:
         self.add([flow])
