@@ -2,7 +2,8 @@
 
 A live flow holds the real card number while its call is in flight, and mitmweb's raw view and
 content endpoints serve a flow's real bytes whatever the content view shows; so the view and the
-file get fresh flows built only from masked parts."""
+file get fresh flows built only from masked parts, on the live flow's connections (addresses,
+timestamps, TLS details: nothing of a payment)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,7 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call")
     """A masked copy of an app's call: to the canonical API, or to a gateway through the forward proxy;
     or, as a "webhook call", of a gateway's webhook, whose body is the gateway's own (its ids kept)."""
     req = live.request
-    # The live flow's connections, as mitmproxy shares them among a connection's flows: addresses,
-    # timestamps and TLS details, no payment data.
+    # Shared as mitmproxy shares them among a connection's flows.
     masked = http.HTTPFlow(live.client_conn, live.server_conn)
     # Decoded where the app compressed it: a gzip body would otherwise be withheld as unparsed.
     body = masker.body(
