@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from typing import Any, BinaryIO
 
@@ -90,29 +91,34 @@ class _Lines:
         self._out = out
         self._waiting: list[bytes] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._lock = threading.Lock()  # mitmproxy's threads log too (warnings, through the root logger)
 
     def soon(self, line: bytes) -> None:
-        self._waiting.append(line)
-        if self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
+        with self._lock:
+            self._waiting.append(line)
+            if self._timer is not None:
                 return
-            self._timer = loop.call_later(FLUSH_AFTER, self.flush)
+            try:
+                self._timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self.flush)
+                return
+            except RuntimeError:  # no event loop here
+                pass
+        self.flush()
 
     def now(self, line: bytes) -> None:
-        self._waiting.append(line)
+        with self._lock:
+            self._waiting.append(line)
         self.flush()
 
     def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._waiting:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             lines, self._waiting = self._waiting, []
-            self._out.write(b"\n".join(lines) + b"\n")
-            self._out.flush()
+            if lines:
+                self._out.write(b"\n".join(lines) + b"\n")
+                self._out.flush()
 
     def waiting(self) -> int:
         return len(self._waiting)
