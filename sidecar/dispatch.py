@@ -28,7 +28,6 @@ from sidecar.masking import Masker
 from sidecar.outbound import OutboundPool
 from sidecar.registry import REGISTRY
 from sidecar.sandbox import SANDBOX_ACCOUNTS
-from sidecar.sandbox.webhooks import sandbox_webhook_credentials
 from sidecar.strict_json import loads_unique
 from sidecar.tokens import AccessTokens
 
@@ -66,8 +65,9 @@ class Dispatcher:
             if conf.uses_sandbox:
                 base_url = sandbox_urls[name]
                 conf = conf.model_copy(update={"ca_bundle": sandbox_ca})
-                credentials = {**SANDBOX_ACCOUNTS[name], **sandbox_webhook_credentials(name)}
-                accounts: Mapping[str, BaseModel] = {"default": connector.Credentials.model_validate(credentials)}
+                accounts: Mapping[str, BaseModel] = {
+                    "default": connector.Credentials.model_validate(SANDBOX_ACCOUNTS[name])
+                }
             else:
                 base_url = conf.base_url or connector.default_base_url
                 accounts = conf.credentials

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 from connectors.adyen.sandbox import ADYEN_SANDBOX_KEY, ADYEN_SANDBOX_MERCHANT, AdyenCodec
 from connectors.checkout.sandbox import CHECKOUT_SANDBOX_KEY, CheckoutCodec
 from connectors.kit.sandbox import SandboxResponse
-from connectors.paypal.sandbox import PAYPAL_SANDBOX_CLIENT_ID, PAYPAL_SANDBOX_SECRET, PayPalCodec
+from connectors.paypal.sandbox import (
+    PAYPAL_SANDBOX_CLIENT_ID,
+    PAYPAL_SANDBOX_SECRET,
+    PAYPAL_SANDBOX_WEBHOOK_ID,
+    PayPalCodec,
+)
 from connectors.stripe.sandbox import STRIPE_SANDBOX_KEY, StripeCodec
 
 from .gateway import SimulatedGateway
@@ -45,17 +50,32 @@ __all__ = [
 SANDBOX_RETURN_URL = "https://shop.example/return"
 
 
-# The account the sidecar uses for each connector that runs on the sandbox; a connector not named here
-# (a plug-in's) has no simulator and runs only with accounts of its own.
+# The sandbox accounts' webhook secrets: the sandbox signs its webhooks with them, the sidecar's sandbox
+# accounts verify with them.
+STRIPE_SANDBOX_WEBHOOK_SECRET = "whsec_sidecarSandboxWebhookSecret0001"
+ADYEN_SANDBOX_HMAC_KEY = "5a1dec0ffee0b5e55ed5a1dbadc0ffee0ddba11f00d5eed1dea5a1dec0ffee01"
+CHECKOUT_SANDBOX_WEBHOOK_SECRET = "sidecar-sandbox-checkout-signature-key"
+
+# The account the sidecar uses for each connector that runs on the sandbox, its webhook secret with it;
+# a connector not named here (a plug-in's) has no simulator and runs only with accounts of its own.
 SANDBOX_ACCOUNTS: dict[str, dict[str, str]] = {
-    "stripe": {"api_key": STRIPE_SANDBOX_KEY},
+    "stripe": {"api_key": STRIPE_SANDBOX_KEY, "webhook_secret": STRIPE_SANDBOX_WEBHOOK_SECRET},
     "adyen": {
         "api_key": ADYEN_SANDBOX_KEY,
         "merchant_account": ADYEN_SANDBOX_MERCHANT,
         "return_url": SANDBOX_RETURN_URL,
+        "hmac_key": ADYEN_SANDBOX_HMAC_KEY,
     },
-    "checkout": {"secret_key": CHECKOUT_SANDBOX_KEY, "billing_descriptor_city": "Sandbox City"},
-    "paypal": {"client_id": PAYPAL_SANDBOX_CLIENT_ID, "client_secret": PAYPAL_SANDBOX_SECRET},
+    "checkout": {
+        "secret_key": CHECKOUT_SANDBOX_KEY,
+        "billing_descriptor_city": "Sandbox City",
+        "webhook_secret": CHECKOUT_SANDBOX_WEBHOOK_SECRET,
+    },
+    "paypal": {
+        "client_id": PAYPAL_SANDBOX_CLIENT_ID,
+        "client_secret": PAYPAL_SANDBOX_SECRET,
+        "webhook_id": PAYPAL_SANDBOX_WEBHOOK_ID,
+    },
 }
 
 

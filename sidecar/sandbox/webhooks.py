@@ -25,34 +25,21 @@ from connectors.checkout import webhooks as checkout_webhooks
 from connectors.kit.sandbox import Event
 from connectors.kit.webhooks import WebhookMessage
 from connectors.paypal import webhooks as paypal_webhooks
-from connectors.paypal.sandbox import PAYPAL_SANDBOX_WEBHOOK_ID
 from connectors.stripe import webhooks as stripe_webhooks
 from sidecar.config import Settings
+from sidecar.sandbox import (
+    ADYEN_SANDBOX_HMAC_KEY,
+    CHECKOUT_SANDBOX_WEBHOOK_SECRET,
+    PAYPAL_SANDBOX_WEBHOOK_ID,
+    STRIPE_SANDBOX_WEBHOOK_SECRET,
+)
 
 log = structlog.get_logger("sidecar.sandbox")
-
-# The sandbox accounts' webhook secrets: the sidecar's sandbox accounts verify with them.
-STRIPE_SANDBOX_WEBHOOK_SECRET = "whsec_sidecarSandboxWebhookSecret0001"
-ADYEN_SANDBOX_HMAC_KEY = "5a1dec0ffee0b5e55ed5a1dbadc0ffee0ddba11f00d5eed1dea5a1dec0ffee01"
-CHECKOUT_SANDBOX_WEBHOOK_SECRET = "sidecar-sandbox-checkout-signature-key"
 
 Render = Callable[[Event, float], WebhookMessage | None]  # (event, now) -> the webhook, or None if none is sent
 
 MAX_QUEUED = 10_000
 DEFAULT_RETRY_DELAYS = (1.0, 5.0, 15.0, 60.0)
-
-
-def sandbox_webhook_credentials(connector: str) -> dict[str, str]:
-    """The webhook secret of a connector's sandbox account, beside its API credentials."""
-    if connector == "stripe":
-        return {"webhook_secret": STRIPE_SANDBOX_WEBHOOK_SECRET}
-    if connector == "adyen":
-        return {"hmac_key": ADYEN_SANDBOX_HMAC_KEY}
-    if connector == "checkout":
-        return {"webhook_secret": CHECKOUT_SANDBOX_WEBHOOK_SECRET}
-    if connector == "paypal":
-        return {"webhook_id": PAYPAL_SANDBOX_WEBHOOK_ID}
-    return {}
 
 
 def listener_url(settings: Settings, connector: str) -> str | None:
