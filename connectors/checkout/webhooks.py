@@ -38,6 +38,7 @@ from connectors.kit.webhooks import (
     WebhookRequest,
     amount_of,
     hmac_sha256,
+    json_event,
     same,
 )
 
@@ -117,12 +118,7 @@ def verify(req: WebhookRequest, secrets: Sequence[SecretStr]) -> None:
 def events(connector: Checkout, req: WebhookRequest, secrets: Sequence[SecretStr]) -> list[WebhookEvent]:
     """The one event of a verified Checkout.com webhook."""
     verify(req, secrets)
-    try:
-        event = orjson.loads(req.body)
-    except orjson.JSONDecodeError:
-        event = None
-    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)):
-        raise WebhookRefused(RefusalReason.MALFORMED, "the body is not a Checkout.com event")
+    event = json_event(req.body, "type", "a Checkout.com event")
     return [translate(connector, event)]
 
 

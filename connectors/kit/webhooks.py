@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BeforeValidator, SecretStr
 
 from connectors.kit.errors import ErrorType, SidecarError
@@ -83,6 +84,18 @@ def _one_or_many(value: Any) -> Any:
 
 # A secret, or a list of them while one is being rotated out: every one of them is accepted.
 Secrets = Annotated[tuple[SecretStr, ...], BeforeValidator(_one_or_many)]
+
+
+def json_event(body: bytes, type_field: str, what: str) -> dict[str, Any]:
+    """A webhook body that is one JSON object with a string `id` and a string `type_field`; anything
+    else is refused as malformed, `what` saying what it should have been ("a Stripe event")."""
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        event = None
+    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get(type_field), str)):
+        raise WebhookRefused(RefusalReason.MALFORMED, f"the body is not {what}")
+    return event
 
 
 def same(a: str | bytes, b: str | bytes) -> bool:

@@ -25,7 +25,7 @@ from connectors.kit.models import EventType, PaymentStatus, RefundStatus, Webhoo
 from connectors.kit.sandbox import CaptureMode
 from connectors.kit.sandbox import Event as EngineEvent
 from connectors.kit.sandbox import EventType as EngineEventType
-from connectors.kit.webhooks import RefusalReason, WebhookMessage, WebhookRefused, WebhookRequest, amount_of
+from connectors.kit.webhooks import RefusalReason, WebhookMessage, WebhookRefused, WebhookRequest, amount_of, json_event
 from connectors.paypal import sandbox
 from connectors.paypal.codes import REFUND_STATUS
 from connectors.paypal.connector import CURRENCIES
@@ -59,12 +59,7 @@ _AUTHORIZATION_STATUS = {"CREATED": PaymentStatus.AUTHORIZED, "VOIDED": PaymentS
 
 def events(connector: PayPal, req: WebhookRequest, ctx: CallContext) -> Exchange[list[WebhookEvent]]:
     """The one event of a PayPal webhook, once PayPal's verification API said SUCCESS for this account."""
-    try:
-        event = orjson.loads(req.body)
-    except orjson.JSONDecodeError:
-        event = None
-    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("event_type"), str)):
-        raise WebhookRefused(RefusalReason.MALFORMED, "the body is not a PayPal webhook event")
+    event = json_event(req.body, "event_type", "a PayPal webhook event")
     signed = {field: req.headers.get(header) for field, header in HEADERS.items()}
     if not all(signed.values()):
         raise WebhookRefused(RefusalReason.UNSIGNED, "the PayPal transmission headers are missing")

@@ -31,6 +31,7 @@ from connectors.kit.webhooks import (
     WebhookRefused,
     WebhookRequest,
     amount_of,
+    json_event,
     parse_signature_header,
     same,
     signature_header,
@@ -85,12 +86,7 @@ def verify(req: WebhookRequest, secrets: Sequence[SecretStr]) -> None:
 def events(connector: Stripe, req: WebhookRequest, secrets: Sequence[SecretStr]) -> list[WebhookEvent]:
     """The one event of a verified Stripe webhook."""
     verify(req, secrets)
-    try:
-        event = orjson.loads(req.body)
-    except orjson.JSONDecodeError:
-        event = None
-    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)):
-        raise WebhookRefused(RefusalReason.MALFORMED, "the body is not a Stripe event")
+    event = json_event(req.body, "type", "a Stripe event")
     return [translate(connector, event)]
 
 
