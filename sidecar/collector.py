@@ -14,9 +14,10 @@ oldest generation before they die, and the full collections that found them paus
   collection to find.
 - A closed connection's objects likewise (`release_closed_connections`). mitmproxy's connection
   handler is in a cycle with its inactivity watchdog (whose callback is a bound method of it), each
-  protocol layer with its context's list of layers, and the handler's coroutine with the
+  protocol layer with its context's list of layers, and the coroutine reading the connection with the
   `CancelledError` that ends it when mitmproxy closes the connection itself (`Connection: close`):
-  each connection left about 70 objects, its last request among them, for a full collection.
+  each connection left about 60 objects (measured with bench/gateway.py, a new connection per call),
+  its last request and so the real card number among them, for a full collection.
 - With that garbage gone, the younger generations hold mostly live calls, which scanning cannot
   free: the middle one is scanned less often (`THRESHOLDS`).
 """
