@@ -7,6 +7,7 @@ call's log lines (sidecar/audit.py)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 from typing import BinaryIO
 
 from mitmproxy import ctx, exceptions, http, io
@@ -50,24 +51,27 @@ class AuditFlows:
     def keeping(self) -> bool:
         return self.view is not None or self._writer is not None
 
-    async def response(self, flow: http.HTTPFlow) -> None:
-        await self._app_call(flow)
+    # Not coroutines: most calls keep nothing here, and a hook that does not wait completes without a
+    # task of its own (sidecar/hooktable.py).
+    def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        return self._app_call(flow)
 
-    async def error(self, flow: http.HTTPFlow) -> None:
-        await self._app_call(flow)
+    def error(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        return self._app_call(flow)
 
     def done(self) -> None:
         if self._file is not None:
             self._file.close()
         self._file = self._writer = None
 
-    async def _app_call(self, flow: http.HTTPFlow) -> None:
+    def _app_call(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if not self.keeping or flow.metadata.get(INTERNAL) or flow.request.method == "CONNECT":
-            return
+            return None
         if flow.metadata.get("operation") == "webhook":  # a gateway's webhook, on any listener (addons/webhooks.py)
-            await self.audit.later(lambda: self._keep(masked_app_flow(flow, self.masker, "webhook call")))
-        elif on_listener(flow, ctx.options.canonical_mode) or on_listener(flow, ctx.options.forward_mode):
-            await self.audit.later(lambda: self._keep(masked_app_flow(flow, self.masker)))
+            return self.audit.later(lambda: self._keep(masked_app_flow(flow, self.masker, "webhook call")))
+        if on_listener(flow, ctx.options.canonical_mode) or on_listener(flow, ctx.options.forward_mode):
+            return self.audit.later(lambda: self._keep(masked_app_flow(flow, self.masker)))
+        return None
 
     def _gateway_call(self, exchange: GatewayExchange) -> None:
         if self.keeping:

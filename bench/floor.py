@@ -1,6 +1,7 @@
 """The floor under the sidecar, for the benchmark's F row: mitmproxy set up as `sidecar run` sets it
-up (its addon manager, sidecar/hooktable.py; the same core addons; a reverse listener whose addon
-answers every request, `connection_strategy=lazy`), where that one addon makes the gateway call
+up (its addon manager, sidecar/hooktable.py, and sidecar/shortcuts.py; the same core addons; a
+reverse listener whose addon answers every request, `connection_strategy=lazy`), where that one
+addon makes the gateway call
 through an aiohttp session and answers a fixed canonical body, and nothing else: no parsing, no
 validation, no connector, no masking, no log line, no metric. What a canonical call costs the
 sidecar beyond this row is the sidecar's own work; this row itself is mitmproxy's HTTP/1 layer and
@@ -21,7 +22,7 @@ from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, however this is started
-from sidecar import hooktable  # noqa: E402
+from sidecar import hooktable, shortcuts  # noqa: E402
 
 ANSWER = (
     b'{"id":"BENCH000000000001","status":"authorized","amount":{"minor":1000,"currency":"EUR"},"reference":"bench-1"}'
@@ -46,6 +47,7 @@ async def main(port: int, gateway: str, body: bytes) -> None:
     opts = options.Options()
     master = Master(opts)
     hooktable.install(master)
+    shortcuts.install()
     master.addons.add(
         core.Core(),
         proxyserver.Proxyserver(),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from mitmproxy import addonmanager, exceptions, flow, hooks
@@ -24,6 +24,10 @@ from mitmproxy.master import Master
 logger = logging.getLogger(addonmanager.__name__)
 
 _UPDATE = hooks.UpdateHook([])
+
+
+# What is left to await of a hook begun with `lifecycle_now` and handed on to mitmproxy's hook task.
+REST = "_sidecar_rest"
 
 
 class HookTable(addonmanager.AddonManager):
@@ -63,26 +67,58 @@ class HookTable(addonmanager.AddonManager):
         self._handlers.clear()
 
     async def handle_lifecycle(self, event: hooks.Hook) -> None:
-        args = event.args()
-        await self._run(self.handlers(event), args)
-        if isinstance(args[0], flow.Flow) and (update := self.handlers(_UPDATE)):
-            await self._run(update, [[args[0]]])
+        if REST in event.__dict__:  # begun already (sidecar/shortcuts.py)
+            rest = event.__dict__.pop(REST)
+        else:
+            rest = self.lifecycle_now(event)
+        if rest is not None:
+            await rest
 
     async def trigger_event(self, event: hooks.Hook) -> None:
-        await self._run(self.handlers(event), event.args())
+        if (rest := self._run_now(self.handlers(event), event.args())) is not None:
+            await rest
 
-    async def _run(self, handlers: Sequence[Callable[..., Any]], args: list[Any]) -> None:
-        for handler in handlers:
+    def lifecycle_now(self, event: hooks.Hook) -> Awaitable[None] | None:
+        """`handle_lifecycle` as far as it goes without waiting: None when the event is done, else
+        what is left of it, to be awaited."""
+        args = event.args()
+        update = self.handlers(_UPDATE) if isinstance(args[0], flow.Flow) else ()
+        rest = self._run_now(self.handlers(event), args)
+        if rest is not None:
+            return self._then(rest, update, [[args[0]]])
+        return self._run_now(update, [[args[0]]]) if update else None
+
+    def _run_now(self, handlers: Sequence[Callable[..., Any]], args: list[Any]) -> Awaitable[None] | None:
+        for i, handler in enumerate(handlers):
             try:
                 result = handler(*args)
-                if result is not None and inspect.isawaitable(result):
-                    await result
             except exceptions.AddonHalt:
-                return
+                return None
             except exceptions.OptionsError:
                 raise
             except Exception as e:
                 logger.error(f"Addon error: {e}", exc_info=True)
+            else:
+                if result is not None and inspect.isawaitable(result):
+                    return self._finish(result, handlers[i + 1 :], args)
+        return None
+
+    async def _finish(self, pending: Awaitable[Any], handlers: Sequence[Callable[..., Any]], args: list[Any]) -> None:
+        try:
+            await pending
+        except exceptions.AddonHalt:
+            return
+        except exceptions.OptionsError:
+            raise
+        except Exception as e:
+            logger.error(f"Addon error: {e}", exc_info=True)
+        if (rest := self._run_now(handlers, args)) is not None:
+            await rest
+
+    async def _then(self, rest: Awaitable[None], update: Sequence[Callable[..., Any]], args: list[Any]) -> None:
+        await rest
+        if update and (rest := self._run_now(update, args)) is not None:
+            await rest
 
 
 def install(master: Master) -> None:

@@ -22,7 +22,7 @@ from addons.health import Health
 from addons.startup import StartupErrors
 from addons.webhooks import Webhooks
 from connectors.kit.masking import Sensitivity
-from sidecar import ca, collector, fdlimit, hooktable, metrics, openapi
+from sidecar import ca, collector, fdlimit, hooktable, metrics, openapi, shortcuts
 from sidecar.api import CanonicalApi
 from sidecar.audit import Audit
 from sidecar.config import ConfigError, Settings
@@ -127,6 +127,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         forward,
         AuditFlows(audit, app_masker, view),
     ]
+    shortcuts.install()
     master: Master
     if view is not None:
         master = SidecarWebMaster(opts, view, settings.web.allowed_host_names)

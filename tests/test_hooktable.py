@@ -92,3 +92,21 @@ def test_addons_added_or_removed_later_are_taken_into_account() -> None:
     b = Recorder("b", seen)
     (_, second) = dispatch(Recorder("a", seen), b, later=Recorder("late", seen), drop=b)
     assert second == ["a request", "late request", "a update", "late update"]
+
+
+class ReturnsAwaitable(Recorder):
+    """A plain method that sometimes has something to wait for, as addons/audit.py's `response`."""
+
+    def request(self, flow):
+        async def later() -> None:
+            await asyncio.sleep(0)
+            self.seen.append(f"{self.name} request, later")
+
+        self.seen.append(f"{self.name} request")
+        return later()
+
+
+def test_a_plain_handler_may_return_something_to_await() -> None:
+    seen: list[str] = []
+    (first, _) = dispatch(Recorder("a", seen), ReturnsAwaitable("w", seen), Recorder("c", seen))
+    assert first == ["a request", "w request", "w request, later", "c request", "a update", "w update", "c update"]

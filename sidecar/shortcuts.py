@@ -1,0 +1,86 @@
+"""Two shortcuts in mitmproxy's way from a connection's events to what they make it do, taken where
+a connection's handler meets its top layer (`server_event` is the layer's only user once the
+connection runs), each doing what mitmproxy would have done, with less.
+
+- A hook runs at once. mitmproxy starts a task for every hook and feeds the hook's completion back
+  through the layers once the task has run, even when no handler has anything to wait for: of a
+  canonical call's four hooks (requestheaders, request, responseheaders, response) only `request`
+  waits (for the gateway). A hook that finishes without waiting, and leaves its flow not
+  intercepted, is completed here, right after the event that started it (as its task would have
+  completed it, with no other event in between); what is left of one that waits goes on to
+  mitmproxy's hook task, which awaits it (`HookTable.handle_lifecycle`), and resumes an
+  intercepted flow as it always does.
+- Consecutive writes to one connection go out as one: mitmproxy writes an answer's head and its
+  body separately, each a system call and a TCP segment of its own.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+from mitmproxy.connection import Connection
+from mitmproxy.proxy import commands, events, layer, mode_servers, server
+
+from sidecar.hooktable import REST, HookTable
+
+# Writes are joined up to this size; a larger body (a streamed one, a big download through the
+# forward proxy) is not copied to save a system call.
+JOIN_UP_TO = 64 * 1024
+
+
+class _TopLayer:
+    """Stands for a connection's top layer in its handler."""
+
+    def __init__(self, top: layer.Layer, table: HookTable) -> None:
+        self.layer = top
+        self.table = table
+
+    def handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
+        return _joining_writes(self._running_hooks_now(event))
+
+    def _running_hooks_now(self, event: events.Event) -> Iterator[commands.Command]:
+        todo = deque((event,))
+        while todo:
+            for command in self.layer.handle_event(todo.popleft()):
+                if isinstance(command, commands.StartHook):
+                    rest = self.table.lifecycle_now(command)
+                    if rest is None and not getattr(command.args()[0], "intercepted", False):
+                        if command.blocking:
+                            todo.append(events.HookCompleted(command))
+                        continue
+                    command.__dict__[REST] = rest
+                yield command
+
+
+def _joining_writes(found: Iterator[commands.Command]) -> Iterator[commands.Command]:
+    to: Connection | None = None
+    parts: list[bytes] = []
+    size = 0
+    for command in found:
+        if type(command) is commands.SendData:
+            if command.connection is to and size + len(command.data) <= JOIN_UP_TO:
+                parts.append(command.data)
+                size += len(command.data)
+                continue
+            if parts:
+                yield commands.SendData(to, b"".join(parts))  # type: ignore[arg-type]
+            to, parts, size = command.connection, [command.data], len(command.data)
+            continue
+        if parts:
+            yield commands.SendData(to, b"".join(parts))  # type: ignore[arg-type]
+            to, parts, size = None, [], 0
+        yield command
+    if parts:
+        yield commands.SendData(to, b"".join(parts))  # type: ignore[arg-type]
+
+
+async def _handle_client_with_shortcuts(self: mode_servers.ProxyConnectionHandler) -> None:
+    if isinstance(table := self.master.addons, HookTable):
+        self.layer = _TopLayer(self.layer, table)  # type: ignore[assignment]
+    await server.ConnectionHandler.handle_client(self)  # looked up now: sidecar/collector.py wraps it too
+
+
+def install() -> None:
+    """For the connections of a master whose addon manager is a HookTable (sidecar/hooktable.py)."""
+    mode_servers.ProxyConnectionHandler.handle_client = _handle_client_with_shortcuts  # type: ignore[method-assign]
