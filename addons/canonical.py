@@ -38,7 +38,7 @@ class Canonical:
         req = flow.request
         # Apart by a newline, so that no field's broken UTF-8 is completed by the next one's bytes.
         raw_head = b"\n".join([req.data.path, *(part for field in req.headers.fields for part in field)])
-        call = ApiRequest(req.method, req.path, req.headers, req.raw_content or b"", raw_head)
+        call = ApiRequest(req.method, req.path, _by_lower_name(req.headers.fields), req.raw_content or b"", raw_head)
         try:
             resp = await self.api.handle(call)
         except Exception:
@@ -49,3 +49,15 @@ class Canonical:
         flow.metadata["request_id"] = resp.headers["X-Request-Id"]
         if resp.labels is not None:
             flow.metadata.update(resp.labels._asdict())
+
+
+def _by_lower_name(fields: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
+    """The headers as mitmproxy's `Headers.get` reads them (names compared in ASCII lower case, a
+    repeated field's values joined with ", "), in a dict: a call looks up eight of them, and each
+    `Headers.get` walks every field."""
+    found: dict[str, str] = {}
+    for name, value in fields:
+        key = name.lower().decode("utf-8", "surrogateescape")
+        text = value.decode("utf-8", "surrogateescape")
+        found[key] = f"{found[key]}, {text}" if key in found else text
+    return found

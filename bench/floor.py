@@ -18,10 +18,11 @@ from pathlib import Path
 
 import aiohttp
 from mitmproxy import http, options
-from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
+from mitmproxy.addons import core, next_layer, proxyserver
 from mitmproxy.master import Master
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, however this is started
+from addons.tls import TlsConfig  # noqa: E402
 from sidecar import hooktable, shortcuts  # noqa: E402
 
 ANSWER = (
@@ -52,7 +53,7 @@ async def main(port: int, gateway: str, body: bytes) -> None:
         core.Core(),
         proxyserver.Proxyserver(),
         next_layer.NextLayer(),
-        tlsconfig.TlsConfig(),
+        TlsConfig(),
         AnswerAfterGateway(gateway, body),
     )
     opts.update(mode=[f"reverse:http://127.0.0.1:9@127.0.0.1:{port}"], connection_strategy="lazy")

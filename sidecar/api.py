@@ -65,7 +65,7 @@ def request_id_of(given: str | None) -> Masked:
 class ApiRequest:
     method: str
     path: str
-    headers: Mapping[str, str]  # case-insensitive lookups (mitmproxy's Headers)
+    headers: Mapping[str, str]  # looked up by lower-case name (mitmproxy's Headers, or a dict of lower-case names)
     body: bytes
     # The path and every header name and value as received, apart, when the caller has them
     # (mitmproxy does): checked for UTF-8 in one decode rather than field by field.

@@ -10,7 +10,7 @@ import signal
 
 import structlog
 from mitmproxy import exceptions, options
-from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
+from mitmproxy.addons import core, next_layer, proxyserver
 from mitmproxy.master import Master
 
 from addons.audit import AuditFlows
@@ -20,6 +20,7 @@ from addons.error_pages import ErrorPages
 from addons.forward import Forward
 from addons.health import Health
 from addons.startup import StartupErrors
+from addons.tls import TlsConfig
 from addons.webhooks import Webhooks
 from connectors.kit.masking import Sensitivity
 from sidecar import ca, collector, fdlimit, hooktable, metrics, openapi, shortcuts
@@ -117,7 +118,7 @@ async def _run(settings: Settings, cleanup: contextlib.AsyncExitStack, fd_limit:
         core.Core(),
         proxyserver.Proxyserver(),
         next_layer.NextLayer(),
-        tlsconfig.TlsConfig(),
+        TlsConfig(),
         StartupErrors(),
         ErrorPages(),
         connections,
