@@ -14,7 +14,7 @@ from mitmproxy.proxy.layers.http import HttpStream
 
 from addons.listeners import came_in_on, checked_mode, on_listener
 from connectors.kit.errors import ErrorType, SidecarError
-from sidecar import metrics
+from sidecar import logs, metrics
 from sidecar.api import error_response, request_id_of
 from sidecar.forward import ForwardProxy
 
@@ -76,9 +76,7 @@ class Forward:
         outcome = "ok"
         self.in_flight += 1
         try:
-            with structlog.contextvars.bound_contextvars(
-                request_id=request_id, connector=route.bound.connector.name, operation="forward"
-            ):
+            with logs.bound(request_id=request_id, connector=route.bound.connector.name, operation="forward"):
                 answer = await self.proxy.forward(
                     route,
                     method=req.method,

@@ -27,7 +27,7 @@ from connectors.kit.models import (
     RefundRequest,
     VoidRequest,
 )
-from sidecar import metrics
+from sidecar import logs, metrics
 from sidecar.dispatch import Dispatcher
 from sidecar.masking import Masked, Masker, is_utf8
 from sidecar.strict_json import DuplicateKey, loads_unique
@@ -203,7 +203,7 @@ class CanonicalApi:
         operation = "unknown"
         error: SidecarError | None = None
         # Bound for every log line of the call (a context manager per call costs more than this).
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id, connector=connector, account=account)
+        token = logs.bind(request_id=request_id, connector=connector, account=account)
         try:
             _check_encoding(req)
             route, match = self._route(req)
@@ -222,10 +222,10 @@ class CanonicalApi:
         try:
             if error is not None:
                 resp = error_response(error, request_id)
-                metrics.ERRORS.labels(error.type.value, connector).inc()
+                metrics.labelled(metrics.ERRORS, error.type.value, connector).inc()
             resp.headers["X-Request-Id"] = request_id
             labels = CallLabels(connector, operation, error.type.value if error else "ok")
-            metrics.CALLS.labels(*labels).inc()
+            metrics.labelled(metrics.CALLS, *labels).inc()
             await self.dispatcher.audit.info(
                 log,
                 "canonical call",
@@ -238,7 +238,7 @@ class CanonicalApi:
             )
             return ApiResponse(resp.status, resp.body, resp.headers, labels)
         finally:
-            structlog.contextvars.reset_contextvars(**tokens)
+            logs.unbind(token)
 
     def _route(self, req: ApiRequest) -> tuple[Route | None, re.Match[str] | None]:
         path = req.path.split("?", 1)[0]
@@ -266,7 +266,7 @@ class CanonicalApi:
             raise SidecarError(ErrorType.UNSUPPORTED_MEDIA_TYPE, "compressed request bodies are not accepted")
         headers = req.headers
         bound = self.dispatcher.bind(headers.get("x-connector"))
-        tokens = structlog.contextvars.bind_contextvars(operation=route.operation)
+        token = logs.bind(operation=route.operation)
         try:
             body = _parse(route.body, req.body) if route.body else None
             gateway_id = match.groupdict().get("id", "")
@@ -295,7 +295,7 @@ class CanonicalApi:
             e.connector = e.connector or bound.connector.name
             raise
         finally:
-            structlog.contextvars.reset_contextvars(**tokens)
+            logs.unbind(token)
         return ApiResponse(
             200, result.model_dump_json(exclude_none=True).encode(), {"Content-Type": "application/json"}
         )

@@ -101,8 +101,8 @@ class Audit:
         started: float,
         latency: float,
     ) -> None:
-        metrics.GATEWAY_CALLS.labels(connector, operation, outcome_of(response, error)).inc()
-        metrics.GATEWAY_LATENCY.labels(connector, operation).observe(latency)
+        metrics.labelled(metrics.GATEWAY_CALLS, connector, operation, outcome_of(response, error)).inc()
+        metrics.labelled(metrics.GATEWAY_LATENCY, connector, operation).observe(latency)
         record = functools.partial(
             _record, masker, request_id, connector, account, operation, request, response, error, started, latency
         )

@@ -12,6 +12,7 @@ handles is not even made. An addon must not grow or lose a hook method once it i
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -75,13 +76,13 @@ class HookTable(addonmanager.AddonManager):
             await rest
 
     async def trigger_event(self, event: hooks.Hook) -> None:
-        if (rest := self._run_now(self.handlers(event), event.args())) is not None:
+        if (rest := self._run_now(self.handlers(event), _args(event))) is not None:
             await rest
 
     def lifecycle_now(self, event: hooks.Hook) -> Awaitable[None] | None:
         """`handle_lifecycle` as far as it goes without waiting: None when the event is done, else
         what is left of it, to be awaited."""
-        args = event.args()
+        args = _args(event)
         update = self.handlers(_UPDATE) if isinstance(args[0], flow.Flow) else ()
         rest = self._run_now(self.handlers(event), args)
         if rest is not None:
@@ -119,6 +120,17 @@ class HookTable(addonmanager.AddonManager):
         await rest
         if update and (rest := self._run_now(update, args)) is not None:
             await rest
+
+
+_ARG_NAMES: dict[type[hooks.Hook], tuple[str, ...]] = {}
+
+
+def _args(event: hooks.Hook) -> list[Any]:
+    """`event.args()`, without asking `dataclasses.fields` for the names every time."""
+    names = _ARG_NAMES.get(type(event))
+    if names is None:
+        names = _ARG_NAMES[type(event)] = tuple(f.name for f in dataclasses.fields(event))  # type: ignore[arg-type]
+    return [getattr(event, name) for name in names]
 
 
 def install(master: Master) -> None:

@@ -5,10 +5,13 @@ someone adds carelessly later cannot carry a card number or a key."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 import orjson
@@ -19,6 +22,36 @@ from sidecar.metrics import catch_counter
 
 _net = Masker(on_catch=catch_counter("log"))
 
+# The fields of the call in progress (request id, connector, account, operation), on every line
+# logged while it runs, and on its records written after its answer (they run in its context). One
+# variable holding them all: structlog's own contextvars look through the whole context for theirs
+# on every line.
+_call: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("sidecar_call", default={})  # noqa: B039
+
+
+def bind(**fields: Any) -> contextvars.Token[dict[str, Any]]:
+    """Adds fields to the call's lines until `unbind` with the token returned."""
+    return _call.set({**_call.get(), **fields})
+
+
+def unbind(token: contextvars.Token[dict[str, Any]]) -> None:
+    _call.reset(token)
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    token = bind(**fields)
+    try:
+        yield
+    finally:
+        unbind(token)
+
+
+def _merge_call(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in _call.get().items():
+        event.setdefault(key, value)  # a line's own field wins, as with structlog's
+    return event
+
 
 # What the net has nothing to look for in: masked already, or not text.
 _UNSCANNED = frozenset({Masked, MaskedFields, int, float, bool, type(None)})
@@ -28,7 +61,7 @@ def _net_value(value: Any) -> Any:
     if type(value) in _UNSCANNED:
         return value
     if isinstance(value, str):
-        return _net.text(value)
+        return _net.clean(value)
     if isinstance(value, dict):
         return {k: _net_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -153,7 +186,7 @@ def configure(level: str = "info", fmt: str = "json", out: BinaryIO | None = Non
     )
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            _merge_call,
             structlog.processors.format_exc_info,
             _mask_strings,
             # Added after the mask: level and time carry nothing to mask.

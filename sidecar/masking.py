@@ -177,6 +177,10 @@ class Masker:
         Where a catch was only visible decoded, the decoded form is what is shown."""
         return value if isinstance(value, Masked) else Masked(self._text(value))
 
+    def clean(self, value: str) -> str:
+        """`text`, as a plain string: for a caller that only writes it out (the log lines)."""
+        return self._text(value)
+
     def _text(self, value: str) -> str:
         # Nothing the net looks for fits in under 6 characters, or in letters alone (but an Adyen key),
         # however it is encoded: decoding only ever shortens a string.

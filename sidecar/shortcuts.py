@@ -16,10 +16,6 @@ connection runs), each doing what mitmproxy would have done, with less.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
-
-from mitmproxy.connection import Connection
 from mitmproxy.proxy import commands, events, layer, mode_servers, server
 
 from sidecar.hooktable import REST, HookTable
@@ -30,49 +26,43 @@ JOIN_UP_TO = 64 * 1024
 
 
 class _TopLayer:
-    """Stands for a connection's top layer in its handler."""
+    """Stands for a connection's top layer in its handler: one generator, as the commands of every
+    event pass through it."""
 
     def __init__(self, top: layer.Layer, table: HookTable) -> None:
         self.layer = top
         self.table = table
 
     def handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
-        return _joining_writes(self._running_hooks_now(event))
-
-    def _running_hooks_now(self, event: events.Event) -> Iterator[commands.Command]:
-        todo = deque((event,))
-        while todo:
-            for command in self.layer.handle_event(todo.popleft()):
+        todo = [event]  # grows while it is walked: each hook completed here adds its completion
+        waiting: commands.SendData | None = None  # a write that the next one may join
+        for event in todo:
+            for command in self.layer.handle_event(event):
+                if type(command) is commands.SendData:
+                    if waiting is not None:
+                        if (
+                            waiting.connection is command.connection
+                            and len(waiting.data) + len(command.data) <= JOIN_UP_TO
+                        ):
+                            waiting = commands.SendData(command.connection, waiting.data + command.data)
+                            continue
+                        yield waiting
+                    waiting = command
+                    continue
                 if isinstance(command, commands.StartHook):
                     rest = self.table.lifecycle_now(command)
-                    if rest is None and not getattr(command.args()[0], "intercepted", False):
+                    flow = getattr(command, "flow", None)  # the field of every flow hook
+                    if rest is None and not (flow is not None and flow.intercepted):
                         if command.blocking:
                             todo.append(events.HookCompleted(command))
                         continue
                     command.__dict__[REST] = rest
+                if waiting is not None:
+                    yield waiting
+                    waiting = None
                 yield command
-
-
-def _joining_writes(found: Iterator[commands.Command]) -> Iterator[commands.Command]:
-    to: Connection | None = None
-    parts: list[bytes] = []
-    size = 0
-    for command in found:
-        if type(command) is commands.SendData:
-            if command.connection is to and size + len(command.data) <= JOIN_UP_TO:
-                parts.append(command.data)
-                size += len(command.data)
-                continue
-            if parts:
-                yield commands.SendData(to, b"".join(parts))  # type: ignore[arg-type]
-            to, parts, size = command.connection, [command.data], len(command.data)
-            continue
-        if parts:
-            yield commands.SendData(to, b"".join(parts))  # type: ignore[arg-type]
-            to, parts, size = None, [], 0
-        yield command
-    if parts:
-        yield commands.SendData(to, b"".join(parts))  # type: ignore[arg-type]
+        if waiting is not None:
+            yield waiting
 
 
 async def _handle_client_with_shortcuts(self: mode_servers.ProxyConnectionHandler) -> None:

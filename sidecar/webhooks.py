@@ -26,7 +26,7 @@ from connectors.kit.connector import CallContext, GatewayResponse
 from connectors.kit.errors import ErrorType, SidecarError
 from connectors.kit.models import WebhookEvent
 from connectors.kit.webhooks import RefusalReason, WebhookRefused, WebhookRequest, most_telling
-from sidecar import metrics
+from sidecar import logs, metrics
 from sidecar.api import ApiRequest, ApiResponse, CallLabels, MethodNotAllowed, error_response, request_id_of
 from sidecar.audit import Audit
 from sidecar.config import WebhookSettings
@@ -65,7 +65,7 @@ class WebhookService:
         started = time.perf_counter()
         connector, account, error, count = "-", None, None, 0
         self.in_flight += 1
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id, operation=OPERATION)
+        token = logs.bind(request_id=request_id, operation=OPERATION)
         try:
             try:
                 match = _PATH.fullmatch(req.path.split("?", 1)[0])
@@ -109,7 +109,7 @@ class WebhookService:
             )
             return replace(resp, labels=CallLabels(connector, OPERATION, error.type.value if error else "ok"))
         finally:
-            structlog.contextvars.reset_contextvars(**tokens)
+            logs.unbind(token)
 
     async def _verified(
         self, bound: BoundConnector, req: ApiRequest, only: str | None, request_id: str

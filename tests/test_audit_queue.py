@@ -135,7 +135,7 @@ def test_the_gateway_call_line_is_masked_and_carries_the_calls_context(json_logs
 
     async def scenario() -> None:
         audit = Audit()
-        structlog.contextvars.bind_contextvars(request_id="req-1")
+        token = logs.bind(request_id="req-1")
         await audit.gateway_call(
             masker,
             request_id="req-1",
@@ -148,14 +148,11 @@ def test_the_gateway_call_line_is_masked_and_carries_the_calls_context(json_logs
             started=0.0,
             latency=0.01,
         )
-        structlog.contextvars.clear_contextvars()  # the call has moved on
+        logs.unbind(token)  # the call has moved on
         assert b"connector call" not in json_logs.getvalue()
         audit.flush()
 
-    try:
-        run(scenario())
-    finally:
-        structlog.contextvars.clear_contextvars()
+    run(scenario())
     (line,) = [json.loads(x) for x in json_logs.getvalue().splitlines() if b'"connector call"' in x]
     assert line["request_id"] == "req-1" and line["outcome"] == "success"
     assert PAN not in json.dumps(line) and "AQEsecret" not in json.dumps(line) and "737" not in line["request_body"]

@@ -9,7 +9,7 @@ import asyncio
 from mitmproxy import connection, http, options
 from mitmproxy.addons import core, next_layer, proxyserver
 from mitmproxy.master import Master
-from mitmproxy.proxy import commands
+from mitmproxy.proxy import commands, events
 
 from sidecar import hooktable, shortcuts
 
@@ -117,6 +117,16 @@ def test_hooks_that_do_not_wait_run_in_the_connections_task_and_the_others_in_mi
     assert intercept[-3:] == ["response /intercept", "resumed", "answer /intercept"]
 
 
+class Scripted:
+    """A layer that answers any event with the commands it was given."""
+
+    def __init__(self, found: list[commands.Command]) -> None:
+        self.found = found
+
+    def handle_event(self, event: events.Event):
+        yield from self.found
+
+
 def test_consecutive_writes_to_one_connection_go_out_as_one() -> None:
     client = connection.Client(peername=("127.0.0.1", 1), sockname=("127.0.0.1", 2), timestamp_start=0)
     gateway = connection.Server(address=("127.0.0.1", 3))
@@ -131,7 +141,8 @@ def test_consecutive_writes_to_one_connection_go_out_as_one() -> None:
         commands.SendData(client, big),
         commands.CloseConnection(client),
     ]
-    out = list(shortcuts._joining_writes(iter(found)))
+    top = shortcuts._TopLayer(Scripted(found), None)  # type: ignore[arg-type]  # no hook among them
+    out = list(top.handle_event(events.Start()))
     assert [(type(c).__name__, getattr(c, "connection", None), getattr(c, "data", None)) for c in out] == [
         ("SendData", client, b"HTTP/1.1 200 OK\r\n\r\nbody"),
         ("SendData", gateway, b"to the gateway"),
