@@ -83,11 +83,12 @@ class HookTable(addonmanager.AddonManager):
         """`handle_lifecycle` as far as it goes without waiting: None when the event is done, else
         what is left of it, to be awaited."""
         args = _args(event)
-        update = self.handlers(_UPDATE) if isinstance(args[0], flow.Flow) else ()
         rest = self._run_now(self.handlers(event), args)
+        if not isinstance(args[0], flow.Flow):
+            return rest
         if rest is not None:
-            return self._then(rest, update, [[args[0]]])
-        return self._run_now(update, [[args[0]]]) if update else None
+            return self._then(rest, [[args[0]]])
+        return self._run_now(update, [[args[0]]]) if (update := self.handlers(_UPDATE)) else None
 
     def _run_now(self, handlers: Sequence[Callable[..., Any]], args: list[Any]) -> Awaitable[None] | None:
         for i, handler in enumerate(handlers):
@@ -116,9 +117,9 @@ class HookTable(addonmanager.AddonManager):
         if (rest := self._run_now(handlers, args)) is not None:
             await rest
 
-    async def _then(self, rest: Awaitable[None], update: Sequence[Callable[..., Any]], args: list[Any]) -> None:
+    async def _then(self, rest: Awaitable[None], args: list[Any]) -> None:
         await rest
-        if update and (rest := self._run_now(update, args)) is not None:
+        if (update := self.handlers(_UPDATE)) and (rest := self._run_now(update, args)) is not None:
             await rest
 
 

@@ -35,20 +35,21 @@ class _TopLayer:
 
     def handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
         todo = [event]  # grows while it is walked: each hook completed here adds its completion
-        waiting: commands.SendData | None = None  # a write that the next one may join
+        held: list[commands.SendData] = []  # consecutive writes to one TCP connection, to go out as one
+        size = 0
         for event in todo:
             for command in self.layer.handle_event(event):
-                if type(command) is commands.SendData:
-                    if waiting is not None:
-                        if (
-                            waiting.connection is command.connection
-                            and len(waiting.data) + len(command.data) <= JOIN_UP_TO
-                        ):
-                            waiting = commands.SendData(command.connection, waiting.data + command.data)
-                            continue
-                        yield waiting
-                    waiting = command
+                if type(command) is commands.SendData and command.connection.transport_protocol == "tcp":
+                    # (Not UDP: there each write is a datagram of its own.)
+                    if held and (held[0].connection is not command.connection or size + len(command.data) > JOIN_UP_TO):
+                        yield _joined(held)
+                        held, size = [], 0
+                    held.append(command)
+                    size += len(command.data)
                     continue
+                if held:  # out before anything else happens, a hook included
+                    yield _joined(held)
+                    held, size = [], 0
                 if isinstance(command, commands.StartHook):
                     rest = self.table.lifecycle_now(command)
                     flow = getattr(command, "flow", None)  # the field of every flow hook
@@ -57,12 +58,15 @@ class _TopLayer:
                             todo.append(events.HookCompleted(command))
                         continue
                     command.__dict__[REST] = rest
-                if waiting is not None:
-                    yield waiting
-                    waiting = None
                 yield command
-        if waiting is not None:
-            yield waiting
+        if held:
+            yield _joined(held)
+
+
+def _joined(writes: list[commands.SendData]) -> commands.SendData:
+    if len(writes) == 1:
+        return writes[0]
+    return commands.SendData(writes[0].connection, b"".join(w.data for w in writes))
 
 
 async def _handle_client_with_shortcuts(self: mode_servers.ProxyConnectionHandler) -> None:

@@ -1,7 +1,8 @@
-"""Run as `python -O tests/collector_probe.py kept-alive|new-conn [requests|connections ...]`, by
+"""Run as `python -O tests/collector_probe.py kept-alive|new-conn [requests|connections|shortcuts ...]`, by
 tests/test_collector.py: calls to a real mitmproxy reverse-proxy listener on loopback whose addon
 answers, as the sidecar's do, with sidecar/collector.py's releases of finished requests and of closed
-connections installed as named. Then prints as JSON the answers, the types of the objects only the
+connections installed as named (and, with `shortcuts`, the sidecar's addon manager and
+sidecar/shortcuts.py, as `sidecar run` has them). Then prints as JSON the answers, the types of the objects only the
 cycle collector would have freed, and whatever was logged as an error.
 
 kept-alive: three calls on one connection, left open. new-conn: three calls on a connection each
@@ -23,7 +24,7 @@ from mitmproxy import http, options
 from mitmproxy.addons import core, next_layer, proxyserver
 from mitmproxy.master import Master
 
-from sidecar import collector
+from sidecar import collector, hooktable, shortcuts
 
 CALLS = 3
 GONE = "/app-gone"
@@ -66,9 +67,12 @@ async def call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path:
     return (head.split(b"\r\n")[0] + b" " + await reader.readexactly(length)).decode()
 
 
-async def probe(new_conn: bool, errors: Errors) -> dict[str, list[str]]:
+async def probe(new_conn: bool, errors: Errors, as_the_sidecar: bool) -> dict[str, list[str]]:
     opts = options.Options()
     master = Master(opts)
+    if as_the_sidecar:
+        hooktable.install(master)
+        shortcuts.install()
     server = proxyserver.Proxyserver()
     answer = Answer(server)
     master.addons.add(core.Core(), server, next_layer.NextLayer(), answer)
@@ -108,4 +112,4 @@ if __name__ == "__main__":
     errors = Errors()
     logging.getLogger().addHandler(errors)
     sys.unraisablehook = errors.unraisable
-    print(json.dumps(asyncio.run(probe(mode == "new-conn", errors))))
+    print(json.dumps(asyncio.run(probe(mode == "new-conn", errors, "shortcuts" in releases))))

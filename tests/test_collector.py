@@ -39,7 +39,7 @@ def test_mitmproxy_leaves_each_finished_request_in_a_cycle() -> None:
 
 
 def test_released_a_finished_request_leaves_nothing_for_the_collector() -> None:
-    seen = probe("kept-alive", "requests")
+    seen = probe("kept-alive", "requests", "shortcuts")
     assert seen["answers"] == EXPECTED
     assert seen["garbage"] == []
     assert seen["errors"] == []
@@ -52,7 +52,7 @@ def test_mitmproxy_leaves_each_closed_connection_in_a_cycle() -> None:
 
 
 def test_released_a_closed_connection_leaves_nothing_for_the_collector() -> None:
-    seen = probe("new-conn", "requests", "connections")
+    seen = probe("new-conn", "requests", "connections", "shortcuts")
     assert seen["answers"] == EXPECTED
     assert seen["garbage"] == []
     assert seen["errors"] == []

@@ -130,6 +130,7 @@ class Scripted:
 def test_consecutive_writes_to_one_connection_go_out_as_one() -> None:
     client = connection.Client(peername=("127.0.0.1", 1), sockname=("127.0.0.1", 2), timestamp_start=0)
     gateway = connection.Server(address=("127.0.0.1", 3))
+    dns = connection.Server(address=("127.0.0.1", 53), transport_protocol="udp")
     big = b"x" * shortcuts.JOIN_UP_TO
     found = [
         commands.SendData(client, b"HTTP/1.1 200 OK\r\n\r\n"),
@@ -139,6 +140,8 @@ def test_consecutive_writes_to_one_connection_go_out_as_one() -> None:
         commands.Log("between"),
         commands.SendData(client, b"b"),
         commands.SendData(client, big),
+        commands.SendData(dns, b"datagram 1"),
+        commands.SendData(dns, b"datagram 2"),
         commands.CloseConnection(client),
     ]
     top = shortcuts._TopLayer(Scripted(found), None)  # type: ignore[arg-type]  # no hook among them
@@ -150,5 +153,7 @@ def test_consecutive_writes_to_one_connection_go_out_as_one() -> None:
         ("Log", None, None),
         ("SendData", client, b"b"),  # joined with `big`, it would pass JOIN_UP_TO: not copied
         ("SendData", client, big),
+        ("SendData", dns, b"datagram 1"),  # UDP: each write is a datagram of its own
+        ("SendData", dns, b"datagram 2"),
         ("CloseConnection", client, None),
     ]
