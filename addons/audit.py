@@ -68,9 +68,9 @@ class AuditFlows:
         if not self.keeping or flow.metadata.get(INTERNAL) or flow.request.method == "CONNECT":
             return None
         if flow.metadata.get("operation") == "webhook":  # a gateway's webhook, on any listener (addons/webhooks.py)
-            return self.audit.later(lambda: self._keep(masked_app_flow(flow, self.masker, "webhook call")))
+            return self.audit.later_now(lambda: self._keep(masked_app_flow(flow, self.masker, "webhook call")))
         if on_listener(flow, ctx.options.canonical_mode) or on_listener(flow, ctx.options.forward_mode):
-            return self.audit.later(lambda: self._keep(masked_app_flow(flow, self.masker)))
+            return self.audit.later_now(lambda: self._keep(masked_app_flow(flow, self.masker)))
         return None
 
     def _gateway_call(self, exchange: GatewayExchange) -> None:

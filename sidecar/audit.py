@@ -18,7 +18,7 @@ import contextvars
 import functools
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -106,7 +106,8 @@ class Audit:
         record = functools.partial(
             _record, masker, request_id, connector, account, operation, request, response, error, started, latency
         )
-        await self.later(lambda: self._write("connector call", record()))
+        if (wait := self.later_now(lambda: self._write("connector call", record()))) is not None:
+            await wait
 
     async def delivery(
         self,
@@ -125,12 +126,16 @@ class Audit:
         record = functools.partial(
             _record, masker, request_id, connector, account, "webhook", request, response, error, started, latency
         )
-        await self.later(lambda: self._write("webhook delivery", replace(record(), kind="delivery call")))
+        if (
+            wait := self.later_now(lambda: self._write("webhook delivery", replace(record(), kind="delivery call")))
+        ) is not None:
+            await wait
 
     async def info(self, logger: Any, message: str, **line: Any) -> None:
         """An info line about a call, written after its answer, in order with the call's records."""
         if logger.is_enabled_for(logging.INFO):
-            await self.later(functools.partial(logger.info, message, **line))
+            if (wait := self.later_now(functools.partial(logger.info, message, **line))) is not None:
+                await wait
 
     async def later(self, work: Callable[[], None]) -> None:
         """Queues `work` to run once the current call has its answer; waits while the queue is full."""
@@ -141,10 +146,21 @@ class Audit:
                 self._room.clear()
                 await self._room.wait()
         finally:  # even a call cancelled while it waited has its record written
-            self._pending.append((contextvars.copy_context(), work))
-            if not self._turn_scheduled:
-                self._turn_scheduled = True
-                asyncio.get_running_loop().call_soon(self._turn)
+            self._queue(work)
+
+    def later_now(self, work: Callable[[], None]) -> Awaitable[None] | None:
+        """`later`, without a coroutine where the queue has room: None once queued, else what to
+        await (a hook that does not wait completes without a task: sidecar/shortcuts.py)."""
+        if len(self._pending) < self.max_pending:
+            self._queue(work)
+            return None
+        return self.later(work)
+
+    def _queue(self, work: Callable[[], None]) -> None:
+        self._pending.append((contextvars.copy_context(), work))
+        if not self._turn_scheduled:
+            self._turn_scheduled = True
+            asyncio.get_running_loop().call_soon(self._turn)
 
     def flush(self) -> None:
         """Writes every waiting record now, and its lines out of the process: before it stops."""

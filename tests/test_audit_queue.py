@@ -48,6 +48,25 @@ def test_records_are_written_after_the_call_moves_on_in_order_each_once() -> Non
     assert written == list(range(100))
 
 
+def test_later_now_queues_at_once_while_there_is_room_and_gives_the_wait_at_the_bound() -> None:
+    async def scenario() -> tuple[list[object], bool, list[int]]:
+        audit = Audit(max_pending=2)
+        written: list[int] = []
+        given = [audit.later_now(lambda i=i: written.append(i)) for i in range(2)]
+        wait = audit.later_now(lambda: written.append(2))  # the queue is full: this one must wait
+        full = wait is not None and audit.pending() == 2
+        assert wait is not None
+        await wait
+        while audit.pending():
+            await asyncio.sleep(0)
+        return given, full, written
+
+    given, full, written = run(scenario())
+    assert given == [None, None]
+    assert full
+    assert written == [0, 1, 2]
+
+
 def test_at_the_bound_a_call_waits_for_room_and_no_record_is_lost() -> None:
     async def scenario() -> tuple[bool, int, list[int]]:
         audit = Audit(max_pending=4)
