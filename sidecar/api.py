@@ -227,7 +227,6 @@ class CanonicalApi:
             labels = CallLabels(connector, operation, error.type.value if error else "ok")
             metrics.labelled(metrics.CALLS, *labels).inc()
             await self.dispatcher.audit.info(
-                log,
                 "canonical call",
                 operation=operation,
                 method=req.method,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -131,10 +130,10 @@ class Audit:
         ) is not None:
             await wait
 
-    async def info(self, logger: Any, message: str, **line: Any) -> None:
+    async def info(self, message: str, **line: Any) -> None:
         """An info line about a call, written after its answer, in order with the call's records."""
-        if logger.is_enabled_for(logging.INFO):
-            if (wait := self.later_now(functools.partial(logger.info, message, **line))) is not None:
+        if logs.wants_info():
+            if (wait := self.later_now(functools.partial(logs.info_line, message, line))) is not None:
                 await wait
 
     async def later(self, work: Callable[[], None]) -> None:
@@ -187,8 +186,7 @@ class Audit:
 
     def _write(self, message: str, exchange: GatewayExchange) -> None:
         try:
-            line = {name: getattr(exchange, name) for name in _LOGGED}
-            log.info(message, **{k: v for k, v in line.items() if v is not None})
+            logs.info_line(message, {name: value for name in _LOGGED if (value := getattr(exchange, name)) is not None})
         except Exception:  # a log line that cannot be written must never stop the others
             log.error("could not write a call's line", connector=exchange.connector, operation=exchange.operation)
         for sink in self.sinks:

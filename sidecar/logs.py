@@ -71,7 +71,8 @@ def _net_value(value: Any) -> Any:
 
 def _mask_strings(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     for key, value in event.items():
-        event[key] = _net_value(value)
+        if type(value) not in _UNSCANNED:  # most of a call's fields: not even a call of _net_value
+            event[key] = _net_value(value)
     return event
 
 
@@ -174,9 +175,32 @@ def waiting() -> int:
     return _lines.waiting() if _lines is not None else 0
 
 
+_info_lines = True  # whether the level lets info lines through (set by configure())
+_processors: list[Any] = []  # structlog's, as configure() set them
+
+
+def wants_info() -> bool:
+    return _info_lines
+
+
+def info_line(message: str, fields: dict[str, Any]) -> None:
+    """An info line, through the processors every line goes through, without structlog's bound
+    logger around them (about 4.6 us of a line with a call's sixteen fields): for the lines every
+    call writes. The same line as `structlog.get_logger().info(message, **fields)`."""
+    if not _info_lines:
+        return
+    if _lines is None:  # the console format: rare, and its renderer writes text, not bytes
+        structlog.get_logger().info(message, **fields)
+        return
+    event: Any = {**fields, "event": message}
+    for processor in _processors:
+        event = processor(None, "info", event)
+    _lines.soon(event)
+
+
 def configure(level: str = "info", fmt: str = "json", out: BinaryIO | None = None) -> None:
     """`out`: where JSON lines go instead of stdout (tests)."""
-    global _lines
+    global _lines, _info_lines, _processors
     json_lines = fmt == "json"
     _lines = _Lines(out or sys.stdout.buffer) if json_lines else None
     renderer: Any = (
@@ -184,17 +208,20 @@ def configure(level: str = "info", fmt: str = "json", out: BinaryIO | None = Non
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    threshold = logging.getLevelNamesMapping()[level.upper()]
+    _info_lines = threshold <= logging.INFO
+    _processors = [
+        _merge_call,
+        structlog.processors.format_exc_info,
+        _mask_strings,
+        # Added after the mask: level and time carry nothing to mask.
+        structlog.processors.add_log_level,
+        _timestamp,
+        renderer,
+    ]
     structlog.configure(
-        processors=[
-            _merge_call,
-            structlog.processors.format_exc_info,
-            _mask_strings,
-            # Added after the mask: level and time carry nothing to mask.
-            structlog.processors.add_log_level,
-            _timestamp,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        processors=_processors,
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         # orjson renders bytes; the console renderer, text.
         logger_factory=(lambda *_: _lines) if _lines is not None else structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,

@@ -96,7 +96,6 @@ class WebhookService:
                 resp = error_response(error, request_id)
             resp.headers["X-Request-Id"] = request_id
             await self.audit.info(
-                log,
                 "webhook",
                 connector=connector,
                 account=account,
