@@ -46,6 +46,8 @@ class Health:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         ops = on_listener(flow, self.ops_mode)
         path = flow.request.path.split("?", 1)[0]
+        if not ops and path not in _PATHS:  # every call of the API: none of this listener's business
+            return
         webhooks = path == "/healthz" and on_listener(flow, ctx.options.webhook_mode)
         if not (ops or webhooks or on_listener(flow, ctx.options.canonical_mode)):
             return
