@@ -103,6 +103,9 @@ _CLEAN_MAX = 8192
 _CLEAN_LONGEST = 256
 
 
+_UNSEEN = object()  # a field name not yet in a Masker's rule cache
+
+
 class Masked(str):
     """A string that has been through masking; the log's last pass need not scan it again."""
 
@@ -116,7 +119,7 @@ class MaskedFields(dict[str, str]):
 
 
 def mask_pan(digits: str) -> str:
-    only = "".join(ch for ch in digits if ch.isdigit())
+    only = "".join(filter(str.isdigit, digits))
     return only[:6] + "*" * (len(only) - 10) + only[-4:]
 
 
@@ -259,7 +262,7 @@ class Masker:
             if isinstance(value, (dict, list)):
                 return False, None
             s = str(value)
-            return True, mask_pan(s) if sum(ch.isdigit() for ch in s) >= 10 else MASK
+            return True, mask_pan(s) if sum(map(str.isdigit, s)) >= 10 else MASK
         if rule is Sensitivity.DROP:
             return True, DROPPED
         if rule is Sensitivity.GATEWAY_ID:
@@ -278,10 +281,16 @@ class Masker:
     def json_value(self, value: Any, *, gateway_ids: bool = False) -> Any:
         if isinstance(value, dict):
             out = {}
+            rules, text = self._rules, self._text
             for k, v in value.items():
-                handled, masked = self._by_name(k, v, gateway_ids)
                 # Keys are text too: a card number can arrive as one.
-                out[self._text(k)] = masked if handled else self.json_value(v, gateway_ids=gateway_ids)
+                rule = rules.get(k, _UNSEEN)
+                if rule is not None and v is not None:  # most fields have no rule: the net alone decides
+                    handled, masked = self._by_name(k, v, gateway_ids)
+                    if handled:
+                        out[text(k)] = masked
+                        continue
+                out[text(k)] = text(v) if type(v) is str else self.json_value(v, gateway_ids=gateway_ids)
             return out
         if isinstance(value, list):
             return [self.json_value(v, gateway_ids=gateway_ids) for v in value]
