@@ -28,7 +28,7 @@ class AuditFlows:
         self.view = view
         self._file: BinaryIO | None = None
         self._writer: io.FlowWriter | None = None
-        self._sink_while_keeping()
+        audit.sinks.append(self._gateway_call)
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -46,7 +46,6 @@ class AuditFlows:
                 except OSError as e:
                     raise exceptions.OptionsError(f"cannot open {path} to save flows: {e.strerror}") from None
                 self._writer = io.FlowWriter(self._file)
-            self._sink_while_keeping()
 
     @property
     def keeping(self) -> bool:
@@ -74,16 +73,9 @@ class AuditFlows:
             return self.audit.later_now(lambda: self._keep(masked_app_flow(flow, self.masker)))
         return None
 
-    def _sink_while_keeping(self) -> None:
-        """The gateway exchanges come here only while there is somewhere to keep them: with no sink
-        and no info line to write, the audit does not mask them at all."""
-        if self.keeping and self._gateway_call not in self.audit.sinks:
-            self.audit.sinks.append(self._gateway_call)
-        elif not self.keeping and self._gateway_call in self.audit.sinks:
-            self.audit.sinks.remove(self._gateway_call)
-
     def _gateway_call(self, exchange: GatewayExchange) -> None:
-        self._keep(gateway_flow(exchange))
+        if self.keeping:
+            self._keep(gateway_flow(exchange))
 
     def _keep(self, flow: http.HTTPFlow) -> None:
         if self.view is not None:
