@@ -5,6 +5,7 @@ does not stop the others; `flush` writes what is left, as the drain does before 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -131,16 +132,57 @@ def test_flush_writes_every_pending_record_now() -> None:
     assert written == list(range(200))
 
 
+@contextlib.contextmanager
+def configured_logs(level: str):
+    """The sidecar's log lines, as `sidecar run` makes them at `level`, into a buffer; undone afterwards."""
+    root = logging.getLogger()
+    handlers, root_level = root.handlers[:], root.level
+    before = (logs._lines, logs._info_lines, logs._processors)
+    out = io.BytesIO()
+    logs.configure(level, "json", out)
+    try:
+        yield out
+    finally:
+        structlog.reset_defaults()
+        logs._lines, logs._info_lines, logs._processors = before
+        root.handlers[:], root.level = handlers, root_level
+
+
 @pytest.fixture
 def json_logs():
-    """The sidecar's log lines, as `sidecar run` makes them, into a buffer; undone afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    out = io.BytesIO()
-    logs.configure("info", "json", out)
-    yield out
-    structlog.reset_defaults()
-    root.handlers[:], root.level = handlers, level
+    with configured_logs("info") as out:
+        yield out
+
+
+def test_at_log_level_warning_a_gateway_exchange_is_still_masked_so_catches_are_counted() -> None:
+    """No line is written and nothing keeps flows, yet a gateway that echoes a card number where no
+    field is declared is still caught and counted: the README promises the safety-net counts at
+    `warning` too (an alert on them must not depend on the log level)."""
+    caught: list[str] = []
+    masker = Masker(on_catch=caught.append)
+    request = GatewayRequest("POST", "http://127.0.0.1:9/v71/payments", {}, b"{}")
+    response = GatewayResponse(200, {"Content-Type": "application/json"}, json.dumps({"note": PAN}).encode())
+
+    async def scenario() -> None:
+        audit = Audit()
+        await audit.gateway_call(
+            masker,
+            request_id="req-1",
+            connector="adyen",
+            account="default",
+            operation="authorize",
+            request=request,
+            response=response,
+            error=None,
+            started=0.0,
+            latency=0.01,
+        )
+        audit.flush()
+
+    with configured_logs("warning") as out:
+        run(scenario())
+    assert caught == ["pan"]
+    assert b"connector call" not in out.getvalue()
 
 
 def test_the_gateway_call_line_is_masked_and_carries_the_calls_context(json_logs) -> None:
