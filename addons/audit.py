@@ -52,7 +52,7 @@ class AuditFlows:
         return self.view is not None or self._writer is not None
 
     # Not coroutines: most calls keep nothing here, and a hook that does not wait completes without a
-    # task of its own (sidecar/hooktable.py).
+    # task of its own (sidecar/shortcuts.py).
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         return self._app_call(flow)
 

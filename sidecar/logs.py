@@ -25,7 +25,7 @@ _net = Masker(on_catch=catch_counter("log"))
 # The fields of the call in progress (request id, connector, account, operation), on every line
 # logged while it runs, and on its records written after its answer (they run in its context). One
 # variable holding them all: structlog's own contextvars look through the whole context for theirs
-# on every line.
+# on every line. The default is shared: nothing changes a dict once set (`bind` makes a new one).
 _call: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("sidecar_call", default={})  # noqa: B039
 
 
