@@ -7,6 +7,8 @@ timestamps, TLS details: nothing of a payment)."""
 
 from __future__ import annotations
 
+import functools
+import time
 from urllib.parse import urlsplit
 
 from mitmproxy import connection, flow, http
@@ -94,9 +96,7 @@ def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:
     already-masked record."""
     url = urlsplit(ex.url)
     port = url.port or (443 if url.scheme == "https" else 80)
-    client = connection.Client(peername=("127.0.0.1", 0), sockname=("127.0.0.1", 0), timestamp_start=ex.started)
-    server = connection.Server(address=(url.hostname or "", port))
-    f = http.HTTPFlow(client, server)
+    f = http.HTTPFlow(*_placeholders(url.hostname or "", port))
     path = url.path + (f"?{url.query}" if url.query else "")
     f.request = _request(url.scheme, url.hostname or "", port, ex.method, path, ex.request_body, ex.request_headers)
     f.request.timestamp_start = f.request.timestamp_end = ex.started
@@ -108,6 +108,15 @@ def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:
         f.error = flow.Error(f"{ex.error_type}: outcome {ex.outcome}", finished)
     label(f, ex.kind, ex.request_id, ex.connector, ex.operation, ex.outcome, ex.step)
     return f
+
+
+@functools.lru_cache(maxsize=256)
+def _placeholders(host: str, port: int) -> tuple[connection.Client, connection.Server]:
+    """The connections a gateway flow shows: the sidecar's pooled ones are not flows' to show, so one
+    pair per gateway, shared by its flows as mitmproxy shares a kept-alive connection's (making a
+    `Server` sets its twenty-odd fields through a checking `__setattr__`: 9 us a flow)."""
+    client = connection.Client(peername=("127.0.0.1", 0), sockname=("127.0.0.1", 0), timestamp_start=time.time())
+    return client, connection.Server(address=(host, port))
 
 
 def label(
