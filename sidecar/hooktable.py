@@ -94,12 +94,9 @@ class HookTable(addonmanager.AddonManager):
         for i, handler in enumerate(handlers):
             try:
                 result = handler(*args)
-            except exceptions.AddonHalt:
-                return None
-            except exceptions.OptionsError:
-                raise
             except Exception as e:
-                logger.error(f"Addon error: {e}", exc_info=True)
+                if _halts(e):
+                    return None
             else:
                 if result is not None and inspect.isawaitable(result):
                     return self._finish(result, handlers[i + 1 :], args)
@@ -108,12 +105,9 @@ class HookTable(addonmanager.AddonManager):
     async def _finish(self, pending: Awaitable[Any], handlers: Sequence[Callable[..., Any]], args: list[Any]) -> None:
         try:
             await pending
-        except exceptions.AddonHalt:
-            return
-        except exceptions.OptionsError:
-            raise
         except Exception as e:
-            logger.error(f"Addon error: {e}", exc_info=True)
+            if _halts(e):
+                return
         if (rest := self._run_now(handlers, args)) is not None:
             await rest
 
@@ -121,6 +115,17 @@ class HookTable(addonmanager.AddonManager):
         await rest
         if (update := self.handlers(_UPDATE)) and (rest := self._run_now(update, args)) is not None:
             await rest
+
+
+def _halts(error: Exception) -> bool:
+    """mitmproxy's rules for a handler's exception (called where it is caught): `AddonHalt` ends the
+    event, `OptionsError` goes on up, any other is logged as "Addon error" and the next handler runs."""
+    if isinstance(error, exceptions.AddonHalt):
+        return True
+    if isinstance(error, exceptions.OptionsError):
+        raise error
+    logger.error(f"Addon error: {error}", exc_info=True)
+    return False
 
 
 _ARG_NAMES: dict[type[hooks.Hook], tuple[str, ...]] = {}
