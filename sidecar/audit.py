@@ -132,9 +132,8 @@ class Audit:
 
     async def info(self, message: str, **line: Any) -> None:
         """An info line about a call, written after its answer, in order with the call's records."""
-        if logs.wants_info():
-            if (wait := self.later_now(functools.partial(logs.info_line, message, line))) is not None:
-                await wait
+        if logs.wants_info() and (wait := self.later_now(functools.partial(logs.info_line, message, line))):
+            await wait
 
     async def later(self, work: Callable[[], None]) -> None:
         """Queues `work` to run once the current call has its answer; waits while the queue is full."""
