@@ -154,6 +154,22 @@ def json_logs():
         yield out
 
 
+async def authorized(audit: Audit, masker: Masker, request: GatewayRequest, response: GatewayResponse) -> None:
+    """A gateway exchange of Adyen's authorize in call req-1, handed to the audit."""
+    await audit.gateway_call(
+        masker,
+        request_id="req-1",
+        connector="adyen",
+        account="default",
+        operation="authorize",
+        request=request,
+        response=response,
+        error=None,
+        started=0.0,
+        latency=0.01,
+    )
+
+
 def test_at_log_level_warning_a_gateway_exchange_is_still_masked_so_catches_are_counted() -> None:
     """No line is written and nothing keeps flows, yet a gateway that echoes a card number where no
     field is declared is still caught and counted: the README promises the safety-net counts at
@@ -165,18 +181,7 @@ def test_at_log_level_warning_a_gateway_exchange_is_still_masked_so_catches_are_
 
     async def scenario() -> None:
         audit = Audit()
-        await audit.gateway_call(
-            masker,
-            request_id="req-1",
-            connector="adyen",
-            account="default",
-            operation="authorize",
-            request=request,
-            response=response,
-            error=None,
-            started=0.0,
-            latency=0.01,
-        )
+        await authorized(audit, masker, request, response)
         audit.flush()
 
     with configured_logs("warning") as out:
@@ -197,18 +202,7 @@ def test_the_gateway_call_line_is_masked_and_carries_the_calls_context(json_logs
     async def scenario() -> None:
         audit = Audit()
         token = logs.bind(request_id="req-1")
-        await audit.gateway_call(
-            masker,
-            request_id="req-1",
-            connector="adyen",
-            account="default",
-            operation="authorize",
-            request=request,
-            response=response,
-            error=None,
-            started=0.0,
-            latency=0.01,
-        )
+        await authorized(audit, masker, request, response)
         logs.unbind(token)  # the call has moved on
         assert b"connector call" not in json_logs.getvalue()
         audit.flush()
