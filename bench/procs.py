@@ -55,6 +55,12 @@ def executable(name: str) -> str:
     return found
 
 
+@dataclass(frozen=True)
+class CpuPlan:
+    proxies: set[int]
+    load: set[int]
+
+
 class Processes:
     """Every process the benchmark starts. Each gets its own session, so a Ctrl-C in the terminal
     reaches only the benchmark, which then stops them itself (a sidecar that got the SIGINT directly
@@ -63,6 +69,26 @@ class Processes:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.running: list[subprocess.Popen[bytes]] = []
+        self.cpus: CpuPlan | None = None  # set by `pin_cpus`: the proxies apart from the load
+
+    def pin_cpus(self) -> str:
+        """From now on, each proxy under test runs on a CPU of its own side and the load (this process,
+        the gateway) on the other, so that the two never take turns on one core: a proxy's CPU per
+        call then does not depend on where the scheduler put the load generator. Says what it did."""
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return f"cpus: not pinned (one CPU: {cpus})"
+        self.cpus = CpuPlan(proxies={cpus[-1]}, load=set(cpus[:-1]))
+        os.sched_setaffinity(0, self.cpus.load)  # threads this process starts later inherit it
+        return f"cpus: proxies on CPU {cpus[-1]}; load generator and gateway on CPU {','.join(map(str, cpus[:-1]))}"
+
+    def place(self, pid: int, *, proxy: bool) -> None:
+        """Puts every thread of `pid` on its side (threads it starts later inherit it); without a plan, nothing."""
+        if self.cpus is None:
+            return
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(ProcessLookupError):  # a thread that has ended since
+                os.sched_setaffinity(int(tid), self.cpus.proxies if proxy else self.cpus.load)
 
     def start(
         self, name: str, argv: list[str], *, pipe_stdout: bool = False, env: dict[str, str] | None = None
@@ -214,6 +240,7 @@ class Gateway:
             raise RuntimeError(f"gateway did not start: {line!r} {procs.stderr_tail(name)}")
         self.port = int(line.split()[1])
         self.monitor = ProcessMonitor(self.proc.pid)
+        procs.place(self.proc.pid, proxy=False)
 
     def stats(self) -> dict[str, Any]:
         """{"connections", "requests", "open", "max_open", "last_body_sha256", "last_body_bytes"}. On a
@@ -252,6 +279,7 @@ def start_mitmdump(procs: Processes, gateway_port: int) -> Proxy:
     mode = f"reverse:http://127.0.0.1:{gateway_port}@127.0.0.1:{port}"
     proc = procs.start("mitmdump", [executable("mitmdump"), "--mode", mode, "-q"])
     wait_until(lambda: listening(port), proc, "mitmdump")
+    procs.place(proc.pid, proxy=True)
     return Proxy(proc, port, ProcessMonitor(proc.pid), f"mitmdump --mode {mode} -q (default options and addons)")
 
 
@@ -289,6 +317,7 @@ def start_sidecar(
         wait_until(lambda: http_get_status(port, "/readyz") == 200, proc, name)
     except RuntimeError as e:
         raise RuntimeError(f"{e}: {procs.stderr_tail(name)}") from None
+    procs.place(proc.pid, proxy=True)
     pool = adyen.get("pool", {}).get("max_connections", pool_size())
     setup = (
         f"PYTHONOPTIMIZE=1 {'bench/sidecar_httpx.py' if httpx_aiohttp else 'sidecar'} run --config {path.name} "
@@ -310,6 +339,7 @@ def start_floor(procs: Processes, gateway_port: int, gateway_body: bytes) -> Pro
         "floor", [sys.executable, str(BENCH_DIR / "floor.py"), str(port), url, str(body)], env=SIDECAR_ENV
     )
     wait_until(lambda: listening(port), proc, "floor")
+    procs.place(proc.pid, proxy=True)
     setup = (
         "PYTHONOPTIMIZE=1 bench/floor.py (mitmproxy as the sidecar sets it up + one aiohttp gateway call, nothing else)"
     )

@@ -142,6 +142,7 @@ def print_machine(info: dict[str, Any]) -> None:
         f"python {info['python']}, mitmproxy {info['mitmproxy']}, aiohttp {info['aiohttp']}, httpx {info['httpx']}, "
         f"httpx-aiohttp {info['httpx-aiohttp']}, asyncio default loop"
     )
+    print(info["pinning"])
 
 
 # -- the table ------------------------------------------------------------------------------------

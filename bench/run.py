@@ -479,6 +479,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--slow-rate", type=float, default=500, help="slow gateway: open-loop calls/s (default 500)")
     parser.add_argument("--slow-seconds", type=float, default=30, help="slow gateway: open-loop seconds (default 30)")
     parser.add_argument("--slow-burst", type=int, default=1000, help="slow gateway: calls at once after (default 1000)")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="leave the proxies and the load where the scheduler puts them (default: a CPU of their own each side)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--keep-logs", action="store_true", help="keep the work directory (configs, proxy logs)")
     parser.add_argument("--mitmweb-soak", action="store_true", help="the same as --scenario mitmweb-soak")
@@ -509,6 +515,7 @@ async def run(args: argparse.Namespace, procs: Processes) -> int:
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     info = machine_info()
+    info["pinning"] = procs.pin_cpus() if args.pin else "cpus: not pinned (--no-pin)"
     print()
     print_machine(info)
     output: dict[str, Any] = {"machine": info}
