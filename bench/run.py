@@ -38,7 +38,11 @@ from every proxy and says so under the setup lines.
 
 Every proxy is started first and runs throughout; the cells are then measured interleaved (for each
 round, for each concurrency, every mode in turn), so that a machine whose load drifts weighs on
-every mode alike, and a cell's figures are its rounds' together. Each cell: a warm-up (not
+every mode alike, and a cell's figures are its rounds' together. On a machine with two CPUs or more,
+every proxy runs on the last CPU and the load generator and the gateway on the others (`--no-pin`
+leaves them to the scheduler): each proxy's CPU per call is then measured with the core to itself,
+as a sidecar with a CPU limit of its own has it, not taking turns with the load that drives it
+(the setup lines say where everything ran). Each cell: a warm-up (not
 measured), then a fixed number of calls over N concurrent connections (keep-alive: one connection
 per worker; new-conn: one per call), bounded by a time limit. Columns:
   calls/s          good answers (status 200 with the expected body) per second of wall time
