@@ -25,6 +25,10 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")  # as mitmproxy encodes what it decoded
 
 
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")  # as mitmproxy decodes header fields
+
+
 def _fields(masked: dict[str, str], body: bytes) -> http.Headers:
     """The masked headers but the framing ones, and the masked body's own length."""
     kept = ((_bytes(k), _bytes(v)) for k, v in masked.items() if k.lower() not in _FRAMING)
@@ -49,19 +53,29 @@ def _response(status: int, body: str, headers: dict[str, str]) -> http.Response:
     return http.Response(b"HTTP/1.1", status, reason, _fields(headers, content), content, None, 0.0, None)
 
 
+def _masked_parts(message: http.Message, masker: Masker, gateway_ids: bool) -> tuple[str, dict[str, str]]:
+    """A message's body and headers, masked. Its header fields are decoded once, as
+    `Headers.items(multi=True)` decodes them, rather than walked again for each header looked up."""
+    fields = [(_text(name), _text(value)) for name, value in message.headers.fields]
+    content_type, encoded = None, False
+    for name, value in fields:
+        lower = name.lower()
+        if lower == "content-type" and content_type is None:
+            content_type = value
+        encoded = encoded or lower == "content-encoding"
+    # Decoded where the app compressed it: a gzip body would otherwise be withheld as unparsed.
+    content = message.get_content(strict=False) if encoded else message.raw_content
+    return masker.body(content_type, content, gateway_ids=gateway_ids), masker.headers(fields)
+
+
 def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call") -> http.HTTPFlow:
     """A masked copy of an app's call: to the canonical API, or to a gateway through the forward proxy;
     or, as a "webhook call", of a gateway's webhook, whose body is the gateway's own (its ids kept)."""
     req = live.request
     # Shared as mitmproxy shares them among a connection's flows.
     masked = http.HTTPFlow(live.client_conn, live.server_conn)
-    # Decoded where the app compressed it: a gzip body would otherwise be withheld as unparsed.
-    body = masker.body(
-        req.headers.get("content-type"), req.get_content(strict=False), gateway_ids=kind == "webhook call"
-    )
-    masked.request = _request(
-        req.scheme, req.host, req.port, req.method, req.path, body, masker.headers(req.headers.items(multi=True))
-    )
+    body, headers = _masked_parts(req, masker, gateway_ids=kind == "webhook call")
+    masked.request = _request(req.scheme, req.host, req.port, req.method, req.path, body, headers)
     url = req.url
     if (masked_url := masker.url(url)) != url:
         masked.request.url = masked_url
@@ -71,11 +85,7 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call")
     masked.request.timestamp_start, masked.request.timestamp_end = req.timestamp_start, req.timestamp_end
     if live.response is not None:
         resp = live.response
-        masked.response = _response(
-            resp.status_code,
-            masker.body(resp.headers.get("content-type"), resp.get_content(strict=False), gateway_ids=True),
-            masker.headers(resp.headers.items(multi=True)),
-        )
+        masked.response = _response(resp.status_code, *_masked_parts(resp, masker, gateway_ids=True))
         masked.response.timestamp_start, masked.response.timestamp_end = resp.timestamp_start, resp.timestamp_end
     if live.error is not None:
         masked.error = flow.Error(masker.text(live.error.msg), live.error.timestamp)
