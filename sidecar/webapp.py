@@ -120,6 +120,26 @@ class BoundedUpdates(app.ClientConnection):
         self.close(1008, "too slow reading updates")
 
 
+def _has(flow: object, message: str) -> None:
+    # mitmweb's content handlers take the message for granted: a flow whose app hung up before its
+    # answer has no response, and theirs failed with a 500 and an error line (tornado's traceback).
+    if getattr(flow, message, None) is None:
+        raise app.APIError(404, f"This flow has no {message}.")
+
+
+class MessageContent(app.FlowContent):
+    def get(self, flow_id: str, message: str) -> None:
+        _has(self.flow, message)
+        super().get(flow_id, message)
+
+
+class MessageContentView(app.FlowContentView):
+    def get(self, flow_id: str, message: str, content_view: str) -> None:
+        if message != "messages":  # mitmweb's own answer for a flow without them: 400
+            _has(self.flow, message)
+        super().get(flow_id, message, content_view)
+
+
 # mitmweb's handlers that only read, each mapped to what serves it here; every other route is Refused.
 READS: dict[type[tornado.web.RequestHandler], type[tornado.web.RequestHandler]] = {
     app.IndexHandler: Index,
@@ -128,8 +148,8 @@ READS: dict[type[tornado.web.RequestHandler], type[tornado.web.RequestHandler]] 
     app.Events: app.Events,
     app.Flows: app.Flows,
     app.DumpFlows: app.DumpFlows,  # GET only: its POST (upload) is refused with every other write
-    app.FlowContent: app.FlowContent,
-    app.FlowContentView: app.FlowContentView,
+    app.FlowContent: MessageContent,
+    app.FlowContentView: MessageContentView,
     app.Options: ShownOptions,
     app.State: ShownState,
     tornado.web.StaticFileHandler: tornado.web.StaticFileHandler,  # the UI's scripts and styles

@@ -3,7 +3,7 @@ the UI, selects the app's authorize call and sees only the masked card; it finds
 anything and sends no write. With a valid login and XSRF token every write endpoint answers 403 and
 changes nothing; no option value but display settings is served; other Host names are refused; a
 websocket client that stops reading is dropped while the process stays small. The flow store holds
-at most its cap."""
+at most its cap. A call whose app hung up has no response to show: 404, and no error line."""
 
 from __future__ import annotations
 
@@ -318,6 +318,29 @@ def test_flow_store_keeps_at_most_its_cap(web_sidecar) -> None:
     # The newest are kept: the last call's three flows are all there.
     last = flow_labels(kept[-1])["request"]
     assert sum(1 for f in kept if flow_labels(f)["request"] == last) == 3
+
+
+def test_a_flow_whose_app_hung_up_has_no_response_content_404_and_no_error_line(web_sidecar) -> None:
+    # Headers and half the body, then the app goes: mitmproxy ends the flow with an error, no response.
+    with socket.create_connection(("127.0.0.1", web_sidecar.port), timeout=5) as s:
+        s.sendall(
+            b"POST /v1/payments HTTP/1.1\r\nHost: sidecar\r\nX-Connector: stripe\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"reference": "hung'
+        )
+    wait_until(
+        lambda: any(f.get("response") is None for f in flows(web_sidecar)), 10, "the unanswered call's masked copy"
+    )
+    flow_id = next(f["id"] for f in flows(web_sidecar) if f.get("response") is None)
+    auth = {"Authorization": f"Bearer {PASSWORD}"}
+    base = f"{web_sidecar.web_url}/flows/{flow_id}"
+    assert httpx.get(f"{base}/request/content.data", headers=auth).status_code == 200
+    for path in ("response/content.data", "response/content/auto.json"):
+        r = httpx.get(f"{base}/{path}", headers=auth)
+        assert (r.status_code, r.text) == (404, "This flow has no response.")
+    assert httpx.get(f"{web_sidecar.web_url}/flows/{'0' * 8}/response/content.data", headers=auth).status_code == 404
+    web_sidecar.written()
+    errors = [line for line in web_sidecar.stdout_path.read_text().splitlines() if '"level":"error"' in line]
+    assert not [line for line in errors if flow_id in line or "content" in line]
 
 
 def push_updates(proc, calls: int, pad: int) -> None:
