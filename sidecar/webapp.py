@@ -108,7 +108,10 @@ class BoundedUpdates(app.ClientConnection):
 
     def write_message(self, message: Any, binary: bool = False) -> Any:
         self.queued -= len(message)
-        return super().write_message(message, binary)
+        # Shielded: a drop cancels the send task in the middle of a write, and tornado's own callback
+        # on the write's future (reading its exception) raised the cancellation into mitmproxy's
+        # "Unhandled error in task" error line. The write itself ends with the connection.
+        return asyncio.shield(super().write_message(message, binary))
 
     def _drop(self) -> None:
         self.dropped = True
