@@ -17,7 +17,7 @@ import asyncio
 import contextvars
 import functools
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -63,9 +63,10 @@ class GatewayExchange:
 _LOGGED = tuple(f.name for f in fields(GatewayExchange) if f.name not in ("started", "kind"))
 
 
-def content_type(headers: Mapping[str, str]) -> str | None:
-    """Header names are case-insensitive (and lower case on HTTP/2), whatever mapping holds them."""
-    return next((value for name, value in headers.items() if name.lower() == "content-type"), None)
+def content_type(fields: Iterable[tuple[str, str]]) -> str | None:
+    """The first Content-Type of a message's header fields. Header names are case-insensitive (and
+    lower case on HTTP/2), whatever holds them."""
+    return next((value for name, value in fields if name.lower() == "content-type"), None)
 
 
 def outcome_of(response: GatewayResponse | None, error: SidecarError | None) -> str:
@@ -213,14 +214,14 @@ def _record(
         method=request.method,
         url=masker.url(request.url),
         request_headers=masker.headers(request.headers.items()),
-        request_body=masker.body(content_type(request.headers), request.body),
+        request_body=masker.body(content_type(request.headers.items()), request.body),
         request_bytes=len(request.body or b""),
         started=started,
         latency_ms=round(latency * 1000, 3),
         outcome=outcome_of(response, error),
         status_code=response.status if response is not None else None,
         response_headers=masker.headers(response.headers.items()) if response is not None else None,
-        response_body=masker.body(content_type(response.headers), response.body, gateway_ids=True)
+        response_body=masker.body(content_type(response.headers.items()), response.body, gateway_ids=True)
         if response
         else None,
         response_bytes=len(response.body) if response is not None else None,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from mitmproxy import connection, flow, http
 from mitmproxy.net.http import status_codes
 
-from sidecar.audit import GatewayExchange
+from sidecar.audit import GatewayExchange, content_type
 from sidecar.masking import Masker
 
 # A masked body is decoded text; these would make mitmweb try to decode or frame it again.
@@ -57,15 +57,10 @@ def _masked_parts(message: http.Message, masker: Masker, gateway_ids: bool) -> t
     """A message's body and headers, masked. Its header fields are decoded once, as
     `Headers.items(multi=True)` decodes them, rather than walked again for each header looked up."""
     fields = [(_text(name), _text(value)) for name, value in message.headers.fields]
-    content_type, encoded = None, False
-    for name, value in fields:
-        lower = name.lower()
-        if lower == "content-type" and content_type is None:
-            content_type = value
-        encoded = encoded or lower == "content-encoding"
     # Decoded where the app compressed it: a gzip body would otherwise be withheld as unparsed.
+    encoded = any(name.lower() == "content-encoding" for name, _ in fields)
     content = message.get_content(strict=False) if encoded else message.raw_content
-    return masker.body(content_type, content, gateway_ids=gateway_ids), masker.headers(fields)
+    return masker.body(content_type(fields), content, gateway_ids=gateway_ids), masker.headers(fields)
 
 
 def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call") -> http.HTTPFlow:
