@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from mitmproxy import connection, flow, http
 from mitmproxy.net.http import status_codes
+from mitmproxy.net.http import url as net_url
 
 from sidecar.audit import GatewayExchange, content_type
 from sidecar.masking import Masker
@@ -38,19 +39,27 @@ def _fields(masked: dict[str, str], body: bytes) -> http.Headers:
 # Built from masked parts as `Request.make` and `Response.make` build them, without parsing a URL back
 # into the parts it was made of or looking the framing headers up again.
 def _request(
-    scheme: str, host: str, port: int, method: str, path: str, body: str, headers: dict[str, str]
+    scheme: str,
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    body: str,
+    headers: dict[str, str],
+    start: float,
+    end: float | None,
 ) -> http.Request:
     content = _bytes(body)
     return http.Request(
         host, port, _bytes(method), _bytes(scheme), b"", _bytes(path), b"HTTP/1.1",
-        _fields(headers, content), content, None, 0.0, None,
+        _fields(headers, content), content, None, start, end,
     )  # fmt: skip
 
 
-def _response(status: int, body: str, headers: dict[str, str]) -> http.Response:
+def _response(status: int, body: str, headers: dict[str, str], start: float, end: float | None) -> http.Response:
     content = _bytes(body)
     reason = status_codes.RESPONSES.get(status, "").encode()
-    return http.Response(b"HTTP/1.1", status, reason, _fields(headers, content), content, None, 0.0, None)
+    return http.Response(b"HTTP/1.1", status, reason, _fields(headers, content), content, None, start, end)
 
 
 def _masked_parts(message: http.Message, masker: Masker, gateway_ids: bool) -> tuple[str, dict[str, str]]:
@@ -67,21 +76,27 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call")
     """A masked copy of an app's call: to the canonical API, or to a gateway through the forward proxy;
     or, as a "webhook call", of a gateway's webhook, whose body is the gateway's own (its ids kept)."""
     req = live.request
-    # Shared as mitmproxy shares them among a connection's flows.
-    masked = http.HTTPFlow(live.client_conn, live.server_conn)
-    body, headers = _masked_parts(req, masker, gateway_ids=kind == "webhook call")
-    masked.request = _request(req.scheme, req.host, req.port, req.method, req.path, body, headers)
-    url = req.url
-    if (masked_url := masker.url(url)) != url:
-        masked.request.url = masked_url
+    host, port = req.host, req.port
     if live.client_conn.proxy_mode.type_name == "reverse":
         # Shown as the address the app called, not the reverse proxy's unused upstream.
-        masked.request.host, masked.request.port = live.client_conn.sockname[:2]
-    masked.request.timestamp_start, masked.request.timestamp_end = req.timestamp_start, req.timestamp_end
+        host, port = live.client_conn.sockname[:2]
+    path, url = req.path, req.url
+    if (masked_url := masker.url(url)) != url:
+        path = _text(net_url.parse(masked_url)[3])
+    body, headers = _masked_parts(req, masker, gateway_ids=kind == "webhook call")
+    # Shared as mitmproxy shares them among a connection's flows.
+    masked = http.HTTPFlow(live.client_conn, live.server_conn)
+    masked.request = _request(
+        req.scheme, host, port, req.method, path, body, headers, req.timestamp_start, req.timestamp_end
+    )
     if live.response is not None:
         resp = live.response
-        masked.response = _response(resp.status_code, *_masked_parts(resp, masker, gateway_ids=True))
-        masked.response.timestamp_start, masked.response.timestamp_end = resp.timestamp_start, resp.timestamp_end
+        masked.response = _response(
+            resp.status_code,
+            *_masked_parts(resp, masker, gateway_ids=True),
+            resp.timestamp_start,
+            resp.timestamp_end,
+        )
     if live.error is not None:
         masked.error = flow.Error(masker.text(live.error.msg), live.error.timestamp)
     meta = live.metadata
@@ -103,12 +118,20 @@ def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:
     port = url.port or (443 if url.scheme == "https" else 80)
     f = http.HTTPFlow(*_placeholders(url.hostname or "", port))
     path = url.path + (f"?{url.query}" if url.query else "")
-    f.request = _request(url.scheme, url.hostname or "", port, ex.method, path, ex.request_body, ex.request_headers)
-    f.request.timestamp_start = f.request.timestamp_end = ex.started
+    f.request = _request(
+        url.scheme,
+        url.hostname or "",
+        port,
+        ex.method,
+        path,
+        ex.request_body,
+        ex.request_headers,
+        ex.started,
+        ex.started,
+    )
     finished = ex.started + ex.latency_ms / 1000
     if ex.status_code is not None:
-        f.response = _response(ex.status_code, ex.response_body or "", ex.response_headers or {})
-        f.response.timestamp_start = f.response.timestamp_end = finished
+        f.response = _response(ex.status_code, ex.response_body or "", ex.response_headers or {}, finished, finished)
     else:
         f.error = flow.Error(f"{ex.error_type}: outcome {ex.outcome}", finished)
     label(f, ex.kind, ex.request_id, ex.connector, ex.operation, ex.outcome, ex.step)

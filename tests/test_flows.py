@@ -8,6 +8,7 @@ import json
 
 from calls import VISA as CARD
 from mitmproxy import http
+from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import tflow
 
 from sidecar.flows import masked_app_flow
@@ -60,3 +61,29 @@ def test_header_bytes_that_are_not_utf8_survive_the_copy_as_mitmproxy_decodes_th
     f = live_flow([(b"Content-Type", b"application/json"), (b"X-Raw", b"caf\xe9")], b"{}")
     copy = masked_app_flow(f, Masker())
     assert copy.request.headers.fields[1] == (b"X-Raw", b"caf\xe9")
+
+
+def test_a_card_number_in_the_path_or_query_is_masked_and_the_rest_of_the_address_is_kept() -> None:
+    f = live_flow([(b"Content-Type", b"application/json")], b"{}")
+    f.request.path = f"/v1/payments/{VISA}?ref=a&card={VISA}#{VISA}"
+    copy = masked_app_flow(f, Masker())
+    assert VISA not in copy.request.url and VISA not in copy.request.path
+    assert copy.request.path.startswith("/v1/payments/") and "ref=a" in copy.request.path
+    assert (copy.request.scheme, copy.request.host, copy.request.port) == (
+        f.request.scheme,
+        f.request.host,
+        f.request.port,
+    )
+
+
+def test_a_call_to_a_reverse_listener_shows_the_address_the_app_called_and_the_host_it_sent() -> None:
+    f = live_flow([(b"Host", b"sidecar:8080"), (b"Content-Type", b"application/json")], b"{}")
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:1")
+    f.client_conn.sockname = ("127.0.0.1", 8080)
+    copy = masked_app_flow(f, Masker())
+    assert (copy.request.host, copy.request.port) == ("127.0.0.1", 8080)
+    assert copy.request.headers["host"] == "sidecar:8080"
+    assert (copy.request.timestamp_start, copy.request.timestamp_end) == (
+        f.request.timestamp_start,
+        f.request.timestamp_end,
+    )
