@@ -281,16 +281,23 @@ class Masker:
     def json_value(self, value: Any, *, gateway_ids: bool = False) -> Any:
         if isinstance(value, dict):
             out = {}
-            rules, text = self._rules, self._text
+            rules, clean = self._rules, _CLEAN
             for k, v in value.items():
-                # Keys are text too: a card number can arrive as one.
+                # Keys are text too: a card number can arrive as one. Most are names seen before.
+                key = k if k in clean else self._name(k)
                 rule = rules.get(k, _UNSEEN)
                 if rule is not None and v is not None:  # most fields have no rule: the net alone decides
                     handled, masked = self._by_name(k, v, gateway_ids)
                     if handled:
-                        out[text(k)] = masked
+                        out[key] = masked
                         continue
-                out[text(k)] = text(v) if type(v) is str else self.json_value(v, gateway_ids=gateway_ids)
+                kind = type(v)
+                if kind is str:
+                    out[key] = v if v in clean else self._text(v)
+                elif kind is int and -(10**12) < v < 10**12 or kind is bool or v is None:
+                    out[key] = v
+                else:
+                    out[key] = self.json_value(v, gateway_ids=gateway_ids)
             return out
         if isinstance(value, list):
             return [self.json_value(v, gateway_ids=gateway_ids) for v in value]
@@ -302,6 +309,16 @@ class Masker:
             return value if masked == str(value) else masked
         return value
 
+    def _name(self, name: str) -> str:
+        """`_text` for a field or header name, remembered as clean however short it is: names repeat
+        from call to call, values mostly do not."""
+        out = self._text(name)
+        if out == name and len(name) <= _CLEAN_LONGEST:
+            if len(_CLEAN) >= _CLEAN_MAX:
+                _CLEAN.clear()
+            _CLEAN.add(name)
+        return out
+
     def _scalar(self, name: str, value: str) -> Masked:
         """A text value in a named slot (form pair, query pair, header, multipart field)."""
         handled, masked = self._by_name(name, value)
@@ -309,13 +326,17 @@ class Masker:
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> MaskedFields:
         out = MaskedFields()
+        clean = _CLEAN
         for name, value in headers:
-            lower = str(name).lower()
+            name = str(name)
+            lower = name.lower()
             if self._secret_header(lower):
                 masked: str = Masked(MASK)
+            elif self.rule(lower) is None:  # most headers: the net alone decides
+                masked = Masked(value if value in clean else self._text(value))
             else:
                 masked = self._scalar(lower, value)
-            out[self.text(str(name))] = masked
+            out[name if name in clean else self._name(name)] = masked
         return out
 
     def _secret_header(self, lower: str) -> bool:
