@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,15 +273,23 @@ class Proxy:
     setup: str
 
 
-def start_mitmdump(procs: Processes, gateway_port: int) -> Proxy:
-    """Plain mitmproxy in reverse mode in front of the gateway: default options and addons."""
+def start_mitmdump(procs: Processes, gateway_port: int, *, wrapper: Sequence[str] = ()) -> Proxy:
+    """Plain mitmproxy in reverse mode in front of the gateway: default options and addons. `wrapper`:
+    a command it runs under (bench/instructions.py: valgrind), which also gives it longer to start."""
     port = free_port()
     mode = f"reverse:http://127.0.0.1:{gateway_port}@127.0.0.1:{port}"
-    proc = procs.start("mitmdump", [executable("mitmdump"), "--mode", mode, "-q"])
-    wait_until(lambda: listening(port), proc, "mitmdump")
+    proc = procs.start("mitmdump", [*wrapper, *_script("mitmdump", wrapper), "--mode", mode, "-q"])
+    wait_until(lambda: listening(port), proc, "mitmdump", timeout=START_UNDER_WRAPPER if wrapper else 30)
     procs.place(proc.pid, proxy=True)
     return Proxy(proc, port, ProcessMonitor(proc.pid), f"mitmdump --mode {mode} -q (default options and addons)")
 
+
+def _script(name: str, wrapper: Sequence[str]) -> list[str]:
+    # Under a wrapper, the interpreter is named: valgrind would otherwise measure the script's #! line.
+    return [sys.executable, executable(name)] if wrapper else [executable(name)]
+
+
+START_UNDER_WRAPPER = 300  # seconds: a proxy under valgrind starts some fifty times slower
 
 # The sidecar runs as its image runs it (Dockerfile: PYTHONOPTIMIZE=1).
 SIDECAR_ENV = {"PYTHONOPTIMIZE": "1"}
@@ -295,10 +303,12 @@ def start_sidecar(
     level: str = "info",
     web: dict[str, Any] | None = None,
     httpx_aiohttp: bool = False,
+    wrapper: Sequence[str] = (),
 ) -> Proxy:
     """`sidecar run --config <yaml>` with only the Adyen connector, set to `adyen` (base_url, accounts,
     and pool or timeouts where given). `httpx_aiohttp`: the same sidecar with its outbound leg
-    through httpx's API over the aiohttp transport (bench/sidecar_httpx.py)."""
+    through httpx's API over the aiohttp transport (bench/sidecar_httpx.py). `wrapper`: as for
+    `start_mitmdump`."""
     port = free_port()
     config: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": port},
@@ -311,10 +321,12 @@ def start_sidecar(
         config["web"] = web
     path = procs.workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    command = [sys.executable, str(BENCH_DIR / "sidecar_httpx.py")] if httpx_aiohttp else [executable("sidecar")]
-    proc = procs.start(name, [*command, "run", "--config", str(path)], env=SIDECAR_ENV)
+    command = [sys.executable, str(BENCH_DIR / "sidecar_httpx.py")] if httpx_aiohttp else _script("sidecar", wrapper)
+    proc = procs.start(name, [*wrapper, *command, "run", "--config", str(path)], env=SIDECAR_ENV)
     try:
-        wait_until(lambda: http_get_status(port, "/readyz") == 200, proc, name)
+        wait_until(
+            lambda: http_get_status(port, "/readyz") == 200, proc, name, timeout=START_UNDER_WRAPPER if wrapper else 30
+        )
     except RuntimeError as e:
         raise RuntimeError(f"{e}: {procs.stderr_tail(name)}") from None
     procs.place(proc.pid, proxy=True)

@@ -70,8 +70,12 @@ def _net_value(value: Any) -> Any:
 
 
 def _mask_strings(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    clean = _net.clean
     for key, value in event.items():
-        if type(value) not in _UNSCANNED:  # most of a call's fields: not even a call of _net_value
+        kind = type(value)
+        if kind is str:
+            event[key] = clean(value)
+        elif kind not in _UNSCANNED:  # most of a call's other fields: not even a call of _net_value
             event[key] = _net_value(value)
     return event
 
@@ -177,6 +181,7 @@ def waiting() -> int:
 
 _info_lines = True  # whether the level lets info lines through (set by configure())
 _processors: list[Any] = []  # structlog's, as configure() set them
+_info_processors: list[Any] = []  # the same for `info_line`, whose lines never carry an exception
 
 
 def wants_info() -> bool:
@@ -193,14 +198,14 @@ def info_line(message: str, fields: dict[str, Any]) -> None:
         structlog.get_logger().info(message, **fields)
         return
     event: Any = {**fields, "event": message}
-    for processor in _processors:
+    for processor in _info_processors:
         event = processor(None, "info", event)
     _lines.soon(event)
 
 
 def configure(level: str = "info", fmt: str = "json", out: BinaryIO | None = None) -> None:
     """`out`: where JSON lines go instead of stdout (tests)."""
-    global _lines, _info_lines, _processors
+    global _lines, _info_lines, _processors, _info_processors
     json_lines = fmt == "json"
     _lines = _Lines(out or sys.stdout.buffer) if json_lines else None
     renderer: Any = (
@@ -219,6 +224,7 @@ def configure(level: str = "info", fmt: str = "json", out: BinaryIO | None = Non
         _timestamp,
         renderer,
     ]
+    _info_processors = [p for p in _processors if p is not structlog.processors.format_exc_info]
     structlog.configure(
         processors=_processors,
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
