@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import orjson
 import structlog
 
-from sidecar.masking import Masked, MaskedFields, Masker
+from sidecar.masking import CLEAN, Masked, MaskedFields, Masker
 from sidecar.metrics import catch_counter
 
 _net = Masker(on_catch=catch_counter("log"))
@@ -70,11 +70,11 @@ def _net_value(value: Any) -> Any:
 
 
 def _mask_strings(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    clean = _net.clean
     for key, value in event.items():
         kind = type(value)
         if kind is str:
-            event[key] = clean(value)
+            if value not in CLEAN:  # most are the same few names on every line
+                event[key] = _net.clean(value)
         elif kind not in _UNSCANNED:  # most of a call's other fields: not even a call of _net_value
             event[key] = _net_value(value)
     return event
@@ -95,13 +95,22 @@ def _timestamp(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def _dumps(event: dict[str, Any], **kw: Any) -> bytes:
-    """orjson, except that a string that is not valid UTF-8 (a surrogate-escaped byte from a request
-    line) is written escaped rather than failing the call that logs it."""
+def _json_line(_: Any, __: str, event: dict[str, Any]) -> bytes:
+    """structlog's JSONRenderer over orjson, called directly; except that a string that is not valid
+    UTF-8 (a surrogate-escaped byte from a request line) is written escaped rather than failing the
+    call that logs it."""
     try:
-        return orjson.dumps(event, **kw)
+        return orjson.dumps(event, default=_fallback, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
-        return orjson.dumps(_escape_surrogates(event), **kw)
+        return orjson.dumps(_escape_surrogates(event), default=_fallback, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _fallback(value: Any) -> Any:
+    """What JSONRenderer writes for what JSON has no type for: its `__structlog__()`, else its repr."""
+    try:
+        return value.__structlog__()
+    except AttributeError:
+        return repr(value)
 
 
 def _escape_surrogates(value: Any) -> Any:
@@ -208,11 +217,7 @@ def configure(level: str = "info", fmt: str = "json", out: BinaryIO | None = Non
     global _lines, _info_lines, _processors, _info_processors
     json_lines = fmt == "json"
     _lines = _Lines(out or sys.stdout.buffer) if json_lines else None
-    renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=_dumps, option=orjson.OPT_NON_STR_KEYS)
-        if json_lines
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = _json_line if json_lines else structlog.dev.ConsoleRenderer(colors=False)
     threshold = logging.getLevelNamesMapping()[level.upper()]
     _info_lines = threshold <= logging.INFO
     _processors = [

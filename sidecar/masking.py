@@ -97,8 +97,9 @@ _BARE_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 _RULE_CACHE_SIZE = 4096
 # Strings the net has scanned and found nothing in, in any encoding: most of what a call writes down
 # (header names and values, JSON keys, the same URL paths) recurs on every call, and a lookup costs a
-# fraction of a scan. It holds nothing the net would catch, and is emptied when full.
-_CLEAN: set[str] = set()
+# fraction of a scan. It holds nothing the net would catch, and is emptied when full: a caller may
+# take a string found here as it is, without a call of `Masker.clean`.
+CLEAN: set[str] = set()
 _CLEAN_MAX = 8192
 _CLEAN_LONGEST = 256
 
@@ -116,6 +117,13 @@ class MaskedFields(dict[str, str]):
     """Names and values that have all been through masking (headers): the log's last pass skips them."""
 
     __slots__ = ()
+
+
+def _remember(clean: str) -> None:
+    if len(clean) <= _CLEAN_LONGEST:
+        if len(CLEAN) >= _CLEAN_MAX:
+            CLEAN.clear()
+        CLEAN.add(clean)
 
 
 def mask_pan(digits: str) -> str:
@@ -181,19 +189,21 @@ class Masker:
         return value if isinstance(value, Masked) else Masked(self._text(value))
 
     def clean(self, value: str) -> str:
-        """`text`, as a plain string: for a caller that only writes it out (the log lines)."""
-        return self._text(value)
+        """`text`, as a plain string, remembered in CLEAN where nothing was caught, however short: for
+        what recurs from call to call (field and header names, the log lines' fields)."""
+        out = self._text(value)
+        if out == value:
+            _remember(value)
+        return out
 
     def _text(self, value: str) -> str:
         # Nothing the net looks for fits in under 6 characters, or in letters alone (but an Adyen key),
         # however it is encoded: decoding only ever shortens a string.
-        if len(value) < 6 or (value.isalpha() and not value.startswith("AQE")) or value in _CLEAN:
+        if len(value) < 6 or (value.isalpha() and not value.startswith("AQE")) or value in CLEAN:
             return value
         out = self._scan(value)
-        if out == value and len(value) <= _CLEAN_LONGEST:
-            if len(_CLEAN) >= _CLEAN_MAX:
-                _CLEAN.clear()
-            _CLEAN.add(value)
+        if out == value:
+            _remember(value)
         return out
 
     def _scan(self, value: str) -> str:
@@ -281,10 +291,10 @@ class Masker:
     def json_value(self, value: Any, *, gateway_ids: bool = False) -> Any:
         if isinstance(value, dict):
             out = {}
-            rules, clean = self._rules, _CLEAN
+            rules, clean = self._rules, CLEAN
             for k, v in value.items():
                 # Keys are text too: a card number can arrive as one. Most are names seen before.
-                key = k if k in clean else self._name(k)
+                key = k if k in clean else self.clean(k)
                 rule = rules.get(k, _UNSEEN)
                 if rule is not None and v is not None:  # most fields have no rule: the net alone decides
                     handled, masked = self._by_name(k, v, gateway_ids)
@@ -309,16 +319,6 @@ class Masker:
             return value if masked == str(value) else masked
         return value
 
-    def _name(self, name: str) -> str:
-        """`_text` for a field or header name, remembered as clean however short it is: names repeat
-        from call to call, values mostly do not."""
-        out = self._text(name)
-        if out == name and len(name) <= _CLEAN_LONGEST:
-            if len(_CLEAN) >= _CLEAN_MAX:
-                _CLEAN.clear()
-            _CLEAN.add(name)
-        return out
-
     def _scalar(self, name: str, value: str) -> Masked:
         """A text value in a named slot (form pair, query pair, header, multipart field)."""
         handled, masked = self._by_name(name, value)
@@ -326,7 +326,7 @@ class Masker:
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> MaskedFields:
         out = MaskedFields()
-        clean = _CLEAN
+        clean = CLEAN
         for name, value in headers:
             name = str(name)
             lower = name.lower()
@@ -336,7 +336,7 @@ class Masker:
                 masked = Masked(value if value in clean else self._text(value))
             else:
                 masked = self._scalar(lower, value)
-            out[name if name in clean else self._name(name)] = masked
+            out[name if name in clean else self.clean(name)] = masked
         return out
 
     def _secret_header(self, lower: str) -> bool:
