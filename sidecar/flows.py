@@ -92,10 +92,7 @@ def masked_app_flow(live: http.HTTPFlow, masker: Masker, kind: str = "app call")
     if live.response is not None:
         resp = live.response
         masked.response = _response(
-            resp.status_code,
-            *_masked_parts(resp, masker, gateway_ids=True),
-            resp.timestamp_start,
-            resp.timestamp_end,
+            resp.status_code, *_masked_parts(resp, masker, gateway_ids=True), resp.timestamp_start, resp.timestamp_end
         )
     if live.error is not None:
         masked.error = flow.Error(masker.text(live.error.msg), live.error.timestamp)
@@ -115,19 +112,11 @@ def gateway_flow(ex: GatewayExchange) -> http.HTTPFlow:
     """The gateway call a canonical call caused (or a webhook's delivery to the app), made from its
     already-masked record."""
     url = urlsplit(ex.url)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    f = http.HTTPFlow(*_placeholders(url.hostname or "", port))
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    f = http.HTTPFlow(*_placeholders(host, port))
     path = url.path + (f"?{url.query}" if url.query else "")
     f.request = _request(
-        url.scheme,
-        url.hostname or "",
-        port,
-        ex.method,
-        path,
-        ex.request_body,
-        ex.request_headers,
-        ex.started,
-        ex.started,
+        url.scheme, host, port, ex.method, path, ex.request_body, ex.request_headers, ex.started, ex.started
     )
     finished = ex.started + ex.latency_ms / 1000
     if ex.status_code is not None:
