@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loadgen import run_raw
+from loadgen import Call, run_raw
 from procs import Gateway, Processes, Proxy, start_mitmdump, start_sidecar
 from report import log
 from run import adyen_call, adyen_connector, canonical_call, check_first_answer, web_settings
@@ -50,7 +50,7 @@ def counted(out: Path, pid: int) -> int:
     return total
 
 
-async def per_call(proxy: Proxy, call, out: Path, warm: int, calls: int) -> tuple[float, int]:
+async def per_call(proxy: Proxy, call: Call, out: Path, warm: int, calls: int) -> tuple[float, int]:
     await run_raw(call, concurrency=CONCURRENCY, calls=warm, time_limit=TIME_LIMIT_S)
     pid = str(proxy.proc.pid)
     subprocess.run(["callgrind_control", "--instr=on", pid], check=True, capture_output=True)
@@ -67,7 +67,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     try:
         gateway = Gateway(procs)
         adyen = adyen_connector(gateway)
-        rows: list[tuple[str, Callable[[list[str]], Proxy], Callable[[int], Any]]] = [
+        rows: list[tuple[str, Callable[[list[str]], Proxy], Callable[[int], Call]]] = [
             ("B", lambda w: start_mitmdump(procs, gateway.port, wrapper=w), adyen_call),
             ("C", lambda w: start_sidecar(procs, "sidecar-info", adyen, wrapper=w), canonical_call),
             (
