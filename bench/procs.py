@@ -273,23 +273,25 @@ class Proxy:
     setup: str
 
 
+def _script(name: str, wrapper: Sequence[str]) -> list[str]:
+    # Under a wrapper, the interpreter is named: valgrind would otherwise measure the script's #! line.
+    return [sys.executable, executable(name)] if wrapper else [executable(name)]
+
+
+def _ready_within(wrapper: Sequence[str]) -> float:
+    return 300 if wrapper else 30  # seconds: a proxy under valgrind starts some fifty times slower
+
+
 def start_mitmdump(procs: Processes, gateway_port: int, *, wrapper: Sequence[str] = ()) -> Proxy:
     """Plain mitmproxy in reverse mode in front of the gateway: default options and addons. `wrapper`:
     a command it runs under (bench/instructions.py: valgrind), which also gives it longer to start."""
     port = free_port()
     mode = f"reverse:http://127.0.0.1:{gateway_port}@127.0.0.1:{port}"
     proc = procs.start("mitmdump", [*wrapper, *_script("mitmdump", wrapper), "--mode", mode, "-q"])
-    wait_until(lambda: listening(port), proc, "mitmdump", timeout=START_UNDER_WRAPPER if wrapper else 30)
+    wait_until(lambda: listening(port), proc, "mitmdump", timeout=_ready_within(wrapper))
     procs.place(proc.pid, proxy=True)
     return Proxy(proc, port, ProcessMonitor(proc.pid), f"mitmdump --mode {mode} -q (default options and addons)")
 
-
-def _script(name: str, wrapper: Sequence[str]) -> list[str]:
-    # Under a wrapper, the interpreter is named: valgrind would otherwise measure the script's #! line.
-    return [sys.executable, executable(name)] if wrapper else [executable(name)]
-
-
-START_UNDER_WRAPPER = 300  # seconds: a proxy under valgrind starts some fifty times slower
 
 # The sidecar runs as its image runs it (Dockerfile: PYTHONOPTIMIZE=1).
 SIDECAR_ENV = {"PYTHONOPTIMIZE": "1"}
@@ -324,9 +326,7 @@ def start_sidecar(
     command = [sys.executable, str(BENCH_DIR / "sidecar_httpx.py")] if httpx_aiohttp else _script("sidecar", wrapper)
     proc = procs.start(name, [*wrapper, *command, "run", "--config", str(path)], env=SIDECAR_ENV)
     try:
-        wait_until(
-            lambda: http_get_status(port, "/readyz") == 200, proc, name, timeout=START_UNDER_WRAPPER if wrapper else 30
-        )
+        wait_until(lambda: http_get_status(port, "/readyz") == 200, proc, name, timeout=_ready_within(wrapper))
     except RuntimeError as e:
         raise RuntimeError(f"{e}: {procs.stderr_tail(name)}") from None
     procs.place(proc.pid, proxy=True)
